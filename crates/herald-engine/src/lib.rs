@@ -1,0 +1,59 @@
+//! The engine boundary of Herald: how the node reaches brokers, history and presence.
+//!
+//! - [`Broker`] publishes into channels, keeps channel streams (history) and delivers every
+//!   publication, join and leave to a [`BrokerEventHandler`] that the node registers.
+//! - [`PresenceManager`] keeps who is in a channel, with expiry.
+//! - [`memory`] is the embedded single-node engine implementing both.
+//! - [`conformance`] is the test suite every engine runs (the memory engine here, the Redis
+//!   engine in its own crate), one `#[tokio::test]` per case via
+//!   [`broker_conformance_tests!`] and [`presence_conformance_tests!`].
+//!
+//! Engine crates depend on this crate only, never on the hub or the server.
+//!
+//! ```
+//! use std::sync::Arc;
+//! use std::time::Duration;
+//!
+//! use herald_engine::conformance::RecordingHandler;
+//! use herald_engine::memory::MemoryEngine;
+//! use herald_engine::{Broker, HistoryFilter, HistoryLimit, HistoryOptions, Publication, PublishOptions};
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), herald_engine::EngineError> {
+//! let engine = Arc::new(MemoryEngine::new());
+//! // The node registers its handler; any `BrokerEventHandler` will do.
+//! engine.run(Arc::new(RecordingHandler::default())).await?;
+//!
+//! let opts = PublishOptions {
+//!     history_size: 10,
+//!     history_ttl: Duration::from_secs(60),
+//!     ..PublishOptions::default()
+//! };
+//! let publication = Publication { data: r#"{"text":"hi"}"#.into(), ..Publication::default() };
+//! let published = engine.publish("chat", publication, &opts).await?;
+//! assert_eq!(published.position.offset, 1);
+//!
+//! let read = HistoryOptions {
+//!     filter: HistoryFilter { limit: HistoryLimit::All, ..HistoryFilter::default() },
+//!     ..HistoryOptions::default()
+//! };
+//! let history = engine.history("chat", &read).await?;
+//! assert_eq!(history.publications[0].data, r#"{"text":"hi"}"#);
+//! assert_eq!(history.position, published.position);
+//! # Ok(())
+//! # }
+//! ```
+
+mod error;
+mod traits;
+mod types;
+
+pub mod conformance;
+pub mod memory;
+
+pub use error::EngineError;
+pub use traits::{Broker, BrokerEventHandler, PresenceManager};
+pub use types::{
+    ClientInfo, DEFAULT_IDEMPOTENT_RESULT_TTL, HistoryFilter, HistoryLimit, HistoryOptions,
+    HistoryResult, PresenceStats, Publication, PublishOptions, PublishResult, StreamPosition,
+};

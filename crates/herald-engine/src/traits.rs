@@ -1,0 +1,99 @@
+//! The engine boundary. The hub talks to brokers and presence managers only through these traits,
+//! so the memory engine, the Redis engine and the NATS broker are interchangeable.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+
+use crate::{
+    ClientInfo, EngineError, HistoryOptions, HistoryResult, PresenceStats, Publication,
+    PublishOptions, PublishResult, StreamPosition,
+};
+
+/// Receives what a broker delivers. Every publication reaches the node through this path, whether
+/// it was published on this node or another, so local fan-out does not care where it came from.
+///
+/// Calls for one channel arrive in stream order and never concurrently. Implementations must not
+/// block: they only enqueue into bounded outboxes.
+pub trait BrokerEventHandler: Send + Sync + 'static {
+    /// A publication in `channel`; `position` is the stream position right after it (its epoch
+    /// lets positioned subscribers detect a changed stream).
+    fn handle_publication(
+        &self,
+        channel: &str,
+        publication: &Publication,
+        position: &StreamPosition,
+    );
+    /// A client joined `channel`.
+    fn handle_join(&self, channel: &str, info: &ClientInfo);
+    /// A client left `channel`.
+    fn handle_leave(&self, channel: &str, info: &ClientInfo);
+}
+
+/// Moves publications between nodes and keeps channel history.
+#[async_trait]
+pub trait Broker: Send + Sync + 'static {
+    /// Starts delivering events to `handler`. Called once, before any other method.
+    async fn run(&self, handler: Arc<dyn BrokerEventHandler>) -> Result<(), EngineError>;
+
+    /// This node now has subscribers in `channel`: deliver its events here.
+    async fn subscribe(&self, channel: &str) -> Result<(), EngineError>;
+
+    /// This node has no subscribers in `channel` left.
+    async fn unsubscribe(&self, channel: &str) -> Result<(), EngineError>;
+
+    /// Publishes into `channel`: appends to its stream when `opts` keeps history (assigning the
+    /// next offset) and delivers it to every node subscribed to the channel, atomically with
+    /// respect to other publishes into the same channel.
+    async fn publish(
+        &self,
+        channel: &str,
+        publication: Publication,
+        opts: &PublishOptions,
+    ) -> Result<PublishResult, EngineError>;
+
+    /// Announces that `info` joined `channel`.
+    async fn publish_join(&self, channel: &str, info: &ClientInfo) -> Result<(), EngineError>;
+
+    /// Announces that `info` left `channel`.
+    async fn publish_leave(&self, channel: &str, info: &ClientInfo) -> Result<(), EngineError>;
+
+    /// Reads the channel stream.
+    async fn history(
+        &self,
+        channel: &str,
+        opts: &HistoryOptions,
+    ) -> Result<HistoryResult, EngineError>;
+
+    /// Drops the channel's publications but keeps its position (offset and epoch).
+    async fn remove_history(&self, channel: &str) -> Result<(), EngineError>;
+}
+
+/// Keeps who is subscribed to a channel, with expiry so that a dead node's entries vanish.
+#[async_trait]
+pub trait PresenceManager: Send + Sync + 'static {
+    /// Adds or refreshes `client_id` in `channel` for `ttl`.
+    async fn add_presence(
+        &self,
+        channel: &str,
+        client_id: &str,
+        info: &ClientInfo,
+        ttl: Duration,
+    ) -> Result<(), EngineError>;
+
+    /// Removes `client_id` from `channel` (`user` is given so user counters can be kept).
+    async fn remove_presence(
+        &self,
+        channel: &str,
+        client_id: &str,
+        user: &str,
+    ) -> Result<(), EngineError>;
+
+    /// Everyone present in `channel`, keyed by connection id.
+    async fn presence(&self, channel: &str) -> Result<HashMap<String, ClientInfo>, EngineError>;
+
+    /// Counters of `channel`.
+    async fn presence_stats(&self, channel: &str) -> Result<PresenceStats, EngineError>;
+}

@@ -1,0 +1,62 @@
+//! The Herald node: channel registry, client sessions, permissions, recovery and fan-out.
+//!
+//! Data path: a transport decodes nothing itself; it hands each frame to a [`Session`], which
+//! decodes commands (`herald-proto`), checks permissions, talks to the engine
+//! (`herald-engine`'s [`Broker`](herald_engine::Broker) and
+//! [`PresenceManager`](herald_engine::PresenceManager)) and queues encoded replies into the
+//! connection's [`Outbox`]. Publications come back from the broker into the registry, which
+//! encodes each once per protocol and queues the same bytes for every local subscriber.
+//!
+//! - [`Hub`]: the node, shared by every session and by the HTTP API.
+//! - [`Session`]: one connection's protocol state machine (sans-I/O: no sockets here).
+//! - [`Outbox`]: the per-connection outgoing queue, bounded in bytes (overflow: 3008 "slow").
+//! - [`NodeOptions`]: validated options; the server crate builds them from configuration.
+//! - [`TokenVerifier`]: how connection and subscription tokens are checked (JWT lives in the
+//!   server crate).
+//!
+//! ```
+//! # use std::sync::Arc;
+//! # use herald_hub::*;
+//! # struct NoTokens;
+//! # impl TokenVerifier for NoTokens {
+//! #     fn verify_connect_token(&self, _: &str) -> Result<ConnectTokenClaims, TokenError> { Err(TokenError::Invalid("none".into())) }
+//! #     fn verify_subscribe_token(&self, _: &str) -> Result<SubscribeTokenClaims, TokenError> { Err(TokenError::Invalid("none".into())) }
+//! # }
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() {
+//! let engine = Arc::new(herald_engine::memory::MemoryEngine::new());
+//! let mut options = NodeOptions::default();
+//! options.client.insecure = true;
+//! let hub = Hub::new(options, engine.clone(), engine, Arc::new(NoTokens));
+//! hub.start().await.expect("memory engine starts");
+//!
+//! let mut session = hub.session(herald_proto::Protocol::Json);
+//! let flow = session.handle_frame(br#"{"id":1,"connect":{}}"#).await;
+//! assert_eq!(flow, Flow::Continue);
+//! let Drained::Messages(replies) = session.outbox().drain().await else { panic!("closed") };
+//! assert!(std::str::from_utf8(&replies[0]).unwrap().starts_with(r#"{"id":1,"connect":"#));
+//! # }
+//! ```
+
+mod channels;
+mod convert;
+mod error;
+mod node;
+mod options;
+mod outbox;
+mod registry;
+mod session;
+mod token;
+
+pub use error::{Disconnect, HubError};
+pub use node::{ApiPublish, Hub, NodeInfo, Target};
+pub use options::{
+    ChannelConfig, ChannelOptions, ClientOptions, Namespace, NodeOptions, PersonalChannelOptions,
+    PublicationDataFormat,
+};
+pub use outbox::{Closed, Drained, Outbox};
+pub use session::{Control, Event, Flow, ServerSubscription, Session};
+pub use token::{
+    ConnectTokenClaims, SubscribeOptionsClaim, SubscribeOverride, SubscribeTokenClaims,
+    TokenError, TokenVerifier,
+};

@@ -1,0 +1,424 @@
+//! The node: shared state of every session on this server, and the operations the HTTP API
+//! calls (publish, presence, history, and commands addressed to users' connections).
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use bytes::Bytes;
+use herald_engine::{
+    Broker, ClientInfo, EngineError, HistoryFilter, HistoryLimit, HistoryOptions, HistoryResult,
+    PresenceManager, PresenceStats, Publication, PublishOptions, StreamPosition,
+};
+use herald_proto::{DisconnectCode, Protocol};
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use crate::channels::{ChannelRules, ResolvedChannel};
+use crate::outbox::Outbox;
+use crate::registry::Registry;
+use crate::session::{Control, ServerSubscription, Session};
+use crate::{ChannelOptions, Disconnect, HubError, NodeOptions, PublicationDataFormat, TokenVerifier};
+
+/// Capacity of a session's control channel (API subscribe/unsubscribe/refresh). A full channel
+/// makes the API call wait: backpressure instead of growth.
+const CONTROL_CAPACITY: usize = 16;
+
+/// A handle on the node. Cheap to clone; every session and the HTTP API share one.
+#[derive(Clone)]
+pub struct Hub {
+    pub(crate) shared: Arc<Shared>,
+}
+
+impl std::fmt::Debug for Hub {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Hub").field("node_id", &self.shared.node_id).finish_non_exhaustive()
+    }
+}
+
+pub(crate) struct Shared {
+    pub(crate) options: NodeOptions,
+    pub(crate) rules: ChannelRules,
+    pub(crate) broker: Arc<dyn Broker>,
+    pub(crate) presence: Arc<dyn PresenceManager>,
+    pub(crate) verifier: Arc<dyn TokenVerifier>,
+    pub(crate) registry: Arc<Registry>,
+    // std Mutex: only map updates under it, nothing awaits.
+    clients: Mutex<Clients>,
+    node_id: String,
+    started: Instant,
+    pub(crate) shutdown: CancellationToken,
+}
+
+#[derive(Default)]
+struct Clients {
+    by_id: HashMap<Arc<str>, ClientHandle>,
+    by_user: HashMap<String, HashSet<Arc<str>>>,
+}
+
+struct ClientHandle {
+    user: String,
+    outbox: Arc<Outbox>,
+    control: mpsc::Sender<Control>,
+}
+
+/// A publish from the server API.
+#[derive(Debug, Clone, Default)]
+pub struct ApiPublish {
+    /// Target channel.
+    pub channel: String,
+    /// Payload (raw JSON, or binary from `b64data`).
+    pub data: Bytes,
+    /// Do not append to the channel stream.
+    pub skip_history: bool,
+    /// Tags attached to the publication.
+    pub tags: HashMap<String, String>,
+    /// Deduplicates publishes with the same key for 5 minutes.
+    pub idempotency_key: Option<String>,
+}
+
+/// Which of a user's connections an API call addresses.
+#[derive(Debug, Clone, Default)]
+pub struct Target {
+    /// The user.
+    pub user: String,
+    /// Only this connection, when set.
+    pub client: Option<String>,
+    /// Connections not to touch (disconnect only).
+    pub whitelist: Vec<String>,
+}
+
+/// Counters for `/api/info`.
+#[derive(Debug, Clone, Default)]
+pub struct NodeInfo {
+    /// Node id, random per process.
+    pub uid: String,
+    /// Node name.
+    pub name: String,
+    /// Server version.
+    pub version: String,
+    /// Connections.
+    pub num_clients: usize,
+    /// Distinct users.
+    pub num_users: usize,
+    /// Channels with subscribers.
+    pub num_channels: usize,
+    /// Subscriptions.
+    pub num_subs: usize,
+    /// Seconds since start.
+    pub uptime: u64,
+}
+
+impl Hub {
+    /// A node using `broker` and `presence`, verifying tokens with `verifier`. Call
+    /// [`Hub::start`] before serving clients.
+    pub fn new(
+        options: NodeOptions,
+        broker: Arc<dyn Broker>,
+        presence: Arc<dyn PresenceManager>,
+        verifier: Arc<dyn TokenVerifier>,
+    ) -> Self {
+        let rules = ChannelRules::new(options.channel.clone());
+        let shared = Shared {
+            options,
+            rules,
+            broker,
+            presence,
+            verifier,
+            registry: Arc::new(Registry::new()),
+            clients: Mutex::new(Clients::default()),
+            node_id: uuid::Uuid::new_v4().to_string(),
+            started: Instant::now(),
+            shutdown: CancellationToken::new(),
+        };
+        Self { shared: Arc::new(shared) }
+    }
+
+    /// Connects the node to its broker: from now on publications reach local subscribers.
+    pub async fn start(&self) -> Result<(), EngineError> {
+        self.shared.broker.run(self.shared.registry.clone()).await
+    }
+
+    /// A new session for a connection speaking `protocol`. The transport reads frames into it
+    /// and writes what its outbox holds.
+    pub fn session(&self, protocol: Protocol) -> Session {
+        Session::new(self.clone(), protocol)
+    }
+
+    /// The node's options.
+    pub fn options(&self) -> &NodeOptions {
+        &self.shared.options
+    }
+
+    /// Closes every connection with 3001 "shutdown" and refuses new ones.
+    pub fn shutdown(&self) {
+        // Sessions that have not connected yet are not registered: they watch the token.
+        self.shared.shutdown.cancel();
+        for client in self.clients().by_id.values() {
+            client.outbox.close(DisconnectCode::SHUTDOWN.into());
+        }
+    }
+
+    /// Whether [`Hub::shutdown`] was called.
+    pub fn is_shutting_down(&self) -> bool {
+        self.shared.shutdown.is_cancelled()
+    }
+
+    /// Number of connected (authenticated) clients.
+    pub fn num_clients(&self) -> usize {
+        self.clients().by_id.len()
+    }
+
+    /// Publishes into a channel from the server API.
+    pub async fn publish(&self, request: ApiPublish) -> Result<StreamPosition, HubError> {
+        let options = self.resolve_api(&request.channel)?.options;
+        check_data_format(options.publication_data_format, &request.data)?;
+        let publication = Publication {
+            data: request.data,
+            tags: request.tags,
+            time: now_unix_millis(),
+            ..Default::default()
+        };
+        let mut publish_options = self.publish_options(options);
+        if request.skip_history {
+            publish_options.history_size = 0;
+            publish_options.history_ttl = std::time::Duration::ZERO;
+        }
+        publish_options.idempotency_key = request.idempotency_key.filter(|k| !k.is_empty());
+        let result =
+            self.shared.broker.publish(&request.channel, publication, &publish_options).await?;
+        Ok(result.position)
+    }
+
+    /// Presence of a channel (108 when presence is off for it).
+    pub async fn presence(&self, channel: &str) -> Result<HashMap<String, ClientInfo>, HubError> {
+        if !self.resolve_api(channel)?.options.presence {
+            return Err(HubError::NotAvailable);
+        }
+        Ok(self.shared.presence.presence(channel).await?)
+    }
+
+    /// Presence counters of a channel (108 when presence is off for it).
+    pub async fn presence_stats(&self, channel: &str) -> Result<PresenceStats, HubError> {
+        if !self.resolve_api(channel)?.options.presence {
+            return Err(HubError::NotAvailable);
+        }
+        Ok(self.shared.presence.presence_stats(channel).await?)
+    }
+
+    /// History of a channel (108 when history is off for it).
+    pub async fn history(
+        &self,
+        channel: &str,
+        limit: i32,
+        since: Option<StreamPosition>,
+        reverse: bool,
+    ) -> Result<HistoryResult, HubError> {
+        let options = self.resolve_api(channel)?.options;
+        if !options.history_enabled() {
+            return Err(HubError::NotAvailable);
+        }
+        let filter = HistoryFilter { since, limit: HistoryLimit::from_protocol(limit), reverse };
+        self.read_history(channel, options, filter).await
+    }
+
+    /// Drops a channel's publications, keeping its position.
+    pub async fn history_remove(&self, channel: &str) -> Result<(), HubError> {
+        if !self.resolve_api(channel)?.options.history_enabled() {
+            return Err(HubError::NotAvailable);
+        }
+        Ok(self.shared.broker.remove_history(channel).await?)
+    }
+
+    /// Channels with subscribers on this node and their subscriber counts.
+    pub fn channels(&self) -> Vec<(String, usize)> {
+        self.shared.registry.channels()
+    }
+
+    /// Node counters.
+    pub fn info(&self) -> NodeInfo {
+        let (num_clients, num_users) = {
+            let clients = self.clients();
+            (clients.by_id.len(), clients.by_user.len())
+        };
+        let (num_channels, num_subs) = self.shared.registry.counts();
+        NodeInfo {
+            uid: self.shared.node_id.clone(),
+            name: self.shared.options.name.clone(),
+            version: self.shared.options.version.clone(),
+            num_clients,
+            num_users,
+            num_channels,
+            num_subs,
+            uptime: self.shared.started.elapsed().as_secs(),
+        }
+    }
+
+    /// Subscribes a user's connections to a channel (server-side subscription).
+    pub async fn subscribe(&self, target: &Target, subscription: ServerSubscription) -> Result<(), HubError> {
+        self.resolve_api(&subscription.channel)?;
+        self.send_control(target, || Control::Subscribe(subscription.clone())).await;
+        Ok(())
+    }
+
+    /// Unsubscribes a user's connections from a channel.
+    pub async fn unsubscribe(&self, target: &Target, channel: &str) -> Result<(), HubError> {
+        self.resolve_api(channel)?;
+        self.send_control(target, || Control::Unsubscribe(channel.to_owned())).await;
+        Ok(())
+    }
+
+    /// Refreshes a user's connections: new expiry, or expire them now.
+    pub async fn refresh(
+        &self,
+        target: &Target,
+        expired: bool,
+        expire_at: Option<i64>,
+        info: Option<Bytes>,
+    ) -> Result<(), HubError> {
+        self.send_control(target, || Control::Refresh { expired, expire_at, info: info.clone() })
+            .await;
+        Ok(())
+    }
+
+    /// Disconnects a user's connections.
+    pub fn disconnect(&self, target: &Target, disconnect: Disconnect) {
+        for (_, outbox, _) in self.targets(target) {
+            outbox.close(disconnect.clone());
+        }
+    }
+
+    pub(crate) fn resolve_api<'a>(&'a self, channel: &'a str) -> Result<ResolvedChannel<'a>, HubError> {
+        if channel.is_empty() {
+            return Err(HubError::BadRequest);
+        }
+        self.shared.rules.resolve(channel)
+    }
+
+    pub(crate) fn publish_options(&self, options: &ChannelOptions) -> PublishOptions {
+        PublishOptions {
+            history_size: options.history_size,
+            history_ttl: options.history_ttl,
+            history_meta_ttl: self.meta_ttl(options),
+            idempotency_key: None,
+            idempotent_result_ttl: herald_engine::DEFAULT_IDEMPOTENT_RESULT_TTL,
+        }
+    }
+
+    pub(crate) fn meta_ttl(&self, options: &ChannelOptions) -> std::time::Duration {
+        options.history_meta_ttl.unwrap_or(self.shared.options.channel.history_meta_ttl)
+    }
+
+    pub(crate) async fn read_history(
+        &self,
+        channel: &str,
+        options: &ChannelOptions,
+        filter: HistoryFilter,
+    ) -> Result<HistoryResult, HubError> {
+        let history_options = HistoryOptions { filter, meta_ttl: self.meta_ttl(options) };
+        Ok(self.shared.broker.history(channel, &history_options).await?)
+    }
+
+    /// Registers an authenticated connection. Fails with 3504 past the user connection limit.
+    pub(crate) fn register(
+        &self,
+        client: &Arc<str>,
+        user: &str,
+        outbox: &Arc<Outbox>,
+        control: mpsc::Sender<Control>,
+    ) -> Result<(), Disconnect> {
+        if self.is_shutting_down() {
+            return Err(DisconnectCode::SHUTDOWN.into());
+        }
+        let limit = self.shared.options.client.user_connection_limit;
+        let mut clients = self.clients();
+        let existing = clients.by_user.get(user).map_or(0, HashSet::len);
+        if limit > 0 && !user.is_empty() && existing >= limit {
+            return Err(DisconnectCode::CONNECTION_LIMIT.into());
+        }
+        clients.by_user.entry(user.to_owned()).or_default().insert(client.clone());
+        let handle = ClientHandle { user: user.to_owned(), outbox: outbox.clone(), control };
+        clients.by_id.insert(client.clone(), handle);
+        Ok(())
+    }
+
+    /// Other connections of `user` (for `single_connection` personal channels).
+    pub(crate) fn other_connections(&self, user: &str, client: &Arc<str>) -> Vec<Arc<Outbox>> {
+        let clients = self.clients();
+        let Some(ids) = clients.by_user.get(user) else {
+            return Vec::new();
+        };
+        ids.iter()
+            .filter(|id| *id != client)
+            .filter_map(|id| clients.by_id.get(id).map(|h| h.outbox.clone()))
+            .collect()
+    }
+
+    pub(crate) fn unregister(&self, client: &Arc<str>) {
+        let mut clients = self.clients();
+        if let Some(handle) = clients.by_id.remove(client) {
+            if let Some(ids) = clients.by_user.get_mut(&handle.user) {
+                ids.remove(client);
+                if ids.is_empty() {
+                    clients.by_user.remove(&handle.user);
+                }
+            }
+        }
+    }
+
+    fn targets(&self, target: &Target) -> Vec<(Arc<str>, Arc<Outbox>, mpsc::Sender<Control>)> {
+        let clients = self.clients();
+        let Some(ids) = clients.by_user.get(&target.user) else {
+            return Vec::new();
+        };
+        ids.iter()
+            .filter(|id| target.client.as_deref().is_none_or(|c| c == &***id))
+            .filter(|id| !target.whitelist.iter().any(|w| w == &***id))
+            .filter_map(|id| {
+                clients.by_id.get(id).map(|h| (id.clone(), h.outbox.clone(), h.control.clone()))
+            })
+            .collect()
+    }
+
+    async fn send_control(&self, target: &Target, make: impl Fn() -> Control) {
+        for (client, _, control) in self.targets(target) {
+            if control.send(make()).await.is_err() {
+                tracing::debug!(%client, "connection closed before the API command reached it");
+            }
+        }
+    }
+
+    fn clients(&self) -> MutexGuard<'_, Clients> {
+        // Each critical section leaves both maps consistent; a poisoned lock is still usable.
+        self.shared.clients.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+pub(crate) fn control_channel() -> (mpsc::Sender<Control>, mpsc::Receiver<Control>) {
+    mpsc::channel(CONTROL_CAPACITY)
+}
+
+/// Checks a payload against the namespace's `publication_data_format` (107 when it does not fit).
+pub(crate) fn check_data_format(format: PublicationDataFormat, data: &[u8]) -> Result<(), HubError> {
+    let ok = match format {
+        PublicationDataFormat::Any => !data.is_empty(),
+        PublicationDataFormat::Binary => true,
+        PublicationDataFormat::Json => {
+            serde_json::from_slice::<&serde_json::value::RawValue>(data).is_ok()
+        }
+        PublicationDataFormat::JsonObject => {
+            serde_json::from_slice::<serde_json::Map<String, serde_json::Value>>(data).is_ok()
+        }
+    };
+    if ok { Ok(()) } else { Err(HubError::BadRequest) }
+}
+
+pub(crate) fn now_unix_millis() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+pub(crate) fn now_unix_secs() -> i64 {
+    now_unix_millis() / 1000
+}

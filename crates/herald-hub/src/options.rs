@@ -1,0 +1,223 @@
+//! Validated node options. The server crate parses Centrifugo-shaped configuration files into
+//! these; the hub never reads files or the environment.
+
+use std::time::Duration;
+
+use regex::Regex;
+
+/// Everything the hub needs to know about how to treat clients and channels.
+#[derive(Debug, Clone)]
+pub struct NodeOptions {
+    /// Node name, shown in `/api/info`.
+    pub name: String,
+    /// Version string sent in connect replies (Centrifugo sends e.g. "6.9.1 OSS").
+    pub version: String,
+    /// Connection-level behaviour.
+    pub client: ClientOptions,
+    /// Channels, namespaces and their options.
+    pub channel: ChannelConfig,
+}
+
+impl Default for NodeOptions {
+    fn default() -> Self {
+        Self {
+            name: "herald".to_owned(),
+            version: concat!("herald ", env!("CARGO_PKG_VERSION")).to_owned(),
+            client: ClientOptions::default(),
+            channel: ChannelConfig::default(),
+        }
+    }
+}
+
+/// Connection-level options (Centrifugo's `client.*`).
+#[derive(Debug, Clone)]
+pub struct ClientOptions {
+    /// Accept connections without a token and allow every channel operation (tests, demos).
+    pub insecure: bool,
+    /// Accept a connection without a token as the anonymous user `""`.
+    pub allow_anonymous_connect_without_token: bool,
+    /// Reject connection tokens whose user is `""` with 3507.
+    pub disallow_anonymous_connection_tokens: bool,
+    /// App-level ping interval; `None` disables pings.
+    pub ping_interval: Option<Duration>,
+    /// How long to wait for a pong; `None` means no pong is expected.
+    pub pong_timeout: Option<Duration>,
+    /// Close a connection that sent no connect command within this delay (3502).
+    pub stale_close_delay: Duration,
+    /// Grace period after connection expiry before closing with 3005.
+    pub expired_close_delay: Duration,
+    /// Grace period after subscription expiry before unsubscribing with 2501.
+    pub expired_sub_close_delay: Duration,
+    /// Per-connection outgoing queue bound in bytes; over it the client is closed with 3008.
+    pub queue_max_size: usize,
+    /// Subscriptions per connection; over it error 106 (3505 for server-side subscriptions).
+    pub channel_limit: usize,
+    /// Connections per user on this node; 0 is unlimited; over it 3504.
+    pub user_connection_limit: usize,
+    /// Subscribe every authenticated connection to its user's personal channel.
+    pub subscribe_to_user_personal_channel: PersonalChannelOptions,
+    /// How often presence entries are refreshed.
+    pub presence_update_interval: Duration,
+    /// Presence entries expire this long after their last refresh.
+    pub presence_ttl: Duration,
+    /// Upper bound for the `limit` of a client history call.
+    pub history_max_publication_limit: usize,
+    /// Upper bound for publications returned by a recovery.
+    pub recovery_max_publication_limit: usize,
+    /// Add the server time to connect replies.
+    pub connect_include_server_time: bool,
+}
+
+impl Default for ClientOptions {
+    fn default() -> Self {
+        Self {
+            insecure: false,
+            allow_anonymous_connect_without_token: false,
+            disallow_anonymous_connection_tokens: false,
+            ping_interval: Some(Duration::from_secs(25)),
+            pong_timeout: Some(Duration::from_secs(8)),
+            stale_close_delay: Duration::from_secs(10),
+            expired_close_delay: Duration::from_secs(25),
+            expired_sub_close_delay: Duration::from_secs(25),
+            queue_max_size: 1_048_576,
+            channel_limit: 128,
+            user_connection_limit: 0,
+            subscribe_to_user_personal_channel: PersonalChannelOptions::default(),
+            presence_update_interval: Duration::from_secs(27),
+            presence_ttl: Duration::from_secs(60),
+            history_max_publication_limit: 300,
+            recovery_max_publication_limit: 300,
+            connect_include_server_time: false,
+        }
+    }
+}
+
+/// `client.subscribe_to_user_personal_channel`.
+#[derive(Debug, Clone, Default)]
+pub struct PersonalChannelOptions {
+    /// Turn the personal channel on.
+    pub enabled: bool,
+    /// Keep only one connection per user: a newer connection disconnects older ones.
+    pub single_connection: bool,
+    /// Namespace of the personal channel (`""` for none): the channel is `ns:#user`.
+    pub personal_channel_namespace: String,
+}
+
+/// Channel naming rules and namespaces (Centrifugo's `channel.*`).
+#[derive(Debug, Clone)]
+pub struct ChannelConfig {
+    /// Options of channels without a namespace.
+    pub without_namespace: ChannelOptions,
+    /// Named namespaces.
+    pub namespaces: Vec<Namespace>,
+    /// Longest channel name accepted (107 beyond).
+    pub max_length: usize,
+    /// Prefix of private channels, which need a subscription token.
+    pub private_prefix: String,
+    /// Separates the namespace from the rest of the channel.
+    pub namespace_boundary: String,
+    /// Separates the channel from the user list of a user-limited channel.
+    pub user_boundary: String,
+    /// Separates users in a user-limited channel.
+    pub user_separator: String,
+    /// Default lifetime of a stream's position meta.
+    pub history_meta_ttl: Duration,
+}
+
+impl Default for ChannelConfig {
+    fn default() -> Self {
+        Self {
+            without_namespace: ChannelOptions::default(),
+            namespaces: Vec::new(),
+            max_length: 255,
+            private_prefix: "$".to_owned(),
+            namespace_boundary: ":".to_owned(),
+            user_boundary: "#".to_owned(),
+            user_separator: ",".to_owned(),
+            history_meta_ttl: Duration::from_secs(720 * 3600),
+        }
+    }
+}
+
+/// A named namespace.
+#[derive(Debug, Clone)]
+pub struct Namespace {
+    /// Name, matching `^[-a-zA-Z0-9_.]{2,}$`.
+    pub name: String,
+    /// Its options.
+    pub options: ChannelOptions,
+}
+
+/// What the payload of a publication must look like (`publication_data_format`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum PublicationDataFormat {
+    /// Any non-empty payload (Centrifugo's `""`).
+    #[default]
+    Any,
+    /// Valid JSON.
+    Json,
+    /// A JSON object.
+    JsonObject,
+    /// Anything, including empty.
+    Binary,
+}
+
+/// Options of a namespace (or of channels without one). All default to off.
+#[derive(Debug, Clone, Default)]
+pub struct ChannelOptions {
+    /// Keep presence; needed for presence calls (else 108).
+    pub presence: bool,
+    /// Emit join/leave.
+    pub join_leave: bool,
+    /// Push join/leave to every subscriber, not only to those who asked.
+    pub force_push_join_leave: bool,
+    /// Stream size; with `history_ttl` needed for history and recovery.
+    pub history_size: usize,
+    /// Stream lifetime after the last publication.
+    pub history_ttl: Duration,
+    /// Position meta lifetime; `None` uses the channel-level default.
+    pub history_meta_ttl: Option<Duration>,
+    /// Every subscription is positioned.
+    pub force_positioning: bool,
+    /// A client may ask for positioning.
+    pub allow_positioning: bool,
+    /// Every subscription is recoverable.
+    pub force_recovery: bool,
+    /// A client may ask for recovery.
+    pub allow_recovery: bool,
+    /// Subscribe without token for authenticated users.
+    pub allow_subscribe_for_client: bool,
+    /// ... and for anonymous users too.
+    pub allow_subscribe_for_anonymous: bool,
+    /// Publish allowed to subscribers of the channel.
+    pub allow_publish_for_subscriber: bool,
+    /// Publish allowed to any authenticated connection.
+    pub allow_publish_for_client: bool,
+    /// ... and to anonymous ones too.
+    pub allow_publish_for_anonymous: bool,
+    /// Presence calls allowed to subscribers.
+    pub allow_presence_for_subscriber: bool,
+    /// Presence calls allowed to any authenticated connection.
+    pub allow_presence_for_client: bool,
+    /// ... and to anonymous ones too.
+    pub allow_presence_for_anonymous: bool,
+    /// History calls allowed to subscribers.
+    pub allow_history_for_subscriber: bool,
+    /// History calls allowed to any authenticated connection.
+    pub allow_history_for_client: bool,
+    /// ... and to anonymous ones too.
+    pub allow_history_for_anonymous: bool,
+    /// `#` user-limited channels: users listed after `#` subscribe without token.
+    pub allow_user_limited_channels: bool,
+    /// The part of the channel after the namespace must match this.
+    pub channel_regex: Option<Regex>,
+    /// What publication payloads must look like.
+    pub publication_data_format: PublicationDataFormat,
+}
+
+impl ChannelOptions {
+    /// History and recovery need both a size and a ttl.
+    pub fn history_enabled(&self) -> bool {
+        self.history_size > 0 && !self.history_ttl.is_zero()
+    }
+}

@@ -1,0 +1,183 @@
+//! The per-connection outgoing queue: encoded messages waiting for the connection's writer.
+//!
+//! Bounded in bytes by `client.queue_max_size`. Overflow policy: the connection is closed with
+//! 3008 "slow" and the queue is dropped — a client that cannot keep up recovers from history on
+//! reconnect, nothing is lost silently and nothing grows without bound.
+
+use std::collections::VecDeque;
+use std::sync::Mutex;
+
+use bytes::Bytes;
+use herald_proto::{DisconnectCode, Protocol};
+use tokio::sync::Notify;
+
+use crate::Disconnect;
+
+/// Encoded messages for one connection, drained by its writer into frames.
+#[derive(Debug)]
+pub struct Outbox {
+    protocol: Protocol,
+    max_bytes: usize,
+    // std Mutex: held only to push or swap the queue, never across an await.
+    state: Mutex<State>,
+    ready: Notify,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    queue: VecDeque<Bytes>,
+    bytes: usize,
+    close: Option<Disconnect>,
+}
+
+/// What the writer should do next.
+#[derive(Debug)]
+pub enum Drained {
+    /// Write these messages as one frame.
+    Messages(Vec<Bytes>),
+    /// Write these messages (possibly none), then close with this code.
+    Close(Vec<Bytes>, Disconnect),
+}
+
+/// The queue is closed (overflow or disconnect): the message was not queued.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Closed;
+
+impl Outbox {
+    /// An empty queue for a connection speaking `protocol`.
+    pub fn new(protocol: Protocol, max_bytes: usize) -> Self {
+        Self { protocol, max_bytes, state: Mutex::new(State::default()), ready: Notify::new() }
+    }
+
+    /// The encoding this connection speaks.
+    pub fn protocol(&self) -> Protocol {
+        self.protocol
+    }
+
+    /// The byte bound of the queue.
+    pub fn max_bytes(&self) -> usize {
+        self.max_bytes
+    }
+
+    /// Queues one encoded message. Past the byte bound the connection is closed with 3008.
+    pub fn push(&self, message: Bytes) -> Result<(), Closed> {
+        let mut state = self.lock();
+        if state.close.is_some() {
+            return Err(Closed);
+        }
+        if state.bytes + message.len() > self.max_bytes && !state.queue.is_empty() {
+            state.queue.clear();
+            state.bytes = 0;
+            state.close = Some(DisconnectCode::SLOW.into());
+            drop(state);
+            self.ready.notify_one();
+            return Err(Closed);
+        }
+        state.bytes += message.len();
+        state.queue.push_back(message);
+        drop(state);
+        self.ready.notify_one();
+        Ok(())
+    }
+
+    /// Asks the writer to close the connection with `disconnect` after writing what is queued
+    /// (unless the disconnect says otherwise). The first close wins.
+    pub fn close(&self, disconnect: Disconnect) {
+        let mut state = self.lock();
+        if state.close.is_none() {
+            if !disconnect.flushes_queue() {
+                state.queue.clear();
+                state.bytes = 0;
+            }
+            state.close = Some(disconnect);
+        }
+        drop(state);
+        self.ready.notify_one();
+    }
+
+    /// The close reason, once the queue is closed.
+    pub fn close_reason(&self) -> Option<Disconnect> {
+        self.lock().close.clone()
+    }
+
+    /// Waits until there is something to write, then takes all of it.
+    pub async fn drain(&self) -> Drained {
+        loop {
+            let notified = self.ready.notified();
+            if let Some(drained) = self.try_drain() {
+                return drained;
+            }
+            notified.await;
+        }
+    }
+
+    /// Waits until the queue is closed and returns why.
+    pub async fn closed(&self) -> Disconnect {
+        loop {
+            let notified = self.ready.notified();
+            if let Some(reason) = self.close_reason() {
+                return reason;
+            }
+            notified.await;
+        }
+    }
+
+    fn try_drain(&self) -> Option<Drained> {
+        let mut state = self.lock();
+        let messages: Vec<Bytes> = state.queue.drain(..).collect();
+        state.bytes = 0;
+        match &state.close {
+            Some(close) => Some(Drained::Close(messages, close.clone())),
+            None if messages.is_empty() => None,
+            None => Some(Drained::Messages(messages)),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        // A panic while holding this lock cannot leave the queue inconsistent (every critical
+        // section is a push or a swap), so a poisoned lock is still safe to use.
+        self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn overflow_closes_with_slow_and_drops_the_queue() {
+        let outbox = Outbox::new(Protocol::Json, 10);
+        outbox.push(Bytes::from_static(b"123456")).expect("fits");
+        assert_eq!(outbox.push(Bytes::from_static(b"123456")), Err(Closed));
+        match outbox.try_drain() {
+            Some(Drained::Close(messages, reason)) => {
+                assert!(messages.is_empty());
+                assert_eq!(reason.code, 3008);
+            }
+            other => panic!("expected close, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_single_message_larger_than_the_bound_still_goes_out() {
+        // One reply bigger than the queue bound (a large history) is not "slow"; only a backlog is.
+        let outbox = Outbox::new(Protocol::Json, 4);
+        outbox.push(Bytes::from_static(b"123456")).expect("empty queue accepts");
+        assert!(matches!(outbox.try_drain(), Some(Drained::Messages(m)) if m.len() == 1));
+    }
+
+    #[test]
+    fn close_flushes_queued_messages_first() {
+        let outbox = Outbox::new(Protocol::Json, 100);
+        outbox.push(Bytes::from_static(b"a")).expect("fits");
+        outbox.close(DisconnectCode::SHUTDOWN.into());
+        assert_eq!(outbox.push(Bytes::from_static(b"b")), Err(Closed));
+        match outbox.try_drain() {
+            Some(Drained::Close(messages, reason)) => {
+                assert_eq!(messages, vec![Bytes::from_static(b"a")]);
+                assert_eq!(reason.code, 3001);
+            }
+            other => panic!("expected close, got {other:?}"),
+        }
+    }
+}

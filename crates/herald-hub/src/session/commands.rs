@@ -1,0 +1,218 @@
+//! Commands of a connected client other than connect and subscribe: publish, presence,
+//! history, rpc, send, refresh and sub_refresh.
+
+use herald_engine::{HistoryFilter, HistoryLimit, Publication};
+use herald_proto::{
+    DisconnectCode, HistoryRequest, HistoryResult, PresenceRequest, PresenceResult,
+    PresenceStatsRequest, PresenceStatsResult, PublishRequest, RefreshRequest, RefreshResult,
+    Reply, RpcRequest, SubRefreshRequest, SubRefreshResult,
+};
+
+use super::{Flow, Session};
+use crate::convert::{engine_position, proto_client_info, proto_publication};
+use crate::node::{check_data_format, now_unix_millis, now_unix_secs};
+use crate::{HubError, TokenError};
+
+impl Session {
+    pub(super) async fn on_publish(&mut self, id: u32, request: PublishRequest) -> Flow {
+        if request.channel.is_empty() {
+            return self.disconnect(DisconnectCode::BAD_REQUEST);
+        }
+        let hub = self.hub.clone();
+        let options = match hub.shared.rules.resolve(&request.channel) {
+            Ok(resolved) => resolved.options,
+            Err(err) => return self.send_error(id, err),
+        };
+        let subscribed = self.subs.get(&request.channel);
+        if !self.allowed(
+            options.allow_publish_for_subscriber,
+            options.allow_publish_for_client,
+            options.allow_publish_for_anonymous,
+            subscribed.is_some(),
+        ) {
+            return self.send_error(id, HubError::PermissionDenied);
+        }
+        if let Err(err) = check_data_format(options.publication_data_format, &request.data) {
+            return self.send_error(id, err);
+        }
+        let chan_info = subscribed.map(|s| s.info.chan_info.clone()).unwrap_or_default();
+        let publication = Publication {
+            data: request.data,
+            info: Some(self.client_info(chan_info)),
+            time: now_unix_millis(),
+            ..Default::default()
+        };
+        let publish_options = hub.publish_options(options);
+        match hub.shared.broker.publish(&request.channel, publication, &publish_options).await {
+            Ok(_) => self.send_reply(&Reply { id, publish: Some(Default::default()), ..Default::default() }),
+            Err(err) => self.send_error(id, err.into()),
+        }
+    }
+
+    pub(super) async fn on_presence(&mut self, id: u32, request: PresenceRequest) -> Flow {
+        if let Err(err) = self.check_presence(&request.channel) {
+            return self.send_error(id, err);
+        }
+        match self.hub.shared.presence.presence(&request.channel).await {
+            Ok(entries) => {
+                let presence =
+                    entries.iter().map(|(client, info)| (client.clone(), proto_client_info(info))).collect();
+                let result = PresenceResult { presence };
+                self.send_reply(&Reply { id, presence: Some(result), ..Default::default() })
+            }
+            Err(err) => self.send_error(id, err.into()),
+        }
+    }
+
+    pub(super) async fn on_presence_stats(&mut self, id: u32, request: PresenceStatsRequest) -> Flow {
+        if let Err(err) = self.check_presence(&request.channel) {
+            return self.send_error(id, err);
+        }
+        match self.hub.shared.presence.presence_stats(&request.channel).await {
+            Ok(stats) => {
+                let result =
+                    PresenceStatsResult { num_clients: stats.num_clients, num_users: stats.num_users };
+                self.send_reply(&Reply { id, presence_stats: Some(result), ..Default::default() })
+            }
+            Err(err) => self.send_error(id, err.into()),
+        }
+    }
+
+    pub(super) async fn on_history(&mut self, id: u32, request: HistoryRequest) -> Flow {
+        if request.channel.is_empty() {
+            return self.disconnect(DisconnectCode::BAD_REQUEST);
+        }
+        let hub = self.hub.clone();
+        let options = match hub.shared.rules.resolve(&request.channel) {
+            Ok(resolved) => resolved.options,
+            Err(err) => return self.send_error(id, err),
+        };
+        if !options.history_enabled() {
+            return self.send_error(id, HubError::NotAvailable);
+        }
+        if !self.allowed(
+            options.allow_history_for_subscriber,
+            options.allow_history_for_client,
+            options.allow_history_for_anonymous,
+            self.subs.contains_key(&request.channel),
+        ) {
+            return self.send_error(id, HubError::PermissionDenied);
+        }
+        let max = hub.shared.options.client.history_max_publication_limit;
+        let limit = match HistoryLimit::from_protocol(request.limit) {
+            HistoryLimit::All => HistoryLimit::Max(max),
+            HistoryLimit::Max(n) => HistoryLimit::Max(n.min(max)),
+            HistoryLimit::PositionOnly => HistoryLimit::PositionOnly,
+        };
+        let filter = HistoryFilter {
+            since: request.since.as_ref().map(engine_position),
+            limit,
+            reverse: request.reverse,
+        };
+        match hub.read_history(&request.channel, options, filter).await {
+            Ok(history) => {
+                let result = HistoryResult {
+                    publications: history.publications.iter().map(proto_publication).collect(),
+                    epoch: history.position.epoch,
+                    offset: history.position.offset,
+                };
+                self.send_reply(&Reply { id, history: Some(result), ..Default::default() })
+            }
+            Err(err) => self.send_error(id, err),
+        }
+    }
+
+    /// No RPC handler exists yet (backend proxies come later): 108, as Centrifugo without one.
+    pub(super) fn on_rpc(&mut self, id: u32, _request: RpcRequest) -> Flow {
+        self.send_error(id, HubError::NotAvailable)
+    }
+
+    /// No message handler exists: 3508, as Centrifugo OSS.
+    pub(super) fn on_send(&mut self) -> Flow {
+        self.disconnect(DisconnectCode::NOT_AVAILABLE)
+    }
+
+    pub(super) fn on_refresh(&mut self, id: u32, request: RefreshRequest) -> Flow {
+        if request.token.is_empty() {
+            return self.disconnect(DisconnectCode::BAD_REQUEST);
+        }
+        let claims = match self.hub.shared.verifier.verify_connect_token(&request.token) {
+            Ok(claims) => claims,
+            Err(TokenError::Expired) => return self.disconnect(DisconnectCode::EXPIRED),
+            Err(TokenError::Invalid(why)) => {
+                tracing::info!(client = %self.client, %why, "invalid refresh token");
+                return self.disconnect(DisconnectCode::INVALID_TOKEN);
+            }
+        };
+        if claims.user != self.user {
+            tracing::info!(client = %self.client, "refresh token for another user");
+            return self.disconnect(DisconnectCode::INVALID_TOKEN);
+        }
+        if claims.expire_at.is_some_and(|at| at <= now_unix_secs()) {
+            return self.disconnect(DisconnectCode::EXPIRED);
+        }
+        self.expire_at = claims.expire_at;
+        if !claims.info.is_empty() {
+            self.conn_info = claims.info;
+        }
+        self.schedule_expiry();
+        let result = RefreshResult {
+            client: self.client.to_string(),
+            version: self.hub.shared.options.version.clone(),
+            expires: self.expire_at.is_some(),
+            ttl: self.expire_at.map_or(0, |at| (at - now_unix_secs()).max(0) as u32),
+        };
+        self.send_reply(&Reply { id, refresh: Some(result), ..Default::default() })
+    }
+
+    pub(super) fn on_sub_refresh(&mut self, id: u32, request: SubRefreshRequest) -> Flow {
+        if request.channel.is_empty() || request.token.is_empty() {
+            return self.disconnect(DisconnectCode::BAD_REQUEST);
+        }
+        if !self.subs.contains_key(&request.channel) {
+            return self.send_error(id, HubError::PermissionDenied);
+        }
+        let claims = match self.hub.shared.verifier.verify_subscribe_token(&request.token) {
+            Ok(claims) => claims,
+            Err(TokenError::Expired) => return self.send_error(id, HubError::TokenExpired),
+            Err(TokenError::Invalid(why)) => {
+                tracing::info!(client = %self.client, %why, "invalid subscription refresh token");
+                return self.disconnect(DisconnectCode::INVALID_TOKEN);
+            }
+        };
+        let client_mismatch = !claims.client.is_empty() && claims.client != *self.client;
+        if claims.user != self.user || claims.channel != request.channel || client_mismatch {
+            return self.disconnect(DisconnectCode::INVALID_TOKEN);
+        }
+        if claims.expire_at.is_some_and(|at| at <= now_unix_secs()) {
+            return self.send_error(id, HubError::Expired);
+        }
+        if let Some(sub) = self.subs.get_mut(&request.channel) {
+            sub.expire_at = claims.expire_at;
+        }
+        self.schedule_sub_expiry();
+        let result = SubRefreshResult {
+            expires: claims.expire_at.is_some(),
+            ttl: claims.expire_at.map_or(0, |at| (at - now_unix_secs()).max(0) as u32),
+            ..Default::default()
+        };
+        self.send_reply(&Reply { id, sub_refresh: Some(result), ..Default::default() })
+    }
+
+    fn check_presence(&self, channel: &str) -> Result<(), HubError> {
+        if channel.is_empty() {
+            return Err(HubError::BadRequest);
+        }
+        let options = self.hub.shared.rules.resolve(channel)?.options;
+        if !options.presence {
+            return Err(HubError::NotAvailable);
+        }
+        let allowed = self.allowed(
+            options.allow_presence_for_subscriber,
+            options.allow_presence_for_client,
+            options.allow_presence_for_anonymous,
+            self.subs.contains_key(channel),
+        );
+        if allowed { Ok(()) } else { Err(HubError::PermissionDenied) }
+    }
+}

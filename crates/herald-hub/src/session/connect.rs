@@ -1,0 +1,222 @@
+//! The connect command: credentials (JWT, insecure, anonymous), limits, server-side
+//! subscriptions from the token and the personal channel, and the connect reply.
+
+use std::collections::HashMap;
+
+use herald_engine::StreamPosition;
+use herald_proto::{ConnectRequest, ConnectResult, DisconnectCode, Reply, SubscribeRequest};
+
+use super::subscribe::{Plan, Prepared};
+use super::{Flow, Session, State};
+use crate::node::{now_unix_millis, now_unix_secs};
+use crate::{ConnectTokenClaims, HubError, SubscribeOptionsClaim, SubscribeOverride, TokenError};
+
+impl Session {
+    pub(super) async fn on_connect(&mut self, id: u32, request: ConnectRequest) -> Flow {
+        let claims = match self.credentials(&request) {
+            Ok(claims) => claims,
+            Err(Refused::Error(err)) => return self.connect_error(id, err),
+            Err(Refused::Disconnect(code)) => return self.disconnect(code),
+        };
+        let hub = self.hub.clone();
+        let client_options = &hub.shared.options.client;
+        if claims.expire_at.is_some_and(|at| at <= now_unix_secs()) {
+            return self.connect_error(id, HubError::Expired);
+        }
+        self.user = claims.user.clone();
+        self.conn_info = claims.info.clone();
+        self.expire_at = claims.expire_at;
+        if let Err(disconnect) =
+            hub.register(&self.client, &self.user, &self.outbox, self.control_tx.clone())
+        {
+            return self.close_outbox(disconnect);
+        }
+        self.state = State::Connected;
+
+        let server_subs = match self.server_subscriptions(&claims) {
+            Ok(subs) => subs,
+            Err(Refused::Error(err)) => return self.connect_error(id, err),
+            Err(Refused::Disconnect(code)) => return self.disconnect(code),
+        };
+        let mut prepared = Vec::with_capacity(server_subs.len());
+        let mut results = HashMap::new();
+        for mut plan in server_subs {
+            if plan.recoverable {
+                plan.recover_since = request.subs.get(&plan.channel).and_then(recover_position);
+            }
+            match self.prepare(plan).await {
+                Ok(ready) => {
+                    results.insert(ready.plan.channel.clone(), ready.result.clone());
+                    prepared.push(ready);
+                }
+                Err(err) => {
+                    for ready in &prepared {
+                        self.abandon(&ready.plan).await;
+                    }
+                    return self.connect_error(id, err);
+                }
+            }
+        }
+
+        let result = ConnectResult {
+            client: self.client.to_string(),
+            version: hub.shared.options.version.clone(),
+            expires: self.expire_at.is_some(),
+            ttl: self.expire_at.map_or(0, |at| (at - now_unix_secs()).max(0) as u32),
+            subs: results,
+            ping: client_options.ping_interval.map_or(0, |d| d.as_secs() as u32),
+            pong: client_options.ping_interval.is_some() && client_options.pong_timeout.is_some(),
+            time: if client_options.connect_include_server_time { now_unix_millis() } else { 0 },
+            ..Default::default()
+        };
+        let reply = Reply { id, connect: Some(result), ..Default::default() };
+        let flow = self.send_reply(&reply);
+        for ready in prepared {
+            self.activate(ready, None).await;
+        }
+        if flow == Flow::Continue {
+            tracing::debug!(client = %self.client, user = %self.user, "connected");
+            self.start_connected_timers();
+        }
+        flow
+    }
+
+    /// Who the connection is: from the token, or anonymous when configuration allows it.
+    fn credentials(&self, request: &ConnectRequest) -> Result<ConnectTokenClaims, Refused> {
+        let options = &self.hub.shared.options.client;
+        if request.token.is_empty() {
+            if options.insecure || options.allow_anonymous_connect_without_token {
+                return Ok(ConnectTokenClaims::default());
+            }
+            tracing::info!(client = %self.client, "client credentials not found");
+            return Err(Refused::Disconnect(DisconnectCode::BAD_REQUEST));
+        }
+        let claims = match self.hub.shared.verifier.verify_connect_token(&request.token) {
+            Ok(claims) => claims,
+            Err(TokenError::Expired) => return Err(Refused::Error(HubError::TokenExpired)),
+            Err(TokenError::Invalid(why)) => {
+                tracing::info!(client = %self.client, %why, "invalid connection token");
+                return Err(Refused::Disconnect(DisconnectCode::INVALID_TOKEN));
+            }
+        };
+        if claims.user.is_empty() && options.disallow_anonymous_connection_tokens {
+            return Err(Refused::Disconnect(DisconnectCode::PERMISSION_DENIED));
+        }
+        Ok(claims)
+    }
+
+    /// Server-side subscriptions: the token's `subs` (or `channels`) and the personal channel.
+    fn server_subscriptions(&self, claims: &ConnectTokenClaims) -> Result<Vec<Plan>, Refused> {
+        let hub = &self.hub;
+        let options = &hub.shared.options.client;
+        let mut wanted: Vec<(String, SubscribeOptionsClaim)> = if claims.subs.is_empty() {
+            claims.channels.iter().map(|c| (c.clone(), SubscribeOptionsClaim::default())).collect()
+        } else {
+            claims.subs.iter().map(|(c, o)| (c.clone(), o.clone())).collect()
+        };
+        let personal = &options.subscribe_to_user_personal_channel;
+        if personal.enabled && !self.user.is_empty() {
+            let channel =
+                hub.shared.rules.personal_channel(&personal.personal_channel_namespace, &self.user);
+            if !wanted.iter().any(|(c, _)| *c == channel) {
+                wanted.push((channel, SubscribeOptionsClaim::default()));
+            }
+            if personal.single_connection {
+                for other in hub.other_connections(&self.user, &self.client) {
+                    other.close(DisconnectCode::CONNECTION_LIMIT.into());
+                }
+            }
+        }
+        if wanted.len() > options.channel_limit {
+            return Err(Refused::Disconnect(DisconnectCode::CHANNEL_LIMIT));
+        }
+        wanted
+            .into_iter()
+            .map(|(channel, claim)| {
+                let resolved = hub.shared.rules.resolve(&channel).map_err(Refused::Error)?;
+                let mut plan = Plan::new(&channel, resolved.options, &claim.overrides, false, false);
+                plan.chan_info = claim.info;
+                plan.data = claim.data;
+                Ok(plan)
+            })
+            .collect()
+    }
+
+    /// A connect error reply: the connection is unusable afterwards (3501 on the next command).
+    fn connect_error(&mut self, id: u32, err: HubError) -> Flow {
+        if self.state == State::Connected {
+            self.hub.unregister(&self.client);
+        }
+        self.state = State::Failed;
+        self.send_error(id, err)
+    }
+
+    /// Subscribes on the server's initiative at run time (API `subscribe`): the client learns
+    /// with a `subscribe` push.
+    pub(super) async fn subscribe_server_side(
+        &mut self,
+        channel: String,
+        overrides: SubscribeOverride,
+        info: bytes::Bytes,
+        data: bytes::Bytes,
+        expire_at: Option<i64>,
+    ) -> Flow {
+        if self.state != State::Connected || self.subs.contains_key(&channel) {
+            return Flow::Continue;
+        }
+        if self.subs.len() >= self.hub.shared.options.client.channel_limit {
+            return self.disconnect(DisconnectCode::CHANNEL_LIMIT);
+        }
+        let hub = self.hub.clone();
+        let Ok(resolved) = hub.shared.rules.resolve(&channel) else {
+            return Flow::Continue;
+        };
+        let mut plan = Plan::new(&channel, resolved.options, &overrides, false, false);
+        plan.chan_info = info;
+        plan.data = data;
+        plan.expire_at = expire_at;
+        let prepared: Prepared = match self.prepare(plan).await {
+            Ok(prepared) => prepared,
+            Err(err) => {
+                tracing::warn!(client = %self.client, %channel, %err, "server-side subscribe failed");
+                return Flow::Continue;
+            }
+        };
+        let result = &prepared.result;
+        let push = herald_proto::Push {
+            channel: channel.clone(),
+            subscribe: Some(herald_proto::Subscribe {
+                recoverable: result.recoverable,
+                epoch: result.epoch.clone(),
+                offset: result.offset,
+                positioned: result.positioned,
+                data: result.data.clone(),
+            }),
+            ..Default::default()
+        };
+        match self.encode(&Reply { push: Some(push), ..Default::default() }) {
+            Ok(bytes) => {
+                self.activate(prepared, Some(bytes)).await;
+                Flow::Continue
+            }
+            Err(disconnect) => {
+                self.abandon(&prepared.plan).await;
+                self.close_outbox(disconnect)
+            }
+        }
+    }
+}
+
+/// Why a connect is refused.
+#[derive(Debug)]
+enum Refused {
+    Error(HubError),
+    Disconnect(DisconnectCode),
+}
+
+/// The position a reconnecting client asks to recover a server-side subscription from.
+fn recover_position(request: &SubscribeRequest) -> Option<StreamPosition> {
+    request
+        .recover
+        .then(|| StreamPosition { offset: request.offset, epoch: request.epoch.clone() })
+}

@@ -1,0 +1,297 @@
+//! One client session: the protocol state machine of a connection. The transport feeds it
+//! frames and events; it answers by queueing encoded replies and pushes into its [`Outbox`].
+//! It never touches a socket, so it runs the same under WebSocket, SSE or a test.
+//!
+//! Commands of one connection are handled strictly in order (also with `client.concurrency`
+//! above 1), which is what the SDK relies on when it sends `subscribe` and `unsubscribe` for
+//! the same channel back to back.
+
+mod commands;
+mod connect;
+mod control;
+mod subscribe;
+mod timers;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use herald_engine::ClientInfo;
+use herald_proto::{Command, DisconnectCode, Protocol, Reply};
+use tokio::sync::mpsc;
+
+use crate::node::control_channel;
+use crate::outbox::Outbox;
+use crate::{Disconnect, Hub, HubError};
+
+pub use control::ServerSubscription;
+pub use control::Control;
+use timers::Timers;
+
+/// Whether the connection goes on after handling an input.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[must_use]
+pub enum Flow {
+    /// Keep reading.
+    Continue,
+    /// Stop reading; the outbox is closed and its writer sends the close frame. Call
+    /// [`Session::close`] next.
+    Close,
+}
+
+/// Something other than a client frame that the session must react to.
+#[derive(Debug)]
+pub enum Event {
+    /// A timer is due (ping, pong, stale, expiry, presence refresh).
+    Timer,
+    /// A command from the server API.
+    Control(Control),
+    /// The outbox was closed (slow client, API disconnect, shutdown).
+    Closed(Disconnect),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum State {
+    /// Waiting for the connect command.
+    Connecting,
+    /// Authenticated.
+    Connected,
+    /// The connect command failed with an error reply; any further command closes with 3501.
+    Failed,
+}
+
+/// A live subscription of this session.
+#[derive(Debug, Clone)]
+pub(crate) struct Subscription {
+    /// Keep a presence entry.
+    presence: bool,
+    /// Emit join and leave.
+    join_leave: bool,
+    /// Client info with this subscription's channel info.
+    info: ClientInfo,
+    /// Subscription token expiry (Unix seconds).
+    expire_at: Option<i64>,
+}
+
+/// The protocol state of one connection.
+#[derive(Debug)]
+pub struct Session {
+    hub: Hub,
+    protocol: Protocol,
+    outbox: Arc<Outbox>,
+    client: Arc<str>,
+    state: State,
+    user: String,
+    conn_info: Bytes,
+    expire_at: Option<i64>,
+    subs: HashMap<String, Subscription>,
+    control_tx: mpsc::Sender<Control>,
+    control_rx: mpsc::Receiver<Control>,
+    timers: Timers,
+}
+
+impl Session {
+    pub(crate) fn new(hub: Hub, protocol: Protocol) -> Self {
+        let options = &hub.shared.options.client;
+        let outbox = Arc::new(Outbox::new(protocol, options.queue_max_size));
+        let timers = Timers::connecting(options.stale_close_delay);
+        let (control_tx, control_rx) = control_channel();
+        Self {
+            protocol,
+            outbox,
+            client: Arc::from(uuid::Uuid::new_v4().to_string()),
+            state: State::Connecting,
+            user: String::new(),
+            conn_info: Bytes::new(),
+            expire_at: None,
+            subs: HashMap::new(),
+            control_tx,
+            control_rx,
+            timers,
+            hub,
+        }
+    }
+
+    /// The queue the transport's writer drains.
+    pub fn outbox(&self) -> Arc<Outbox> {
+        self.outbox.clone()
+    }
+
+    /// The connection id.
+    pub fn client_id(&self) -> &str {
+        &self.client
+    }
+
+    /// The user id (empty before connect and for anonymous users).
+    pub fn user(&self) -> &str {
+        &self.user
+    }
+
+    /// Handles one transport frame: every command in it, in order.
+    pub async fn handle_frame(&mut self, frame: &[u8]) -> Flow {
+        let commands = match herald_proto::decode_commands(self.protocol, frame) {
+            Ok(commands) => commands,
+            Err(err) => {
+                tracing::info!(client = %self.client, %err, "malformed frame");
+                return self.disconnect(DisconnectCode::BAD_REQUEST);
+            }
+        };
+        for command in commands {
+            if self.handle_command(command).await == Flow::Close {
+                return Flow::Close;
+            }
+        }
+        Flow::Continue
+    }
+
+    /// Waits for the next event. Cancel-safe: use it in `select!` beside the transport's read.
+    pub async fn next_event(&mut self) -> Event {
+        let deadline = self.timers.next();
+        let shutdown = self.hub.shared.shutdown.clone();
+        tokio::select! {
+            reason = self.outbox.closed() => Event::Closed(reason),
+            () = shutdown.cancelled() => {
+                self.outbox.close(DisconnectCode::SHUTDOWN.into());
+                Event::Closed(DisconnectCode::SHUTDOWN.into())
+            }
+            Some(control) = self.control_rx.recv() => Event::Control(control),
+            _ = sleep_until(deadline) => Event::Timer,
+        }
+    }
+
+    /// Reacts to an event from [`Session::next_event`].
+    pub async fn handle_event(&mut self, event: Event) -> Flow {
+        match event {
+            Event::Closed(_) => Flow::Close,
+            Event::Timer => self.on_timer().await,
+            Event::Control(control) => self.on_control(control).await,
+        }
+    }
+
+    /// Ends the session: leaves every channel, drops presence, unregisters from the node, and
+    /// closes the outbox (with 3000 when nothing else closed it) so the writer stops.
+    pub async fn close(mut self) {
+        self.outbox.close(DisconnectCode::CONNECTION_CLOSED.into());
+        let channels: Vec<String> = self.subs.keys().cloned().collect();
+        for channel in channels {
+            self.remove_subscription(&channel).await;
+        }
+        if self.state == State::Connected {
+            self.hub.unregister(&self.client);
+        }
+        let reason = self.outbox.close_reason().map(|d| d.code).unwrap_or_default();
+        tracing::debug!(client = %self.client, user = %self.user, code = reason, "session closed");
+    }
+
+    async fn handle_command(&mut self, command: Command) -> Flow {
+        if command.id == 0 {
+            return match command.send {
+                Some(_) => self.on_send(),
+                None => self.on_pong(),
+            };
+        }
+        let id = command.id;
+        match self.state {
+            State::Failed => return self.disconnect(DisconnectCode::BAD_REQUEST),
+            State::Connecting if command.connect.is_none() => {
+                tracing::info!(client = %self.client, "command before connect");
+                return self.disconnect(DisconnectCode::BAD_REQUEST);
+            }
+            State::Connected if command.connect.is_some() => {
+                tracing::info!(client = %self.client, "second connect");
+                return self.disconnect(DisconnectCode::BAD_REQUEST);
+            }
+            _ => {}
+        }
+        if let Some(request) = command.connect {
+            self.on_connect(id, request).await
+        } else if let Some(request) = command.subscribe {
+            self.on_subscribe(id, request).await
+        } else if let Some(request) = command.unsubscribe {
+            self.on_unsubscribe(id, request).await
+        } else if let Some(request) = command.publish {
+            self.on_publish(id, request).await
+        } else if let Some(request) = command.presence {
+            self.on_presence(id, request).await
+        } else if let Some(request) = command.presence_stats {
+            self.on_presence_stats(id, request).await
+        } else if let Some(request) = command.history {
+            self.on_history(id, request).await
+        } else if let Some(request) = command.rpc {
+            self.on_rpc(id, request)
+        } else if let Some(request) = command.refresh {
+            self.on_refresh(id, request)
+        } else if let Some(request) = command.sub_refresh {
+            self.on_sub_refresh(id, request)
+        } else if command.send.is_some() {
+            self.on_send()
+        } else {
+            // `ping` is not part of protocol v2 and anything else is unknown.
+            tracing::info!(client = %self.client, id, "unknown command");
+            self.disconnect(DisconnectCode::BAD_REQUEST)
+        }
+    }
+
+    /// Queues a reply. A reply that cannot be encoded for this protocol (binary data for a JSON
+    /// client) closes the connection with 3506.
+    fn send_reply(&self, reply: &Reply) -> Flow {
+        match self.encode(reply) {
+            Ok(bytes) => self.send_encoded(bytes),
+            Err(disconnect) => self.close_outbox(disconnect),
+        }
+    }
+
+    fn encode(&self, reply: &Reply) -> Result<Bytes, Disconnect> {
+        herald_proto::encode_reply(self.protocol, reply).map_err(|err| {
+            tracing::info!(client = %self.client, %err, "reply cannot be encoded");
+            DisconnectCode::INAPPROPRIATE_PROTOCOL.into()
+        })
+    }
+
+    fn send_encoded(&self, bytes: Bytes) -> Flow {
+        match self.outbox.push(bytes) {
+            Ok(()) => Flow::Continue,
+            Err(_) => Flow::Close,
+        }
+    }
+
+    fn send_error(&self, id: u32, error: HubError) -> Flow {
+        let reply = Reply { id, error: Some(error.code().to_proto()), ..Default::default() };
+        self.send_reply(&reply)
+    }
+
+    fn disconnect(&self, code: herald_proto::DisconnectCode) -> Flow {
+        self.close_outbox(code.into())
+    }
+
+    fn close_outbox(&self, disconnect: Disconnect) -> Flow {
+        tracing::debug!(client = %self.client, code = disconnect.code, reason = %disconnect.reason, "disconnecting");
+        self.outbox.close(disconnect);
+        Flow::Close
+    }
+
+    fn client_info(&self, chan_info: Bytes) -> ClientInfo {
+        ClientInfo {
+            user: self.user.clone(),
+            client: self.client.to_string(),
+            conn_info: self.conn_info.clone(),
+            chan_info,
+        }
+    }
+
+    /// Whether an operation guarded by `allow_*_for_{subscriber,client,anonymous}` is allowed.
+    /// `subscribed` says whether the connection is (or is becoming) a subscriber of the channel.
+    fn allowed(&self, for_subscriber: bool, for_client: bool, for_anonymous: bool, subscribed: bool) -> bool {
+        let user_ok = !self.user.is_empty() || for_anonymous;
+        (for_client && user_ok)
+            || (for_subscriber && user_ok && subscribed)
+            || self.hub.shared.options.client.insecure
+    }
+}
+
+async fn sleep_until(deadline: Option<tokio::time::Instant>) {
+    match deadline {
+        Some(deadline) => tokio::time::sleep_until(deadline).await,
+        None => std::future::pending().await,
+    }
+}

@@ -1,0 +1,171 @@
+//! Deadlines of a session: stale connection, ping and pong, connection and subscription expiry,
+//! presence refresh. Time comes from tokio's clock so tests can pause it.
+
+use std::time::Duration;
+
+use herald_proto::{DisconnectCode, Reply, UnsubscribeCode};
+use tokio::time::Instant;
+
+use super::{Flow, Session};
+use crate::node::now_unix_secs;
+
+#[derive(Debug, Default)]
+pub(super) struct Timers {
+    /// Close with 3502 if no connect arrives by then.
+    pub(super) stale: Option<Instant>,
+    /// Send the next ping.
+    pub(super) ping: Option<Instant>,
+    /// Close with 3012 if no pong arrives by then.
+    pub(super) pong: Option<Instant>,
+    /// Check the connection expiry.
+    pub(super) expire: Option<Instant>,
+    /// Refresh presence entries.
+    pub(super) presence: Option<Instant>,
+    /// Check subscription expiries.
+    pub(super) sub_expire: Option<Instant>,
+}
+
+impl Timers {
+    pub(super) fn connecting(stale_close_delay: Duration) -> Self {
+        Self { stale: Some(Instant::now() + stale_close_delay), ..Default::default() }
+    }
+
+    pub(super) fn next(&self) -> Option<Instant> {
+        [self.stale, self.ping, self.pong, self.expire, self.presence, self.sub_expire]
+            .into_iter()
+            .flatten()
+            .min()
+    }
+}
+
+/// The instant `delay` after the Unix time `at` (seconds).
+pub(super) fn instant_after_unix(at: i64, delay: Duration) -> Instant {
+    let from_now = (at - now_unix_secs()).max(0) as u64;
+    Instant::now() + Duration::from_secs(from_now) + delay
+}
+
+impl Session {
+    pub(super) async fn on_timer(&mut self) -> Flow {
+        let now = Instant::now();
+        let due = |t: Option<Instant>| t.is_some_and(|t| t <= now);
+        if due(self.timers.stale) {
+            tracing::info!(client = %self.client, "no connect command in time");
+            return self.disconnect(DisconnectCode::STALE);
+        }
+        if due(self.timers.pong) {
+            tracing::info!(client = %self.client, user = %self.user, "no pong in time");
+            return self.disconnect(DisconnectCode::NO_PONG);
+        }
+        if due(self.timers.ping) && self.send_ping() == Flow::Close {
+            return Flow::Close;
+        }
+        if due(self.timers.expire) && self.check_expiry() == Flow::Close {
+            return Flow::Close;
+        }
+        if due(self.timers.presence) {
+            self.refresh_presence().await;
+        }
+        if due(self.timers.sub_expire) {
+            return self.expire_subscriptions().await;
+        }
+        Flow::Continue
+    }
+
+    pub(super) fn on_pong(&mut self) -> Flow {
+        if self.state != super::State::Connected || self.timers.pong.take().is_none() {
+            tracing::info!(client = %self.client, "unexpected pong");
+            return self.disconnect(DisconnectCode::BAD_REQUEST);
+        }
+        Flow::Continue
+    }
+
+    /// Starts pings after connect. The first ping comes at a random moment between half the
+    /// interval and the interval, so reconnect storms do not ping in lockstep.
+    pub(super) fn start_connected_timers(&mut self) {
+        let options = &self.hub.shared.options.client;
+        self.timers.stale = None;
+        if let Some(interval) = options.ping_interval {
+            let half = interval / 2;
+            let jitter = half.mul_f64(rand::random::<f64>());
+            self.timers.ping = Some(Instant::now() + half + jitter);
+        }
+        self.timers.presence = Some(Instant::now() + options.presence_update_interval);
+        self.schedule_expiry();
+    }
+
+    pub(super) fn schedule_expiry(&mut self) {
+        let delay = self.hub.shared.options.client.expired_close_delay;
+        self.timers.expire = self.expire_at.map(|at| instant_after_unix(at, delay));
+    }
+
+    pub(super) fn schedule_sub_expiry(&mut self) {
+        let delay = self.hub.shared.options.client.expired_sub_close_delay;
+        self.timers.sub_expire = self
+            .subs
+            .values()
+            .filter_map(|s| s.expire_at)
+            .min()
+            .map(|at| instant_after_unix(at, delay));
+    }
+
+    fn send_ping(&mut self) -> Flow {
+        let options = &self.hub.shared.options.client;
+        let now = Instant::now();
+        self.timers.ping = options.ping_interval.map(|interval| now + interval);
+        if let Some(timeout) = options.pong_timeout {
+            if self.timers.pong.is_none() {
+                self.timers.pong = Some(now + timeout);
+            }
+        }
+        self.send_reply(&Reply::default())
+    }
+
+    fn check_expiry(&mut self) -> Flow {
+        match self.expire_at {
+            Some(at) if at <= now_unix_secs() => {
+                tracing::info!(client = %self.client, user = %self.user, "connection expired");
+                self.disconnect(DisconnectCode::EXPIRED)
+            }
+            _ => {
+                self.schedule_expiry();
+                Flow::Continue
+            }
+        }
+    }
+
+    async fn refresh_presence(&mut self) {
+        let options = &self.hub.shared.options.client;
+        self.timers.presence = Some(Instant::now() + options.presence_update_interval);
+        let ttl = options.presence_ttl;
+        for (channel, sub) in &self.subs {
+            if sub.presence {
+                let result =
+                    self.hub.shared.presence.add_presence(channel, &self.client, &sub.info, ttl).await;
+                if let Err(err) = result {
+                    tracing::warn!(client = %self.client, %channel, %err, "presence refresh failed");
+                }
+            }
+        }
+    }
+
+    /// Unsubscribes (2501, the SDK resubscribes with a fresh token) every subscription whose
+    /// token expired more than `expired_sub_close_delay` ago without a `sub_refresh`.
+    async fn expire_subscriptions(&mut self) -> Flow {
+        let now = now_unix_secs();
+        let delay = self.hub.shared.options.client.expired_sub_close_delay.as_secs() as i64;
+        let expired: Vec<String> = self
+            .subs
+            .iter()
+            .filter(|(_, s)| s.expire_at.is_some_and(|at| at + delay <= now))
+            .map(|(channel, _)| channel.clone())
+            .collect();
+        for channel in expired {
+            tracing::info!(client = %self.client, %channel, "subscription expired");
+            if self.unsubscribe_with_push(&channel, UnsubscribeCode::EXPIRED).await == Flow::Close {
+                return Flow::Close;
+            }
+        }
+        self.schedule_sub_expiry();
+        Flow::Continue
+    }
+}

@@ -1,0 +1,8 @@
+//! Session-level tests of the hub: the protocol state machine driven directly (no sockets),
+//! with the memory engine and paused time for pings, expiry and stale connections.
+
+mod support;
+
+mod connect;
+mod recovery;
+mod timers;

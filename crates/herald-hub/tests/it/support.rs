@@ -1,0 +1,86 @@
+//! Test support: a hub on the memory engine, a token verifier that reads plain-text tokens,
+//! and helpers to drive a session and read what it queued.
+
+use std::sync::Arc;
+
+use herald_engine::memory::MemoryEngine;
+use herald_hub::{
+    ConnectTokenClaims, Drained, Hub, NodeOptions, Session, SubscribeTokenClaims, TokenError,
+    TokenVerifier,
+};
+use herald_proto::{Protocol, Reply};
+
+/// Tokens are `user` or `user@expire_at`; `expired` is expired; anything with `bad` is invalid.
+pub struct PlainTokens;
+
+impl TokenVerifier for PlainTokens {
+    fn verify_connect_token(&self, token: &str) -> Result<ConnectTokenClaims, TokenError> {
+        if token == "expired" {
+            return Err(TokenError::Expired);
+        }
+        if token.contains("bad") {
+            return Err(TokenError::Invalid("bad".into()));
+        }
+        let (user, expire_at) = match token.split_once('@') {
+            Some((user, at)) => (user, at.parse().ok()),
+            None => (token, None),
+        };
+        Ok(ConnectTokenClaims { user: user.into(), expire_at, ..Default::default() })
+    }
+
+    fn verify_subscribe_token(&self, _: &str) -> Result<SubscribeTokenClaims, TokenError> {
+        Err(TokenError::Invalid("no subscription tokens here".into()))
+    }
+}
+
+/// Options where the channel without namespace is open and keeps history.
+pub fn options() -> NodeOptions {
+    let mut options = NodeOptions::default();
+    let ns = &mut options.channel.without_namespace;
+    ns.allow_subscribe_for_client = true;
+    ns.allow_publish_for_subscriber = true;
+    ns.presence = true;
+    ns.history_size = 1000;
+    ns.history_ttl = std::time::Duration::from_secs(300);
+    ns.force_recovery = true;
+    options
+}
+
+pub async fn hub(options: NodeOptions) -> Hub {
+    let engine = Arc::new(MemoryEngine::new());
+    let hub = Hub::new(options, engine.clone(), engine, Arc::new(PlainTokens));
+    hub.start().await.expect("memory engine starts");
+    hub
+}
+
+/// Sends one JSON frame.
+pub async fn send(session: &mut Session, frame: &str) -> herald_hub::Flow {
+    session.handle_frame(frame.as_bytes()).await
+}
+
+/// Everything queued so far, decoded; plus the close code if the outbox is closed.
+pub async fn take(session: &Session) -> (Vec<Reply>, Option<u16>) {
+    let outbox = session.outbox();
+    let drained = tokio::time::timeout(std::time::Duration::from_millis(10), outbox.drain()).await;
+    let (messages, close) = match drained {
+        Ok(Drained::Messages(messages)) => (messages, None),
+        Ok(Drained::Close(messages, disconnect)) => (messages, Some(disconnect.code)),
+        Err(_) => (Vec::new(), None),
+    };
+    let replies = messages
+        .iter()
+        .flat_map(|m| herald_proto::decode_reply(Protocol::Json, m).expect("valid reply"))
+        .collect();
+    (replies, close)
+}
+
+/// A connected JSON session for `user`.
+pub async fn connected(hub: &Hub, user: &str) -> Session {
+    let mut session = hub.session(Protocol::Json);
+    let frame = format!(r#"{{"id":1,"connect":{{"token":"{user}"}}}}"#);
+    assert_eq!(send(&mut session, &frame).await, herald_hub::Flow::Continue);
+    let (replies, close) = take(&session).await;
+    assert_eq!(close, None);
+    assert!(replies[0].connect.is_some(), "connect reply: {replies:?}");
+    session
+}
