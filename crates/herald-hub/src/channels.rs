@@ -45,8 +45,11 @@ impl ChannelRules {
         }
         let private = !self.config.private_prefix.is_empty()
             && channel.starts_with(self.config.private_prefix.as_str());
-        let unprefixed =
-            if private { &channel[self.config.private_prefix.len()..] } else { channel };
+        let unprefixed = if private {
+            &channel[self.config.private_prefix.len()..]
+        } else {
+            channel
+        };
         let (options, rest) = match unprefixed.split_once(self.config.namespace_boundary.as_str()) {
             Some((name, rest)) if !self.config.namespace_boundary.is_empty() => {
                 let index = *self.namespaces.get(name).ok_or(HubError::UnknownChannel)?;
@@ -61,12 +64,18 @@ impl ChannelRules {
         }
         let boundary = self.config.user_boundary.as_str();
         let (user_limited, allowed_users) = match channel.rsplit_once(boundary) {
-            Some((_, users)) if !boundary.is_empty() => {
-                (true, users.split(self.config.user_separator.as_str()).collect())
-            }
+            Some((_, users)) if !boundary.is_empty() => (
+                true,
+                users.split(self.config.user_separator.as_str()).collect(),
+            ),
             _ => (false, Vec::new()),
         };
-        Ok(ResolvedChannel { options, private, allowed_users, user_limited })
+        Ok(ResolvedChannel {
+            options,
+            private,
+            allowed_users,
+            user_limited,
+        })
     }
 
     /// The personal channel of `user` (`ns:#user`, or `#user` without a namespace).
@@ -91,7 +100,10 @@ mod tests {
         let mut config = ChannelConfig::default();
         config.namespaces.push(Namespace {
             name: "chat".into(),
-            options: ChannelOptions { presence: true, ..Default::default() },
+            options: ChannelOptions {
+                presence: true,
+                ..Default::default()
+            },
         });
         config.namespaces.push(Namespace {
             name: "strict".into(),
@@ -107,17 +119,32 @@ mod tests {
     fn namespaces_resolve_and_unknown_ones_fail_with_102() {
         let rules = rules();
         assert!(rules.resolve("chat:1").expect("known").options.presence);
-        assert!(!rules.resolve("news").expect("no namespace").options.presence);
-        assert_eq!(rules.resolve("nope:1").unwrap_err(), HubError::UnknownChannel);
+        assert!(
+            !rules
+                .resolve("news")
+                .expect("no namespace")
+                .options
+                .presence
+        );
+        assert_eq!(
+            rules.resolve("nope:1").unwrap_err(),
+            HubError::UnknownChannel
+        );
         assert!(rules.resolve("$chat:1").expect("private").private);
     }
 
     #[test]
     fn bad_names_fail_with_107() {
         let rules = rules();
-        assert_eq!(rules.resolve(&"a".repeat(256)).unwrap_err(), HubError::BadRequest);
+        assert_eq!(
+            rules.resolve(&"a".repeat(256)).unwrap_err(),
+            HubError::BadRequest
+        );
         assert_eq!(rules.resolve("chat:é").unwrap_err(), HubError::BadRequest);
-        assert_eq!(rules.resolve("strict:ABC").unwrap_err(), HubError::BadRequest);
+        assert_eq!(
+            rules.resolve("strict:ABC").unwrap_err(),
+            HubError::BadRequest
+        );
         assert!(rules.resolve("strict:abc").is_ok());
     }
 

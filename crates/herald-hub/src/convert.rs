@@ -23,5 +23,8 @@ pub(crate) fn proto_publication(publication: &Publication) -> herald_proto::Publ
 }
 
 pub(crate) fn engine_position(position: &herald_proto::StreamPosition) -> StreamPosition {
-    StreamPosition { offset: position.offset, epoch: position.epoch.clone() }
+    StreamPosition {
+        offset: position.offset,
+        epoch: position.epoch.clone(),
+    }
 }

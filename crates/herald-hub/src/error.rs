@@ -96,6 +96,9 @@ impl Disconnect {
 
 impl From<DisconnectCode> for Disconnect {
     fn from(code: DisconnectCode) -> Self {
-        Self { code: code.code, reason: code.reason.to_owned() }
+        Self {
+            code: code.code,
+            reason: code.reason.to_owned(),
+        }
     }
 }

@@ -57,6 +57,6 @@ pub use options::{
 pub use outbox::{Closed, Drained, Outbox};
 pub use session::{Control, Event, Flow, ServerSubscription, Session};
 pub use token::{
-    ConnectTokenClaims, SubscribeOptionsClaim, SubscribeOverride, SubscribeTokenClaims,
-    TokenError, TokenVerifier,
+    ConnectTokenClaims, SubscribeOptionsClaim, SubscribeOverride, SubscribeTokenClaims, TokenError,
+    TokenVerifier,
 };

@@ -18,7 +18,9 @@ use crate::channels::{ChannelRules, ResolvedChannel};
 use crate::outbox::Outbox;
 use crate::registry::Registry;
 use crate::session::{Control, ServerSubscription, Session};
-use crate::{ChannelOptions, Disconnect, HubError, NodeOptions, PublicationDataFormat, TokenVerifier};
+use crate::{
+    ChannelOptions, Disconnect, HubError, NodeOptions, PublicationDataFormat, TokenVerifier,
+};
 
 /// Capacity of a session's control channel (API subscribe/unsubscribe/refresh). A full channel
 /// makes the API call wait: backpressure instead of growth.
@@ -32,7 +34,9 @@ pub struct Hub {
 
 impl std::fmt::Debug for Hub {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Hub").field("node_id", &self.shared.node_id).finish_non_exhaustive()
+        f.debug_struct("Hub")
+            .field("node_id", &self.shared.node_id)
+            .finish_non_exhaustive()
     }
 }
 
@@ -131,7 +135,9 @@ impl Hub {
             started: Instant::now(),
             shutdown: CancellationToken::new(),
         };
-        Self { shared: Arc::new(shared) }
+        Self {
+            shared: Arc::new(shared),
+        }
     }
 
     /// Connects the node to its broker: from now on publications reach local subscribers.
@@ -185,8 +191,11 @@ impl Hub {
             publish_options.history_ttl = std::time::Duration::ZERO;
         }
         publish_options.idempotency_key = request.idempotency_key.filter(|k| !k.is_empty());
-        let result =
-            self.shared.broker.publish(&request.channel, publication, &publish_options).await?;
+        let result = self
+            .shared
+            .broker
+            .publish(&request.channel, publication, &publish_options)
+            .await?;
         Ok(result.position)
     }
 
@@ -218,7 +227,11 @@ impl Hub {
         if !options.history_enabled() {
             return Err(HubError::NotAvailable);
         }
-        let filter = HistoryFilter { since, limit: HistoryLimit::from_protocol(limit), reverse };
+        let filter = HistoryFilter {
+            since,
+            limit: HistoryLimit::from_protocol(limit),
+            reverse,
+        };
         self.read_history(channel, options, filter).await
     }
 
@@ -255,16 +268,22 @@ impl Hub {
     }
 
     /// Subscribes a user's connections to a channel (server-side subscription).
-    pub async fn subscribe(&self, target: &Target, subscription: ServerSubscription) -> Result<(), HubError> {
+    pub async fn subscribe(
+        &self,
+        target: &Target,
+        subscription: ServerSubscription,
+    ) -> Result<(), HubError> {
         self.resolve_api(&subscription.channel)?;
-        self.send_control(target, || Control::Subscribe(subscription.clone())).await;
+        self.send_control(target, || Control::Subscribe(subscription.clone()))
+            .await;
         Ok(())
     }
 
     /// Unsubscribes a user's connections from a channel.
     pub async fn unsubscribe(&self, target: &Target, channel: &str) -> Result<(), HubError> {
         self.resolve_api(channel)?;
-        self.send_control(target, || Control::Unsubscribe(channel.to_owned())).await;
+        self.send_control(target, || Control::Unsubscribe(channel.to_owned()))
+            .await;
         Ok(())
     }
 
@@ -276,8 +295,12 @@ impl Hub {
         expire_at: Option<i64>,
         info: Option<Bytes>,
     ) -> Result<(), HubError> {
-        self.send_control(target, || Control::Refresh { expired, expire_at, info: info.clone() })
-            .await;
+        self.send_control(target, || Control::Refresh {
+            expired,
+            expire_at,
+            info: info.clone(),
+        })
+        .await;
         Ok(())
     }
 
@@ -288,7 +311,10 @@ impl Hub {
         }
     }
 
-    pub(crate) fn resolve_api<'a>(&'a self, channel: &'a str) -> Result<ResolvedChannel<'a>, HubError> {
+    pub(crate) fn resolve_api<'a>(
+        &'a self,
+        channel: &'a str,
+    ) -> Result<ResolvedChannel<'a>, HubError> {
         if channel.is_empty() {
             return Err(HubError::BadRequest);
         }
@@ -306,7 +332,9 @@ impl Hub {
     }
 
     pub(crate) fn meta_ttl(&self, options: &ChannelOptions) -> std::time::Duration {
-        options.history_meta_ttl.unwrap_or(self.shared.options.channel.history_meta_ttl)
+        options
+            .history_meta_ttl
+            .unwrap_or(self.shared.options.channel.history_meta_ttl)
     }
 
     pub(crate) async fn read_history(
@@ -315,8 +343,15 @@ impl Hub {
         options: &ChannelOptions,
         filter: HistoryFilter,
     ) -> Result<HistoryResult, HubError> {
-        let history_options = HistoryOptions { filter, meta_ttl: self.meta_ttl(options) };
-        Ok(self.shared.broker.history(channel, &history_options).await?)
+        let history_options = HistoryOptions {
+            filter,
+            meta_ttl: self.meta_ttl(options),
+        };
+        Ok(self
+            .shared
+            .broker
+            .history(channel, &history_options)
+            .await?)
     }
 
     /// Registers an authenticated connection. Fails with 3504 past the user connection limit.
@@ -336,8 +371,16 @@ impl Hub {
         if limit > 0 && !user.is_empty() && existing >= limit {
             return Err(DisconnectCode::CONNECTION_LIMIT.into());
         }
-        clients.by_user.entry(user.to_owned()).or_default().insert(client.clone());
-        let handle = ClientHandle { user: user.to_owned(), outbox: outbox.clone(), control };
+        clients
+            .by_user
+            .entry(user.to_owned())
+            .or_default()
+            .insert(client.clone());
+        let handle = ClientHandle {
+            user: user.to_owned(),
+            outbox: outbox.clone(),
+            control,
+        };
         clients.by_id.insert(client.clone(), handle);
         Ok(())
     }
@@ -356,12 +399,12 @@ impl Hub {
 
     pub(crate) fn unregister(&self, client: &Arc<str>) {
         let mut clients = self.clients();
-        if let Some(handle) = clients.by_id.remove(client) {
-            if let Some(ids) = clients.by_user.get_mut(&handle.user) {
-                ids.remove(client);
-                if ids.is_empty() {
-                    clients.by_user.remove(&handle.user);
-                }
+        if let Some(handle) = clients.by_id.remove(client)
+            && let Some(ids) = clients.by_user.get_mut(&handle.user)
+        {
+            ids.remove(client);
+            if ids.is_empty() {
+                clients.by_user.remove(&handle.user);
             }
         }
     }
@@ -375,7 +418,10 @@ impl Hub {
             .filter(|id| target.client.as_deref().is_none_or(|c| c == &***id))
             .filter(|id| !target.whitelist.iter().any(|w| w == &***id))
             .filter_map(|id| {
-                clients.by_id.get(id).map(|h| (id.clone(), h.outbox.clone(), h.control.clone()))
+                clients
+                    .by_id
+                    .get(id)
+                    .map(|h| (id.clone(), h.outbox.clone(), h.control.clone()))
             })
             .collect()
     }
@@ -390,7 +436,10 @@ impl Hub {
 
     fn clients(&self) -> MutexGuard<'_, Clients> {
         // Each critical section leaves both maps consistent; a poisoned lock is still usable.
-        self.shared.clients.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.shared
+            .clients
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 }
 
@@ -399,7 +448,10 @@ pub(crate) fn control_channel() -> (mpsc::Sender<Control>, mpsc::Receiver<Contro
 }
 
 /// Checks a payload against the namespace's `publication_data_format` (107 when it does not fit).
-pub(crate) fn check_data_format(format: PublicationDataFormat, data: &[u8]) -> Result<(), HubError> {
+pub(crate) fn check_data_format(
+    format: PublicationDataFormat,
+    data: &[u8],
+) -> Result<(), HubError> {
     let ok = match format {
         PublicationDataFormat::Any => !data.is_empty(),
         PublicationDataFormat::Binary => true,
@@ -410,7 +462,11 @@ pub(crate) fn check_data_format(format: PublicationDataFormat, data: &[u8]) -> R
             serde_json::from_slice::<serde_json::Map<String, serde_json::Value>>(data).is_ok()
         }
     };
-    if ok { Ok(()) } else { Err(HubError::BadRequest) }
+    if ok {
+        Ok(())
+    } else {
+        Err(HubError::BadRequest)
+    }
 }
 
 pub(crate) fn now_unix_millis() -> i64 {

@@ -20,7 +20,10 @@ pub struct Outbox {
     max_bytes: usize,
     // std Mutex: held only to push or swap the queue, never across an await.
     state: Mutex<State>,
+    /// Wakes the writer (the only waiter) when there is something to drain.
     ready: Notify,
+    /// Wakes everyone watching for the close (the session's reader side).
+    closing: Notify,
 }
 
 #[derive(Debug, Default)]
@@ -46,7 +49,13 @@ pub struct Closed;
 impl Outbox {
     /// An empty queue for a connection speaking `protocol`.
     pub fn new(protocol: Protocol, max_bytes: usize) -> Self {
-        Self { protocol, max_bytes, state: Mutex::new(State::default()), ready: Notify::new() }
+        Self {
+            protocol,
+            max_bytes,
+            state: Mutex::new(State::default()),
+            ready: Notify::new(),
+            closing: Notify::new(),
+        }
     }
 
     /// The encoding this connection speaks.
@@ -71,6 +80,7 @@ impl Outbox {
             state.close = Some(DisconnectCode::SLOW.into());
             drop(state);
             self.ready.notify_one();
+            self.closing.notify_waiters();
             return Err(Closed);
         }
         state.bytes += message.len();
@@ -93,6 +103,7 @@ impl Outbox {
         }
         drop(state);
         self.ready.notify_one();
+        self.closing.notify_waiters();
     }
 
     /// The close reason, once the queue is closed.
@@ -100,7 +111,8 @@ impl Outbox {
         self.lock().close.clone()
     }
 
-    /// Waits until there is something to write, then takes all of it.
+    /// Waits until there is something to write, then takes all of it. Only one task (the
+    /// connection's writer) may call this: data wake-ups go to a single waiter.
     pub async fn drain(&self) -> Drained {
         loop {
             let notified = self.ready.notified();
@@ -114,7 +126,10 @@ impl Outbox {
     /// Waits until the queue is closed and returns why.
     pub async fn closed(&self) -> Disconnect {
         loop {
-            let notified = self.ready.notified();
+            // Registered before the check, so a close between the check and the await is seen.
+            let notified = self.closing.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
             if let Some(reason) = self.close_reason() {
                 return reason;
             }
@@ -136,7 +151,9 @@ impl Outbox {
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
         // A panic while holding this lock cannot leave the queue inconsistent (every critical
         // section is a push or a swap), so a poisoned lock is still safe to use.
-        self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 }
 
@@ -162,7 +179,9 @@ mod tests {
     fn a_single_message_larger_than_the_bound_still_goes_out() {
         // One reply bigger than the queue bound (a large history) is not "slow"; only a backlog is.
         let outbox = Outbox::new(Protocol::Json, 4);
-        outbox.push(Bytes::from_static(b"123456")).expect("empty queue accepts");
+        outbox
+            .push(Bytes::from_static(b"123456"))
+            .expect("empty queue accepts");
         assert!(matches!(outbox.try_drain(), Some(Drained::Messages(m)) if m.len() == 1));
     }
 

@@ -54,7 +54,10 @@ pub(crate) struct AlreadySubscribed;
 impl Registry {
     pub(crate) fn new() -> Self {
         let shards = (0..SHARDS).map(|_| Mutex::new(HashMap::new())).collect();
-        Self { hasher: RandomState::new(), shards }
+        Self {
+            hasher: RandomState::new(),
+            shards,
+        }
     }
 
     /// Registers a pending subscription. Returns whether it is the channel's first local one
@@ -74,7 +77,11 @@ impl Registry {
         }
         entry.subscribers.insert(
             client.clone(),
-            Subscriber { outbox: outbox.clone(), push_join_leave, pending: Some(Pending::default()) },
+            Subscriber {
+                outbox: outbox.clone(),
+                push_join_leave,
+                pending: Some(Pending::default()),
+            },
         );
         Ok(first)
     }
@@ -89,16 +96,17 @@ impl Registry {
         after_offset: Option<u64>,
     ) {
         let mut shard = self.shard(channel);
-        let Some(subscriber) =
-            shard.get_mut(channel).and_then(|c| c.subscribers.get_mut(client))
+        let Some(subscriber) = shard
+            .get_mut(channel)
+            .and_then(|c| c.subscribers.get_mut(client))
         else {
             return;
         };
         let pending = subscriber.pending.take().unwrap_or_default();
-        if let Some(reply) = reply {
-            if subscriber.outbox.push(reply).is_err() {
-                return;
-            }
+        if let Some(reply) = reply
+            && subscriber.outbox.push(reply).is_err()
+        {
+            return;
         }
         for (offset, message) in pending.publications {
             if after_offset.is_some_and(|after| offset <= after) {
@@ -131,7 +139,11 @@ impl Registry {
         let mut out = Vec::new();
         for shard in self.shards.iter() {
             let shard = lock(shard);
-            out.extend(shard.iter().map(|(name, ch)| (name.clone(), ch.subscribers.len())));
+            out.extend(
+                shard
+                    .iter()
+                    .map(|(name, ch)| (name.clone(), ch.subscribers.len())),
+            );
         }
         out
     }
@@ -167,7 +179,9 @@ impl Registry {
                 Some(message) => message,
                 None => {
                     // Binary payload for a JSON connection: it cannot be represented.
-                    subscriber.outbox.close(DisconnectCode::INAPPROPRIATE_PROTOCOL.into());
+                    subscriber
+                        .outbox
+                        .close(DisconnectCode::INAPPROPRIATE_PROTOCOL.into());
                     continue;
                 }
             };
@@ -201,7 +215,9 @@ impl BrokerEventHandler for Registry {
     fn handle_join(&self, channel: &str, info: &ClientInfo) {
         let push = || Push {
             channel: channel.to_owned(),
-            join: Some(herald_proto::Join { info: Some(proto_client_info(info)) }),
+            join: Some(herald_proto::Join {
+                info: Some(proto_client_info(info)),
+            }),
             ..Default::default()
         };
         self.fan_out(channel, 0, push, true);
@@ -210,7 +226,9 @@ impl BrokerEventHandler for Registry {
     fn handle_leave(&self, channel: &str, info: &ClientInfo) {
         let push = || Push {
             channel: channel.to_owned(),
-            leave: Some(herald_proto::Leave { info: Some(proto_client_info(info)) }),
+            leave: Some(herald_proto::Leave {
+                info: Some(proto_client_info(info)),
+            }),
             ..Default::default()
         };
         self.fan_out(channel, 0, push, true);
@@ -228,7 +246,12 @@ struct EncodeOnce<F> {
 
 impl<F: Fn() -> Push> EncodeOnce<F> {
     fn new(make: F) -> Self {
-        Self { make, push: None, json: None, protobuf: None }
+        Self {
+            make,
+            push: None,
+            json: None,
+            protobuf: None,
+        }
     }
 
     fn get(&mut self, protocol: Protocol) -> Option<Bytes> {
@@ -254,5 +277,7 @@ impl<F: Fn() -> Push> EncodeOnce<F> {
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     // Every critical section leaves the maps consistent, so a poisoned lock is still usable.
-    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }

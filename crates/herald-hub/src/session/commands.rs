@@ -35,7 +35,9 @@ impl Session {
         if let Err(err) = check_data_format(options.publication_data_format, &request.data) {
             return self.send_error(id, err);
         }
-        let chan_info = subscribed.map(|s| s.info.chan_info.clone()).unwrap_or_default();
+        let chan_info = subscribed
+            .map(|s| s.info.chan_info.clone())
+            .unwrap_or_default();
         let publication = Publication {
             data: request.data,
             info: Some(self.client_info(chan_info)),
@@ -43,8 +45,17 @@ impl Session {
             ..Default::default()
         };
         let publish_options = hub.publish_options(options);
-        match hub.shared.broker.publish(&request.channel, publication, &publish_options).await {
-            Ok(_) => self.send_reply(&Reply { id, publish: Some(Default::default()), ..Default::default() }),
+        match hub
+            .shared
+            .broker
+            .publish(&request.channel, publication, &publish_options)
+            .await
+        {
+            Ok(_) => self.send_reply(&Reply {
+                id,
+                publish: Some(Default::default()),
+                ..Default::default()
+            }),
             Err(err) => self.send_error(id, err.into()),
         }
     }
@@ -55,24 +66,46 @@ impl Session {
         }
         match self.hub.shared.presence.presence(&request.channel).await {
             Ok(entries) => {
-                let presence =
-                    entries.iter().map(|(client, info)| (client.clone(), proto_client_info(info))).collect();
+                let presence = entries
+                    .iter()
+                    .map(|(client, info)| (client.clone(), proto_client_info(info)))
+                    .collect();
                 let result = PresenceResult { presence };
-                self.send_reply(&Reply { id, presence: Some(result), ..Default::default() })
+                self.send_reply(&Reply {
+                    id,
+                    presence: Some(result),
+                    ..Default::default()
+                })
             }
             Err(err) => self.send_error(id, err.into()),
         }
     }
 
-    pub(super) async fn on_presence_stats(&mut self, id: u32, request: PresenceStatsRequest) -> Flow {
+    pub(super) async fn on_presence_stats(
+        &mut self,
+        id: u32,
+        request: PresenceStatsRequest,
+    ) -> Flow {
         if let Err(err) = self.check_presence(&request.channel) {
             return self.send_error(id, err);
         }
-        match self.hub.shared.presence.presence_stats(&request.channel).await {
+        match self
+            .hub
+            .shared
+            .presence
+            .presence_stats(&request.channel)
+            .await
+        {
             Ok(stats) => {
-                let result =
-                    PresenceStatsResult { num_clients: stats.num_clients, num_users: stats.num_users };
-                self.send_reply(&Reply { id, presence_stats: Some(result), ..Default::default() })
+                let result = PresenceStatsResult {
+                    num_clients: stats.num_clients,
+                    num_users: stats.num_users,
+                };
+                self.send_reply(&Reply {
+                    id,
+                    presence_stats: Some(result),
+                    ..Default::default()
+                })
             }
             Err(err) => self.send_error(id, err.into()),
         }
@@ -116,7 +149,11 @@ impl Session {
                     epoch: history.position.epoch,
                     offset: history.position.offset,
                 };
-                self.send_reply(&Reply { id, history: Some(result), ..Default::default() })
+                self.send_reply(&Reply {
+                    id,
+                    history: Some(result),
+                    ..Default::default()
+                })
             }
             Err(err) => self.send_error(id, err),
         }
@@ -136,7 +173,12 @@ impl Session {
         if request.token.is_empty() {
             return self.disconnect(DisconnectCode::BAD_REQUEST);
         }
-        let claims = match self.hub.shared.verifier.verify_connect_token(&request.token) {
+        let claims = match self
+            .hub
+            .shared
+            .verifier
+            .verify_connect_token(&request.token)
+        {
             Ok(claims) => claims,
             Err(TokenError::Expired) => return self.disconnect(DisconnectCode::EXPIRED),
             Err(TokenError::Invalid(why)) => {
@@ -160,9 +202,15 @@ impl Session {
             client: self.client.to_string(),
             version: self.hub.shared.options.version.clone(),
             expires: self.expire_at.is_some(),
-            ttl: self.expire_at.map_or(0, |at| (at - now_unix_secs()).max(0) as u32),
+            ttl: self
+                .expire_at
+                .map_or(0, |at| (at - now_unix_secs()).max(0) as u32),
         };
-        self.send_reply(&Reply { id, refresh: Some(result), ..Default::default() })
+        self.send_reply(&Reply {
+            id,
+            refresh: Some(result),
+            ..Default::default()
+        })
     }
 
     pub(super) fn on_sub_refresh(&mut self, id: u32, request: SubRefreshRequest) -> Flow {
@@ -172,7 +220,12 @@ impl Session {
         if !self.subs.contains_key(&request.channel) {
             return self.send_error(id, HubError::PermissionDenied);
         }
-        let claims = match self.hub.shared.verifier.verify_subscribe_token(&request.token) {
+        let claims = match self
+            .hub
+            .shared
+            .verifier
+            .verify_subscribe_token(&request.token)
+        {
             Ok(claims) => claims,
             Err(TokenError::Expired) => return self.send_error(id, HubError::TokenExpired),
             Err(TokenError::Invalid(why)) => {
@@ -193,10 +246,16 @@ impl Session {
         self.schedule_sub_expiry();
         let result = SubRefreshResult {
             expires: claims.expire_at.is_some(),
-            ttl: claims.expire_at.map_or(0, |at| (at - now_unix_secs()).max(0) as u32),
+            ttl: claims
+                .expire_at
+                .map_or(0, |at| (at - now_unix_secs()).max(0) as u32),
             ..Default::default()
         };
-        self.send_reply(&Reply { id, sub_refresh: Some(result), ..Default::default() })
+        self.send_reply(&Reply {
+            id,
+            sub_refresh: Some(result),
+            ..Default::default()
+        })
     }
 
     fn check_presence(&self, channel: &str) -> Result<(), HubError> {
@@ -213,6 +272,10 @@ impl Session {
             options.allow_presence_for_anonymous,
             self.subs.contains_key(channel),
         );
-        if allowed { Ok(()) } else { Err(HubError::PermissionDenied) }
+        if allowed {
+            Ok(())
+        } else {
+            Err(HubError::PermissionDenied)
+        }
     }
 }

@@ -26,9 +26,12 @@ impl Session {
         self.user = claims.user.clone();
         self.conn_info = claims.info.clone();
         self.expire_at = claims.expire_at;
-        if let Err(disconnect) =
-            hub.register(&self.client, &self.user, &self.outbox, self.control_tx.clone())
-        {
+        if let Err(disconnect) = hub.register(
+            &self.client,
+            &self.user,
+            &self.outbox,
+            self.control_tx.clone(),
+        ) {
             return self.close_outbox(disconnect);
         }
         self.state = State::Connected;
@@ -62,14 +65,26 @@ impl Session {
             client: self.client.to_string(),
             version: hub.shared.options.version.clone(),
             expires: self.expire_at.is_some(),
-            ttl: self.expire_at.map_or(0, |at| (at - now_unix_secs()).max(0) as u32),
+            ttl: self
+                .expire_at
+                .map_or(0, |at| (at - now_unix_secs()).max(0) as u32),
             subs: results,
-            ping: client_options.ping_interval.map_or(0, |d| d.as_secs() as u32),
+            ping: client_options
+                .ping_interval
+                .map_or(0, |d| d.as_secs() as u32),
             pong: client_options.ping_interval.is_some() && client_options.pong_timeout.is_some(),
-            time: if client_options.connect_include_server_time { now_unix_millis() } else { 0 },
+            time: if client_options.connect_include_server_time {
+                now_unix_millis()
+            } else {
+                0
+            },
             ..Default::default()
         };
-        let reply = Reply { id, connect: Some(result), ..Default::default() };
+        let reply = Reply {
+            id,
+            connect: Some(result),
+            ..Default::default()
+        };
         let flow = self.send_reply(&reply);
         for ready in prepared {
             self.activate(ready, None).await;
@@ -91,7 +106,12 @@ impl Session {
             tracing::info!(client = %self.client, "client credentials not found");
             return Err(Refused::Disconnect(DisconnectCode::BAD_REQUEST));
         }
-        let claims = match self.hub.shared.verifier.verify_connect_token(&request.token) {
+        let claims = match self
+            .hub
+            .shared
+            .verifier
+            .verify_connect_token(&request.token)
+        {
             Ok(claims) => claims,
             Err(TokenError::Expired) => return Err(Refused::Error(HubError::TokenExpired)),
             Err(TokenError::Invalid(why)) => {
@@ -110,14 +130,24 @@ impl Session {
         let hub = &self.hub;
         let options = &hub.shared.options.client;
         let mut wanted: Vec<(String, SubscribeOptionsClaim)> = if claims.subs.is_empty() {
-            claims.channels.iter().map(|c| (c.clone(), SubscribeOptionsClaim::default())).collect()
+            claims
+                .channels
+                .iter()
+                .map(|c| (c.clone(), SubscribeOptionsClaim::default()))
+                .collect()
         } else {
-            claims.subs.iter().map(|(c, o)| (c.clone(), o.clone())).collect()
+            claims
+                .subs
+                .iter()
+                .map(|(c, o)| (c.clone(), o.clone()))
+                .collect()
         };
         let personal = &options.subscribe_to_user_personal_channel;
         if personal.enabled && !self.user.is_empty() {
-            let channel =
-                hub.shared.rules.personal_channel(&personal.personal_channel_namespace, &self.user);
+            let channel = hub
+                .shared
+                .rules
+                .personal_channel(&personal.personal_channel_namespace, &self.user);
             if !wanted.iter().any(|(c, _)| *c == channel) {
                 wanted.push((channel, SubscribeOptionsClaim::default()));
             }
@@ -134,7 +164,8 @@ impl Session {
             .into_iter()
             .map(|(channel, claim)| {
                 let resolved = hub.shared.rules.resolve(&channel).map_err(Refused::Error)?;
-                let mut plan = Plan::new(&channel, resolved.options, &claim.overrides, false, false);
+                let mut plan =
+                    Plan::new(&channel, resolved.options, &claim.overrides, false, false);
                 plan.chan_info = claim.info;
                 plan.data = claim.data;
                 Ok(plan)
@@ -194,7 +225,10 @@ impl Session {
             }),
             ..Default::default()
         };
-        match self.encode(&Reply { push: Some(push), ..Default::default() }) {
+        match self.encode(&Reply {
+            push: Some(push),
+            ..Default::default()
+        }) {
             Ok(bytes) => {
                 self.activate(prepared, Some(bytes)).await;
                 Flow::Continue
@@ -216,7 +250,8 @@ enum Refused {
 
 /// The position a reconnecting client asks to recover a server-side subscription from.
 fn recover_position(request: &SubscribeRequest) -> Option<StreamPosition> {
-    request
-        .recover
-        .then(|| StreamPosition { offset: request.offset, epoch: request.epoch.clone() })
+    request.recover.then(|| StreamPosition {
+        offset: request.offset,
+        epoch: request.epoch.clone(),
+    })
 }

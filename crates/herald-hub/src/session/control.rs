@@ -44,13 +44,24 @@ impl Session {
     pub(super) async fn on_control(&mut self, control: Control) -> Flow {
         match control {
             Control::Subscribe(sub) => {
-                self.subscribe_server_side(sub.channel, sub.overrides, sub.info, sub.data, sub.expire_at)
-                    .await
+                self.subscribe_server_side(
+                    sub.channel,
+                    sub.overrides,
+                    sub.info,
+                    sub.data,
+                    sub.expire_at,
+                )
+                .await
             }
             Control::Unsubscribe(channel) => {
-                self.unsubscribe_with_push(&channel, UnsubscribeCode::SERVER).await
+                self.unsubscribe_with_push(&channel, UnsubscribeCode::SERVER)
+                    .await
             }
-            Control::Refresh { expired, expire_at, info } => {
+            Control::Refresh {
+                expired,
+                expire_at,
+                info,
+            } => {
                 if expired || expire_at.is_some_and(|at| at <= now_unix_secs()) {
                     return self.disconnect(herald_proto::DisconnectCode::EXPIRED);
                 }

@@ -24,8 +24,8 @@ use crate::node::control_channel;
 use crate::outbox::Outbox;
 use crate::{Disconnect, Hub, HubError};
 
-pub use control::ServerSubscription;
 pub use control::Control;
+pub use control::ServerSubscription;
 use timers::Timers;
 
 /// Whether the connection goes on after handling an input.
@@ -179,7 +179,11 @@ impl Session {
         if self.state == State::Connected {
             self.hub.unregister(&self.client);
         }
-        let reason = self.outbox.close_reason().map(|d| d.code).unwrap_or_default();
+        let reason = self
+            .outbox
+            .close_reason()
+            .map(|d| d.code)
+            .unwrap_or_default();
         tracing::debug!(client = %self.client, user = %self.user, code = reason, "session closed");
     }
 
@@ -256,7 +260,11 @@ impl Session {
     }
 
     fn send_error(&self, id: u32, error: HubError) -> Flow {
-        let reply = Reply { id, error: Some(error.code().to_proto()), ..Default::default() };
+        let reply = Reply {
+            id,
+            error: Some(error.code().to_proto()),
+            ..Default::default()
+        };
         self.send_reply(&reply)
     }
 
@@ -281,7 +289,13 @@ impl Session {
 
     /// Whether an operation guarded by `allow_*_for_{subscriber,client,anonymous}` is allowed.
     /// `subscribed` says whether the connection is (or is becoming) a subscriber of the channel.
-    fn allowed(&self, for_subscriber: bool, for_client: bool, for_anonymous: bool, subscribed: bool) -> bool {
+    fn allowed(
+        &self,
+        for_subscriber: bool,
+        for_client: bool,
+        for_anonymous: bool,
+        subscribed: bool,
+    ) -> bool {
         let user_ok = !self.user.is_empty() || for_anonymous;
         (for_client && user_ok)
             || (for_subscriber && user_ok && subscribed)

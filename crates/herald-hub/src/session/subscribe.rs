@@ -47,7 +47,9 @@ impl Plan {
     ) -> Self {
         let history = options.history_enabled();
         let force_recovery = overrides.force_recovery.unwrap_or(options.force_recovery);
-        let force_positioning = overrides.force_positioning.unwrap_or(options.force_positioning);
+        let force_positioning = overrides
+            .force_positioning
+            .unwrap_or(options.force_positioning);
         let recoverable = history && (force_recovery || wants_recoverable);
         let positioned = history && (recoverable || force_positioning || wants_positioned);
         let join_leave = overrides.join_leave.unwrap_or(options.join_leave);
@@ -58,7 +60,9 @@ impl Plan {
             presence: overrides.presence.unwrap_or(options.presence),
             join_leave,
             push_join_leave: join_leave
-                && overrides.force_push_join_leave.unwrap_or(options.force_push_join_leave),
+                && overrides
+                    .force_push_join_leave
+                    .unwrap_or(options.force_push_join_leave),
             ..Default::default()
         }
     }
@@ -89,7 +93,11 @@ impl Session {
             Ok(prepared) => prepared,
             Err(err) => return self.send_error(id, err),
         };
-        let reply = Reply { id, subscribe: Some(prepared.result.clone()), ..Default::default() };
+        let reply = Reply {
+            id,
+            subscribe: Some(prepared.result.clone()),
+            ..Default::default()
+        };
         let bytes = match self.encode(&reply) {
             Ok(bytes) => bytes,
             Err(disconnect) => {
@@ -106,22 +114,36 @@ impl Session {
             return self.disconnect(DisconnectCode::BAD_REQUEST);
         }
         self.remove_subscription(&request.channel).await;
-        let reply = Reply { id, unsubscribe: Some(Default::default()), ..Default::default() };
+        let reply = Reply {
+            id,
+            unsubscribe: Some(Default::default()),
+            ..Default::default()
+        };
         self.send_reply(&reply)
     }
 
     /// Unsubscribes on the server's initiative and tells the client with an unsubscribe push.
-    pub(super) async fn unsubscribe_with_push(&mut self, channel: &str, code: UnsubscribeCode) -> Flow {
+    pub(super) async fn unsubscribe_with_push(
+        &mut self,
+        channel: &str,
+        code: UnsubscribeCode,
+    ) -> Flow {
         if !self.subs.contains_key(channel) {
             return Flow::Continue;
         }
         self.remove_subscription(channel).await;
         let push = herald_proto::Push {
             channel: channel.to_owned(),
-            unsubscribe: Some(Unsubscribe { code: code.code, reason: code.reason.to_owned() }),
+            unsubscribe: Some(Unsubscribe {
+                code: code.code,
+                reason: code.reason.to_owned(),
+            }),
             ..Default::default()
         };
-        self.send_reply(&Reply { push: Some(push), ..Default::default() })
+        self.send_reply(&Reply {
+            push: Some(push),
+            ..Default::default()
+        })
     }
 
     /// Removes a subscription: registry, broker interest, presence, leave.
@@ -130,10 +152,15 @@ impl Session {
             return;
         };
         self.release(channel, sub.presence).await;
-        if sub.join_leave {
-            if let Err(err) = self.hub.shared.broker.publish_leave(channel, &sub.info).await {
-                tracing::warn!(client = %self.client, %channel, %err, "leave not published");
-            }
+        if sub.join_leave
+            && let Err(err) = self
+                .hub
+                .shared
+                .broker
+                .publish_leave(channel, &sub.info)
+                .await
+        {
+            tracing::warn!(client = %self.client, %channel, %err, "leave not published");
         }
         self.schedule_sub_expiry();
     }
@@ -160,7 +187,12 @@ impl Session {
             return Err(Denied::Error(HubError::PermissionDenied));
         }
         let mut plan = if !request.token.is_empty() {
-            let claims = match self.hub.shared.verifier.verify_subscribe_token(&request.token) {
+            let claims = match self
+                .hub
+                .shared
+                .verifier
+                .verify_subscribe_token(&request.token)
+            {
                 Ok(claims) => claims,
                 Err(TokenError::Expired) => return Err(Denied::Error(HubError::TokenExpired)),
                 Err(TokenError::Invalid(why)) => {
@@ -176,8 +208,13 @@ impl Session {
             if claims.expire_at.is_some_and(|at| at <= now_unix_secs()) {
                 return Err(Denied::Error(HubError::Expired));
             }
-            let mut plan =
-                Plan::new(channel, options, &claims.overrides, wants_positioned, wants_recoverable);
+            let mut plan = Plan::new(
+                channel,
+                options,
+                &claims.overrides,
+                wants_positioned,
+                wants_recoverable,
+            );
             plan.chan_info = claims.info;
             plan.data = claims.data;
             plan.expire_at = claims.expire_at;
@@ -192,7 +229,13 @@ impl Session {
             if !(listed || by_option || insecure) {
                 return Err(Denied::Error(HubError::PermissionDenied));
             }
-            Plan::new(channel, options, &SubscribeOverride::default(), wants_positioned, wants_recoverable)
+            Plan::new(
+                channel,
+                options,
+                &SubscribeOverride::default(),
+                wants_positioned,
+                wants_recoverable,
+            )
         };
         if request.join_leave && plan.join_leave && !plan.push_join_leave {
             // Join/leave pushes are presence information: only for those who may see presence.
@@ -204,8 +247,10 @@ impl Session {
             );
         }
         if plan.recoverable && request.recover {
-            plan.recover_since =
-                Some(StreamPosition { offset: request.offset, epoch: request.epoch.clone() });
+            plan.recover_since = Some(StreamPosition {
+                offset: request.offset,
+                epoch: request.epoch.clone(),
+            });
             plan.reject_unrecovered = request.flag & FLAG_REJECT_UNRECOVERED != 0;
         }
         Ok(plan)
@@ -218,24 +263,36 @@ impl Session {
         let first = hub
             .shared
             .registry
-            .add_pending(&plan.channel, &self.client, &self.outbox, plan.push_join_leave)
+            .add_pending(
+                &plan.channel,
+                &self.client,
+                &self.outbox,
+                plan.push_join_leave,
+            )
             .map_err(|_| HubError::AlreadySubscribed)?;
-        if first {
-            if let Err(err) = hub.shared.broker.subscribe(&plan.channel).await {
-                self.release(&plan.channel, false).await;
-                return Err(err.into());
-            }
+        if first && let Err(err) = hub.shared.broker.subscribe(&plan.channel).await {
+            self.release(&plan.channel, false).await;
+            return Err(err.into());
         }
         if plan.presence {
             let info = self.client_info(plan.chan_info.clone());
             let ttl = hub.shared.options.client.presence_ttl;
-            if let Err(err) = hub.shared.presence.add_presence(&plan.channel, &self.client, &info, ttl).await {
+            if let Err(err) = hub
+                .shared
+                .presence
+                .add_presence(&plan.channel, &self.client, &info, ttl)
+                .await
+            {
                 self.release(&plan.channel, false).await;
                 return Err(err.into());
             }
         }
         match self.position(&plan).await {
-            Ok((result, after_offset)) => Ok(Prepared { plan, result, after_offset }),
+            Ok((result, after_offset)) => Ok(Prepared {
+                plan,
+                result,
+                after_offset,
+            }),
             Err(err) => {
                 self.abandon(&plan).await;
                 Err(err)
@@ -246,13 +303,23 @@ impl Session {
     /// Makes a prepared subscription live: queues `reply` (if any) and the publications that
     /// arrived meanwhile, records it, and announces the join.
     pub(super) async fn activate(&mut self, prepared: Prepared, reply: Option<Bytes>) {
-        let Prepared { plan, after_offset, .. } = prepared;
-        self.hub.shared.registry.activate(&plan.channel, &self.client, reply, after_offset);
+        let Prepared {
+            plan, after_offset, ..
+        } = prepared;
+        self.hub
+            .shared
+            .registry
+            .activate(&plan.channel, &self.client, reply, after_offset);
         let info = self.client_info(plan.chan_info);
-        if plan.join_leave {
-            if let Err(err) = self.hub.shared.broker.publish_join(&plan.channel, &info).await {
-                tracing::warn!(client = %self.client, channel = %plan.channel, %err, "join not published");
-            }
+        if plan.join_leave
+            && let Err(err) = self
+                .hub
+                .shared
+                .broker
+                .publish_join(&plan.channel, &info)
+                .await
+        {
+            tracing::warn!(client = %self.client, channel = %plan.channel, %err, "join not published");
         }
         let sub = Subscription {
             presence: plan.presence,
@@ -271,15 +338,18 @@ impl Session {
 
     async fn release(&self, channel: &str, presence: bool) {
         let shared = &self.hub.shared;
-        if shared.registry.remove(channel, &self.client) {
-            if let Err(err) = shared.broker.unsubscribe(channel).await {
-                tracing::warn!(%channel, %err, "broker unsubscribe failed");
-            }
+        if shared.registry.remove(channel, &self.client)
+            && let Err(err) = shared.broker.unsubscribe(channel).await
+        {
+            tracing::warn!(%channel, %err, "broker unsubscribe failed");
         }
-        if presence {
-            if let Err(err) = shared.presence.remove_presence(channel, &self.client, &self.user).await {
-                tracing::warn!(client = %self.client, %channel, %err, "presence not removed");
-            }
+        if presence
+            && let Err(err) = shared
+                .presence
+                .remove_presence(channel, &self.client, &self.user)
+                .await
+        {
+            tracing::warn!(client = %self.client, %channel, %err, "presence not removed");
         }
     }
 
@@ -337,9 +407,17 @@ impl Session {
         Ok((result, Some(top.offset)))
     }
 
-    async fn current_position(&self, channel: &str, options: &ChannelOptions) -> Result<StreamPosition, HubError> {
+    async fn current_position(
+        &self,
+        channel: &str,
+        options: &ChannelOptions,
+    ) -> Result<StreamPosition, HubError> {
         let filter = HistoryFilter::default();
-        Ok(self.hub.read_history(channel, options, filter).await?.position)
+        Ok(self
+            .hub
+            .read_history(channel, options, filter)
+            .await?
+            .position)
     }
 }
 
@@ -362,7 +440,11 @@ pub(super) enum Denied {
 
 /// Centrifugo's recovery rule: same epoch, and the publications read continue the client's
 /// offset up to the stream top with nothing missing.
-fn recovered(since: &StreamPosition, publications: &[herald_engine::Publication], top: &StreamPosition) -> bool {
+fn recovered(
+    since: &StreamPosition,
+    publications: &[herald_engine::Publication],
+    top: &StreamPosition,
+) -> bool {
     if !since.epoch.is_empty() && since.epoch != top.epoch {
         return false;
     }
@@ -378,11 +460,19 @@ mod tests {
     use herald_engine::Publication;
 
     fn position(offset: u64) -> StreamPosition {
-        StreamPosition { offset, epoch: "abcdefgh".into() }
+        StreamPosition {
+            offset,
+            epoch: "abcdefgh".into(),
+        }
     }
 
     fn publications(offsets: std::ops::RangeInclusive<u64>) -> Vec<Publication> {
-        offsets.map(|offset| Publication { offset, ..Default::default() }).collect()
+        offsets
+            .map(|offset| Publication {
+                offset,
+                ..Default::default()
+            })
+            .collect()
     }
 
     #[test]
@@ -390,9 +480,15 @@ mod tests {
         assert!(recovered(&position(3), &publications(4..=6), &position(6)));
         assert!(recovered(&position(6), &[], &position(6)));
         assert!(!recovered(&position(3), &publications(5..=6), &position(6)));
-        assert!(!recovered(&position(3), &publications(4..=5), &position(6)), "limit cut it short");
+        assert!(
+            !recovered(&position(3), &publications(4..=5), &position(6)),
+            "limit cut it short"
+        );
         assert!(!recovered(&position(3), &[], &position(6)));
-        let other_epoch = StreamPosition { offset: 3, epoch: "zzzzzzzz".into() };
+        let other_epoch = StreamPosition {
+            offset: 3,
+            epoch: "zzzzzzzz".into(),
+        };
         assert!(!recovered(&other_epoch, &publications(4..=6), &position(6)));
     }
 }

@@ -27,14 +27,24 @@ pub(super) struct Timers {
 
 impl Timers {
     pub(super) fn connecting(stale_close_delay: Duration) -> Self {
-        Self { stale: Some(Instant::now() + stale_close_delay), ..Default::default() }
+        Self {
+            stale: Some(Instant::now() + stale_close_delay),
+            ..Default::default()
+        }
     }
 
     pub(super) fn next(&self) -> Option<Instant> {
-        [self.stale, self.ping, self.pong, self.expire, self.presence, self.sub_expire]
-            .into_iter()
-            .flatten()
-            .min()
+        [
+            self.stale,
+            self.ping,
+            self.pong,
+            self.expire,
+            self.presence,
+            self.sub_expire,
+        ]
+        .into_iter()
+        .flatten()
+        .min()
     }
 }
 
@@ -112,10 +122,10 @@ impl Session {
         let options = &self.hub.shared.options.client;
         let now = Instant::now();
         self.timers.ping = options.ping_interval.map(|interval| now + interval);
-        if let Some(timeout) = options.pong_timeout {
-            if self.timers.pong.is_none() {
-                self.timers.pong = Some(now + timeout);
-            }
+        if let Some(timeout) = options.pong_timeout
+            && self.timers.pong.is_none()
+        {
+            self.timers.pong = Some(now + timeout);
         }
         self.send_reply(&Reply::default())
     }
@@ -139,8 +149,12 @@ impl Session {
         let ttl = options.presence_ttl;
         for (channel, sub) in &self.subs {
             if sub.presence {
-                let result =
-                    self.hub.shared.presence.add_presence(channel, &self.client, &sub.info, ttl).await;
+                let result = self
+                    .hub
+                    .shared
+                    .presence
+                    .add_presence(channel, &self.client, &sub.info, ttl)
+                    .await;
                 if let Err(err) = result {
                     tracing::warn!(client = %self.client, %channel, %err, "presence refresh failed");
                 }
@@ -152,7 +166,13 @@ impl Session {
     /// token expired more than `expired_sub_close_delay` ago without a `sub_refresh`.
     async fn expire_subscriptions(&mut self) -> Flow {
         let now = now_unix_secs();
-        let delay = self.hub.shared.options.client.expired_sub_close_delay.as_secs() as i64;
+        let delay = self
+            .hub
+            .shared
+            .options
+            .client
+            .expired_sub_close_delay
+            .as_secs() as i64;
         let expired: Vec<String> = self
             .subs
             .iter()
@@ -161,7 +181,11 @@ impl Session {
             .collect();
         for channel in expired {
             tracing::info!(client = %self.client, %channel, "subscription expired");
-            if self.unsubscribe_with_push(&channel, UnsubscribeCode::EXPIRED).await == Flow::Close {
+            if self
+                .unsubscribe_with_push(&channel, UnsubscribeCode::EXPIRED)
+                .await
+                == Flow::Close
+            {
                 return Flow::Close;
             }
         }

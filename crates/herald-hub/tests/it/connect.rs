@@ -11,7 +11,10 @@ async fn connect_reply_carries_client_ping_and_pong() {
     let (replies, close) = take(&session).await;
     let connect = replies[0].connect.as_ref().expect("connect result");
     assert_eq!(connect.client, session.client_id());
-    assert_eq!((connect.ping, connect.pong, connect.expires), (25, true, false));
+    assert_eq!(
+        (connect.ping, connect.pong, connect.expires),
+        (25, true, false)
+    );
     assert_eq!(close, None);
     assert_eq!(hub.num_clients(), 1);
     session.close().await;
@@ -25,7 +28,10 @@ async fn expired_token_is_error_109_and_then_the_connection_is_unusable() {
     let _ = send(&mut session, r#"{"id":1,"connect":{"token":"expired"}}"#).await;
     let (replies, _) = take(&session).await;
     assert_eq!(replies[0].error.as_ref().map(|e| e.code), Some(109));
-    assert_eq!(send(&mut session, r#"{"id":2,"subscribe":{"channel":"x"}}"#).await, Flow::Close);
+    assert_eq!(
+        send(&mut session, r#"{"id":2,"subscribe":{"channel":"x"}}"#).await,
+        Flow::Close
+    );
     assert_eq!(take(&session).await.1, Some(3501));
 }
 
@@ -33,10 +39,16 @@ async fn expired_token_is_error_109_and_then_the_connection_is_unusable() {
 async fn invalid_token_closes_with_3500_and_no_token_with_3501() {
     let hub = hub(options()).await;
     let mut session = hub.session(Protocol::Json);
-    assert_eq!(send(&mut session, r#"{"id":1,"connect":{"token":"bad"}}"#).await, Flow::Close);
+    assert_eq!(
+        send(&mut session, r#"{"id":1,"connect":{"token":"bad"}}"#).await,
+        Flow::Close
+    );
     assert_eq!(take(&session).await.1, Some(3500));
     let mut session = hub.session(Protocol::Json);
-    assert_eq!(send(&mut session, r#"{"id":1,"connect":{}}"#).await, Flow::Close);
+    assert_eq!(
+        send(&mut session, r#"{"id":1,"connect":{}}"#).await,
+        Flow::Close
+    );
     assert_eq!(take(&session).await.1, Some(3501));
 }
 
@@ -47,7 +59,10 @@ async fn user_connection_limit_closes_with_3504() {
     let hub = hub(opts).await;
     let _first = connected(&hub, "alice").await;
     let mut second = hub.session(Protocol::Json);
-    assert_eq!(send(&mut second, r#"{"id":1,"connect":{"token":"alice"}}"#).await, Flow::Close);
+    assert_eq!(
+        send(&mut second, r#"{"id":1,"connect":{"token":"alice"}}"#).await,
+        Flow::Close
+    );
     assert_eq!(take(&second).await.1, Some(3504));
 }
 

@@ -8,7 +8,11 @@ use herald_hub::ApiPublish;
 use crate::support::{connected, hub, options, send, take};
 
 fn publish(n: u32) -> ApiPublish {
-    ApiPublish { channel: "r".into(), data: Bytes::from(format!("{{\"n\":{n}}}")), ..Default::default() }
+    ApiPublish {
+        channel: "r".into(),
+        data: Bytes::from(format!("{{\"n\":{n}}}")),
+        ..Default::default()
+    }
 }
 
 fn offsets(replies: &[herald_proto::Reply]) -> Vec<u64> {
@@ -30,7 +34,12 @@ async fn recovery_with_concurrent_publishing_has_no_gap_and_no_duplicate() {
     for n in 1..=50 {
         hub.publish(publish(n)).await.expect("published");
     }
-    let epoch = hub.history("r", 0, None, false).await.expect("position").position.epoch;
+    let epoch = hub
+        .history("r", 0, None, false)
+        .await
+        .expect("position")
+        .position
+        .epoch;
 
     // A publisher keeps going while the client recovers from offset 10.
     let publisher_hub = hub.clone();
@@ -43,7 +52,9 @@ async fn recovery_with_concurrent_publishing_has_no_gap_and_no_duplicate() {
         }
     });
     let mut session = connected(&hub, "alice").await;
-    let frame = format!(r#"{{"id":2,"subscribe":{{"channel":"r","recover":true,"offset":10,"epoch":"{epoch}"}}}}"#);
+    let frame = format!(
+        r#"{{"id":2,"subscribe":{{"channel":"r","recover":true,"offset":10,"epoch":"{epoch}"}}}}"#
+    );
     assert_eq!(send(&mut session, &frame).await, herald_hub::Flow::Continue);
     publisher.await.expect("publisher finished");
     tokio::time::sleep(Duration::from_millis(20)).await;
@@ -71,7 +82,11 @@ async fn a_wrong_epoch_is_not_recovered_but_subscribes_at_the_top() {
         hub.publish(publish(n)).await.expect("published");
     }
     let mut session = connected(&hub, "alice").await;
-    let _ = send(&mut session, r#"{"id":2,"subscribe":{"channel":"r","recover":true,"offset":1,"epoch":"otherepo"}}"#).await;
+    let _ = send(
+        &mut session,
+        r#"{"id":2,"subscribe":{"channel":"r","recover":true,"offset":1,"epoch":"otherepo"}}"#,
+    )
+    .await;
     let (replies, _) = take(&session).await;
     let sub = replies[0].subscribe.as_ref().expect("subscribe result");
     assert!(sub.was_recovering && !sub.recovered);

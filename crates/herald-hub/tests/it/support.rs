@@ -25,7 +25,11 @@ impl TokenVerifier for PlainTokens {
             Some((user, at)) => (user, at.parse().ok()),
             None => (token, None),
         };
-        Ok(ConnectTokenClaims { user: user.into(), expire_at, ..Default::default() })
+        Ok(ConnectTokenClaims {
+            user: user.into(),
+            expire_at,
+            ..Default::default()
+        })
     }
 
     fn verify_subscribe_token(&self, _: &str) -> Result<SubscribeTokenClaims, TokenError> {

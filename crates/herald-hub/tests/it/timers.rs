@@ -32,9 +32,16 @@ async fn pings_come_within_the_interval_and_a_missing_pong_closes_with_3012() {
     let started = tokio::time::Instant::now();
     assert_eq!(next(&mut session).await, Flow::Continue);
     let elapsed = started.elapsed();
-    assert!(elapsed >= Duration::from_millis(12_500) && elapsed <= Duration::from_secs(25), "{elapsed:?}");
+    assert!(
+        elapsed >= Duration::from_millis(12_500) && elapsed <= Duration::from_secs(25),
+        "{elapsed:?}"
+    );
     let (replies, _) = take(&session).await;
-    assert_eq!(replies, vec![herald_proto::Reply::default()], "a ping is an empty reply");
+    assert_eq!(
+        replies,
+        vec![herald_proto::Reply::default()],
+        "a ping is an empty reply"
+    );
 
     // Answer this ping; the next one goes unanswered.
     assert_eq!(send(&mut session, "{}").await, Flow::Continue);
@@ -65,7 +72,11 @@ async fn a_connection_past_its_expiry_and_grace_is_closed_with_3005() {
         .as_secs()
         + 1;
     let mut session = hub.session(Protocol::Json);
-    let _ = send(&mut session, &format!(r#"{{"id":1,"connect":{{"token":"alice@{expire_at}"}}}}"#)).await;
+    let _ = send(
+        &mut session,
+        &format!(r#"{{"id":1,"connect":{{"token":"alice@{expire_at}"}}}}"#),
+    )
+    .await;
     let (replies, _) = take(&session).await;
     let connect = replies[0].connect.as_ref().expect("connect result");
     assert!(connect.expires);

@@ -1,0 +1,48 @@
+//! Configuration: Centrifugo v6's file format (JSON, YAML or TOML, nested keys) plus
+//! `HERALD_*` / `CENTRIFUGO_*` environment overrides, read into raw structs and validated once at
+//! start-up into hub options and server settings.
+//!
+//! How `main` starts a server:
+//!
+//! ```no_run
+//! # fn main() -> anyhow::Result<()> {
+//! use herald_server::{config, jwt::JwtVerifier};
+//! let loaded = config::load(Some(std::path::Path::new("config.json")), config::process_env())?;
+//! let validated = loaded.config.validate()?; // hub NodeOptions + ServerSettings + TokenSettings
+//! let verifier = JwtVerifier::from_config(&validated.tokens)?;
+//! # for warning in loaded.warnings() { eprintln!("{warning}"); }
+//! # Ok(()) }
+//! ```
+//!
+//! `loaded.warnings()` lists unknown keys and variables (log them; `herald checkconfig` fails on
+//! them). Command-line overrides (`--port`, `--address`) edit `loaded.config` before `validate`;
+//! [`crate::cli::load_serve_config`] does all of this for `herald serve`.
+//!
+//! Layout: raw structs as written ([`Config`]) -> [`load`] (file, environment, unknown keys) ->
+//! [`Config::validate`] -> [`Validated`]. Supported keys, their defaults and Herald's deviations
+//! from Centrifugo are documented on the raw structs.
+
+mod duration;
+mod env;
+mod error;
+mod generate;
+mod load;
+mod origin;
+mod raw;
+mod settings;
+mod validate;
+
+pub use duration::GoDuration;
+pub use error::ConfigError;
+pub use generate::{default_config_file, default_config_file_in};
+pub use load::{Format, Loaded, load, load_str, process_env};
+pub use origin::OriginPolicy;
+pub use raw::{
+    ChannelConfig, ChannelOptionsConfig, ClientConfig, Config, EngineConfig, HealthConfig,
+    HttpApiConfig, HttpServerConfig, LogConfig, NamespaceConfig, NodeConfig, PersonalChannelConfig,
+    ShutdownConfig, SubscriptionTokenConfig, TokenConfig, WebSocketConfig,
+};
+pub use settings::{
+    ApiErrorMode, ClaimMatch, HealthSettings, HttpApiSettings, LogLevel, ServerSettings, TokenKeys,
+    TokenSettings, Validated, WebSocketSettings,
+};

@@ -1,0 +1,486 @@
+//! The configuration file as written: Centrifugo v6's nested key names and defaults.
+//!
+//! Every struct here is plain data; nothing is checked until [`Config::validate`]
+//! (`super::validate`). Keys Herald does not know are collected as warnings by the loader, so a
+//! Centrifugo file with options Herald lacks still loads.
+
+use serde::{Deserialize, Serialize};
+
+use super::duration::GoDuration;
+
+/// The whole configuration file.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Config {
+    /// The HTTP server that carries every endpoint.
+    pub http_server: HttpServerConfig,
+    /// Logging.
+    pub log: LogConfig,
+    /// Broker and presence storage.
+    pub engine: EngineConfig,
+    /// This node's identity.
+    pub node: NodeConfig,
+    /// Client connections: auth, tokens, limits, timers.
+    pub client: ClientConfig,
+    /// Channel naming rules, default options and namespaces.
+    pub channel: ChannelConfig,
+    /// The server HTTP API.
+    pub http_api: HttpApiConfig,
+    /// The bidirectional WebSocket transport.
+    pub websocket: WebSocketConfig,
+    /// The `/health` endpoint.
+    pub health: HealthConfig,
+    /// Graceful shutdown.
+    pub shutdown: ShutdownConfig,
+}
+
+/// `http_server.*`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct HttpServerConfig {
+    /// Interface to bind. `""` (the default inside a config file, as in Centrifugo) means all
+    /// interfaces. When Herald starts with NO config file it binds `127.0.0.1` instead, so that a
+    /// bare `herald serve` is not reachable from the network by accident.
+    pub address: String,
+    /// Port to bind. Default 8000.
+    pub port: u16,
+}
+
+impl Default for HttpServerConfig {
+    fn default() -> Self {
+        Self {
+            address: String::new(),
+            port: 8000,
+        }
+    }
+}
+
+/// `log.*`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct LogConfig {
+    /// `none`, `trace`, `debug`, `info`, `warn`, `error` (or `fatal`, read as `error`).
+    /// Default `info`.
+    pub level: String,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        Self {
+            level: "info".to_owned(),
+        }
+    }
+}
+
+/// `engine.*`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct EngineConfig {
+    /// `memory` (default). `redis` is recognised but refused until Herald has a Redis engine.
+    #[serde(rename = "type")]
+    pub kind: String,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        Self {
+            kind: "memory".to_owned(),
+        }
+    }
+}
+
+/// `node.*`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct NodeConfig {
+    /// Human-readable node name shown by `/api/info`. Default `""`: `<hostname>_<port>`, as in
+    /// Centrifugo.
+    pub name: String,
+}
+
+/// `client.*`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ClientConfig {
+    /// Accept connections without token and allow every channel operation. Tests only.
+    pub insecure: bool,
+    /// Accept a connection without token as the anonymous user `""`.
+    pub allow_anonymous_connect_without_token: bool,
+    /// Reject connection tokens whose user is `""` (disconnect 3507).
+    pub disallow_anonymous_connection_tokens: bool,
+    /// Skip JWT signature checks (claims are still read). Tests only.
+    pub insecure_skip_token_signature_verify: bool,
+    /// Server ping interval. Default `25s`; `0` means the default; negative (`-1`) disables
+    /// pings (and pong checks with them).
+    pub ping_interval: GoDuration,
+    /// How long to wait for a pong after a ping. Default `8s`; `0` means the library default
+    /// `10s`; negative disables pong checks. Must be below `ping_interval`.
+    pub pong_timeout: GoDuration,
+    /// Close connections that send no connect command within this delay. Default `10s`.
+    pub stale_close_delay: GoDuration,
+    /// Grace period after connection expiry before disconnect 3005. Default `25s`.
+    pub expired_close_delay: GoDuration,
+    /// Grace period after subscription expiry before unsubscribe 2501. Default `25s`.
+    pub expired_sub_close_delay: GoDuration,
+    /// Outgoing queue bound per connection, bytes; over it disconnect 3008. Default 1048576
+    /// (`0` means the default).
+    pub queue_max_size: usize,
+    /// Subscriptions per connection. Default 128 (`0` means the default).
+    pub channel_limit: usize,
+    /// Connections per user on this node; `0` (default) is unlimited.
+    pub user_connection_limit: usize,
+    /// Commands processed concurrently per connection; `0` (default) means one at a time.
+    pub concurrency: usize,
+    /// Origins allowed to open connections. Empty (default): only requests without an `Origin`
+    /// header. `*` allows all; globs like `https://*.example.com` are matched case-insensitively.
+    pub allowed_origins: Vec<String>,
+    /// How often presence entries are refreshed. Default `27s` (`0` means the default).
+    pub presence_update_interval: GoDuration,
+    /// Upper bound for a client history `limit`. Default 300; `0` means no bound.
+    pub history_max_publication_limit: usize,
+    /// Upper bound for publications returned by a recovery. Default 300; `0` means no bound.
+    pub recovery_max_publication_limit: usize,
+    /// Add the server time to connect replies.
+    pub connect_include_server_time: bool,
+    /// Automatic server-side subscription to the user's personal channel.
+    pub subscribe_to_user_personal_channel: PersonalChannelConfig,
+    /// Connection token verification (also subscription tokens unless
+    /// `subscription_token.enabled`).
+    pub token: TokenConfig,
+    /// Separate verification settings for subscription tokens.
+    pub subscription_token: SubscriptionTokenConfig,
+}
+
+impl Default for ClientConfig {
+    fn default() -> Self {
+        Self {
+            insecure: false,
+            allow_anonymous_connect_without_token: false,
+            disallow_anonymous_connection_tokens: false,
+            insecure_skip_token_signature_verify: false,
+            ping_interval: GoDuration::from_secs(25),
+            pong_timeout: GoDuration::from_secs(8),
+            stale_close_delay: GoDuration::from_secs(10),
+            expired_close_delay: GoDuration::from_secs(25),
+            expired_sub_close_delay: GoDuration::from_secs(25),
+            queue_max_size: 1_048_576,
+            channel_limit: 128,
+            user_connection_limit: 0,
+            concurrency: 0,
+            allowed_origins: Vec::new(),
+            presence_update_interval: GoDuration::from_secs(27),
+            history_max_publication_limit: 300,
+            recovery_max_publication_limit: 300,
+            connect_include_server_time: false,
+            subscribe_to_user_personal_channel: PersonalChannelConfig::default(),
+            token: TokenConfig::default(),
+            subscription_token: SubscriptionTokenConfig::default(),
+        }
+    }
+}
+
+/// `client.subscribe_to_user_personal_channel.*`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct PersonalChannelConfig {
+    /// Subscribe every authenticated connection to `<namespace>:#<user>`.
+    pub enabled: bool,
+    /// Namespace of the personal channel; `""` (default) for none. Must exist.
+    pub personal_channel_namespace: String,
+    /// Keep one connection per user: a new one disconnects the older ones. Needs presence on
+    /// the personal channel's namespace.
+    pub single_connection: bool,
+}
+
+/// `client.token.*`: how connection (and by default subscription) JWTs are verified.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct TokenConfig {
+    /// Secret for HS256/HS384/HS512 tokens.
+    pub hmac_secret_key: String,
+    /// Previous secret, still accepted during a key rotation.
+    pub hmac_previous_secret_key: String,
+    /// Unix time after which the previous secret is refused; `0` (default) for never.
+    pub hmac_previous_secret_key_valid_until: i64,
+    /// PEM public key for RS256/RS384/RS512 tokens.
+    pub rsa_public_key: String,
+    /// PEM public key for ES256 (P-256) or ES384 (P-384) tokens.
+    pub ecdsa_public_key: String,
+    /// JWKS endpoint. Not supported by Herald yet: a non-empty value is a validation error.
+    pub jwks_public_endpoint: String,
+    /// Required `aud` value; `""` (default) skips the check.
+    pub audience: String,
+    /// Regex one `aud` value must match (unanchored, as in Go); exclusive with `audience`.
+    pub audience_regex: String,
+    /// Required `iss` value; `""` (default) skips the check.
+    pub issuer: String,
+    /// Regex `iss` must match (unanchored, as in Go); exclusive with `issuer`.
+    pub issuer_regex: String,
+    /// Claim holding the user id instead of `sub`; must match `^[a-zA-Z_]+$`.
+    pub user_id_claim: String,
+}
+
+/// `client.subscription_token.*`: the same keys as `client.token` plus `enabled`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct SubscriptionTokenConfig {
+    /// Verify subscription tokens with these settings instead of `client.token`.
+    pub enabled: bool,
+    /// See [`TokenConfig::hmac_secret_key`].
+    pub hmac_secret_key: String,
+    /// See [`TokenConfig::hmac_previous_secret_key`].
+    pub hmac_previous_secret_key: String,
+    /// See [`TokenConfig::hmac_previous_secret_key_valid_until`].
+    pub hmac_previous_secret_key_valid_until: i64,
+    /// See [`TokenConfig::rsa_public_key`].
+    pub rsa_public_key: String,
+    /// See [`TokenConfig::ecdsa_public_key`].
+    pub ecdsa_public_key: String,
+    /// See [`TokenConfig::jwks_public_endpoint`].
+    pub jwks_public_endpoint: String,
+    /// See [`TokenConfig::audience`].
+    pub audience: String,
+    /// See [`TokenConfig::audience_regex`].
+    pub audience_regex: String,
+    /// See [`TokenConfig::issuer`].
+    pub issuer: String,
+    /// See [`TokenConfig::issuer_regex`].
+    pub issuer_regex: String,
+    /// See [`TokenConfig::user_id_claim`].
+    pub user_id_claim: String,
+}
+
+impl SubscriptionTokenConfig {
+    /// The token settings without `enabled`.
+    pub fn token(&self) -> TokenConfig {
+        TokenConfig {
+            hmac_secret_key: self.hmac_secret_key.clone(),
+            hmac_previous_secret_key: self.hmac_previous_secret_key.clone(),
+            hmac_previous_secret_key_valid_until: self.hmac_previous_secret_key_valid_until,
+            rsa_public_key: self.rsa_public_key.clone(),
+            ecdsa_public_key: self.ecdsa_public_key.clone(),
+            jwks_public_endpoint: self.jwks_public_endpoint.clone(),
+            audience: self.audience.clone(),
+            audience_regex: self.audience_regex.clone(),
+            issuer: self.issuer.clone(),
+            issuer_regex: self.issuer_regex.clone(),
+            user_id_claim: self.user_id_claim.clone(),
+        }
+    }
+}
+
+/// `channel.*`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ChannelConfig {
+    /// Options of channels without a namespace.
+    pub without_namespace: ChannelOptionsConfig,
+    /// Namespaces: `[{"name": "chat", "presence": true, ...}]`.
+    pub namespaces: Vec<NamespaceConfig>,
+    /// Default lifetime of a stream's position meta. Default `720h` (`0` means the default).
+    pub history_meta_ttl: GoDuration,
+    /// Default `publication_data_format` for namespaces that leave theirs empty.
+    pub publication_data_format: String,
+    /// Longest channel name. Default 255 (`0` means the default).
+    pub max_length: usize,
+    /// Prefix of private channels (token required). Default `$`.
+    pub private_prefix: String,
+    /// Separates the namespace from the rest of a channel. Default `:`.
+    pub namespace_boundary: String,
+    /// Separates the channel from its user list. Default `#`.
+    pub user_boundary: String,
+    /// Separates users in a user-limited channel. Default `,`.
+    pub user_separator: String,
+}
+
+impl Default for ChannelConfig {
+    fn default() -> Self {
+        Self {
+            without_namespace: ChannelOptionsConfig::default(),
+            namespaces: Vec::new(),
+            history_meta_ttl: GoDuration::from_secs(720 * 3600),
+            publication_data_format: String::new(),
+            max_length: 255,
+            private_prefix: "$".to_owned(),
+            namespace_boundary: ":".to_owned(),
+            user_boundary: "#".to_owned(),
+            user_separator: ",".to_owned(),
+        }
+    }
+}
+
+/// One entry of `channel.namespaces`: a name plus channel options at the same level.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct NamespaceConfig {
+    /// Unique name matching `^[-a-zA-Z0-9_.]{2,}$`.
+    pub name: String,
+    /// The options, written beside `name`.
+    #[serde(flatten)]
+    pub options: ChannelOptionsConfig,
+}
+
+// Written by hand rather than with `#[serde(flatten)]`, which would report a bad option only as
+// `channel.namespaces[0]`: here the error starts with the option's name, which the loader joins
+// to the path. Unknown option keys are skipped here and reported by the loader.
+impl<'de> Deserialize<'de> for NamespaceConfig {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        use serde::de::Error;
+        use serde_json::Value;
+        let mut map = serde_json::Map::<String, Value>::deserialize(deserializer)?;
+        let name = match map.remove("name") {
+            None | Some(Value::Null) => String::new(),
+            Some(Value::String(name)) => name,
+            Some(other) => {
+                return Err(D::Error::custom(format!(
+                    "name: invalid type: {other}, expected a string"
+                )));
+            }
+        };
+        let options = serde_path_to_error::deserialize(Value::Object(map))
+            .map_err(|e| D::Error::custom(format!("{}: {}", e.path(), e.inner())))?;
+        Ok(Self { name, options })
+    }
+}
+
+/// Options of a namespace or of `channel.without_namespace`. All default to off / zero.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ChannelOptionsConfig {
+    /// Keep presence (needed for presence calls).
+    pub presence: bool,
+    /// Emit join/leave messages.
+    pub join_leave: bool,
+    /// Push join/leave to every subscriber, not only to those who asked.
+    pub force_push_join_leave: bool,
+    /// Publications kept in the history stream; needs `history_ttl` too.
+    pub history_size: usize,
+    /// History lifetime after the last publication, whole seconds; needs `history_size` too.
+    pub history_ttl: GoDuration,
+    /// Position meta lifetime, whole seconds; `0` uses `channel.history_meta_ttl`.
+    pub history_meta_ttl: GoDuration,
+    /// Every subscription is positioned.
+    pub force_positioning: bool,
+    /// Clients may ask for positioning.
+    pub allow_positioning: bool,
+    /// Every subscription is recoverable (needs history).
+    pub force_recovery: bool,
+    /// Clients may ask for recovery.
+    pub allow_recovery: bool,
+    /// Authenticated users subscribe without a token.
+    pub allow_subscribe_for_client: bool,
+    /// Anonymous users subscribe without a token (with `allow_subscribe_for_client`).
+    pub allow_subscribe_for_anonymous: bool,
+    /// Subscribers may publish.
+    pub allow_publish_for_subscriber: bool,
+    /// Any authenticated connection may publish.
+    pub allow_publish_for_client: bool,
+    /// Anonymous connections may publish too.
+    pub allow_publish_for_anonymous: bool,
+    /// Subscribers may call presence.
+    pub allow_presence_for_subscriber: bool,
+    /// Any authenticated connection may call presence.
+    pub allow_presence_for_client: bool,
+    /// Anonymous connections may call presence too.
+    pub allow_presence_for_anonymous: bool,
+    /// Subscribers may call history.
+    pub allow_history_for_subscriber: bool,
+    /// Any authenticated connection may call history.
+    pub allow_history_for_client: bool,
+    /// Anonymous connections may call history too.
+    pub allow_history_for_anonymous: bool,
+    /// Users listed after `#` subscribe without a token.
+    pub allow_user_limited_channels: bool,
+    /// Regex for the part of the channel after the namespace; `""` for none.
+    pub channel_regex: String,
+    /// `""` (non-empty payloads), `json`, `json_object` or `binary`.
+    pub publication_data_format: String,
+}
+
+/// `http_api.*`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct HttpApiConfig {
+    /// Turn the HTTP API off.
+    pub disabled: bool,
+    /// API key. Empty (default): every request gets 401 unless `insecure`.
+    pub key: String,
+    /// Accept requests without a key. Only behind a firewall.
+    pub insecure: bool,
+    /// Path prefix of the API. Default `/api`.
+    pub handler_prefix: String,
+    /// `""` (errors as HTTP 200 with an `error` object) or `transport` (HTTP status codes).
+    pub error_mode: String,
+}
+
+impl Default for HttpApiConfig {
+    fn default() -> Self {
+        Self {
+            disabled: false,
+            key: String::new(),
+            insecure: false,
+            handler_prefix: "/api".to_owned(),
+            error_mode: String::new(),
+        }
+    }
+}
+
+/// `websocket.*`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct WebSocketConfig {
+    /// Turn the WebSocket endpoint off.
+    pub disabled: bool,
+    /// Path of the endpoint. Default `/connection/websocket`.
+    pub handler_prefix: String,
+    /// Largest incoming message, bytes; over it the socket closes with 1009. Default 65536.
+    pub message_size_limit: usize,
+    /// Longest a write may take before disconnect 3009. Default `1s` (`0` means the default).
+    pub write_timeout: GoDuration,
+}
+
+impl Default for WebSocketConfig {
+    fn default() -> Self {
+        Self {
+            disabled: false,
+            handler_prefix: "/connection/websocket".to_owned(),
+            message_size_limit: 65_536,
+            write_timeout: GoDuration::from_secs(1),
+        }
+    }
+}
+
+/// `health.*`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct HealthConfig {
+    /// Serve `200 {}` on `handler_prefix`. Herald's default is `true` (Centrifugo's is `false`):
+    /// Herald promises a health endpoint out of the box, and it answers nothing secret.
+    pub enabled: bool,
+    /// Path of the endpoint. Default `/health`.
+    pub handler_prefix: String,
+}
+
+impl Default for HealthConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            handler_prefix: "/health".to_owned(),
+        }
+    }
+}
+
+/// `shutdown.*`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ShutdownConfig {
+    /// Hard exit this long after a shutdown signal. Default `30s`.
+    pub timeout: GoDuration,
+}
+
+impl Default for ShutdownConfig {
+    fn default() -> Self {
+        Self {
+            timeout: GoDuration::from_secs(30),
+        }
+    }
+}

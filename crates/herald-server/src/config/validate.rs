@@ -1,0 +1,552 @@
+//! Raw configuration -> [`Validated`]: every check Centrifugo makes on the keys Herald supports,
+//! each problem naming its key. All problems are collected, so `herald checkconfig` shows them at
+//! once.
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use herald_hub as hub;
+use regex::Regex;
+
+use super::duration::GoDuration;
+use super::error::ConfigError;
+use super::origin::OriginPolicy;
+use super::raw::{ChannelConfig, ChannelOptionsConfig, ClientConfig, Config, TokenConfig};
+use super::settings::{
+    ApiErrorMode, ClaimMatch, HealthSettings, HttpApiSettings, LogLevel, ServerSettings, TokenKeys,
+    TokenSettings, Validated, WebSocketSettings,
+};
+
+/// Used when `client.ping_interval` is 0, as Centrifugo's library does.
+const LIBRARY_PING_INTERVAL: Duration = Duration::from_secs(25);
+/// Used when `client.pong_timeout` is 0, as Centrifugo's library does (not the config's 8s).
+const LIBRARY_PONG_TIMEOUT: Duration = Duration::from_secs(10);
+/// Presence entries outlive at least two refreshes, and never less than Centrifugo's 60s.
+const MIN_PRESENCE_TTL: Duration = Duration::from_secs(60);
+
+impl Config {
+    /// Checks everything and converts to hub options and server settings. When several keys are
+    /// wrong the error is [`ConfigError::Multiple`].
+    pub fn validate(&self) -> Result<Validated, ConfigError> {
+        self.validate_with_hostname(&system_hostname())
+    }
+
+    fn validate_with_hostname(&self, hostname: &str) -> Result<Validated, ConfigError> {
+        let mut c = Checker::default();
+        match self.engine.kind.as_str() {
+            "" | "memory" => {}
+            "redis" => c.errors.push(ConfigError::Unsupported {
+                key: "engine.type".to_owned(),
+                value: "redis".to_owned(),
+            }),
+            other => c.fail(
+                "engine.type",
+                format!("unknown engine type {other:?} (Herald supports memory)"),
+            ),
+        }
+        let client = client_options(&self.client, &mut c);
+        let channel = channel_config(&self.channel, &mut c);
+        check_personal_channel(&client.subscribe_to_user_personal_channel, &channel, &mut c);
+        let tokens = TokenSettings {
+            connect: token_keys(&self.client.token, "client.token", &mut c),
+            subscription: self.client.subscription_token.enabled.then(|| {
+                token_keys(
+                    &self.client.subscription_token.token(),
+                    "client.subscription_token",
+                    &mut c,
+                )
+            }),
+            skip_signature_verify: self.client.insecure_skip_token_signature_verify,
+        };
+        let server = self.server_settings(&mut c);
+        let name = if self.node.name.is_empty() {
+            format!("{hostname}_{}", self.http_server.port)
+        } else {
+            self.node.name.clone()
+        };
+        let node = hub::NodeOptions {
+            name,
+            client,
+            channel,
+            ..hub::NodeOptions::default()
+        };
+        c.finish(Validated {
+            node,
+            server,
+            tokens,
+        })
+    }
+
+    fn server_settings(&self, c: &mut Checker) -> ServerSettings {
+        let log_level = match self.log.level.to_ascii_lowercase().as_str() {
+            "none" => LogLevel::None,
+            "trace" => LogLevel::Trace,
+            "debug" => LogLevel::Debug,
+            "info" | "" => LogLevel::Info,
+            "warn" | "warning" => LogLevel::Warn,
+            "error" | "fatal" => LogLevel::Error,
+            other => {
+                c.fail(
+                    "log.level",
+                    format!("unknown level {other:?} (none, trace, debug, info, warn, error)"),
+                );
+                LogLevel::Info
+            }
+        };
+        let origins = OriginPolicy::compile(&self.client.allowed_origins).unwrap_or_else(|e| {
+            c.fail("client.allowed_origins", e);
+            OriginPolicy::NoOriginOnly
+        });
+        let error_mode = match self.http_api.error_mode.as_str() {
+            "" => ApiErrorMode::Default,
+            "transport" => ApiErrorMode::Transport,
+            other => {
+                c.fail(
+                    "http_api.error_mode",
+                    format!("unknown error mode {other:?} (use \"\" or \"transport\")"),
+                );
+                ApiErrorMode::Default
+            }
+        };
+        let ws = &self.websocket;
+        ServerSettings {
+            address: self.http_server.address.clone(),
+            port: self.http_server.port,
+            log_level,
+            origins,
+            http_api: HttpApiSettings {
+                disabled: self.http_api.disabled,
+                key: self.http_api.key.clone(),
+                insecure: self.http_api.insecure,
+                handler_prefix: c.prefix(
+                    "http_api.handler_prefix",
+                    &self.http_api.handler_prefix,
+                    "",
+                ),
+                error_mode,
+            },
+            websocket: WebSocketSettings {
+                disabled: ws.disabled,
+                handler_prefix: c.prefix("websocket.handler_prefix", &ws.handler_prefix, "/"),
+                message_size_limit: or_default(ws.message_size_limit, 65_536),
+                write_timeout: c.duration(
+                    "websocket.write_timeout",
+                    ws.write_timeout,
+                    Duration::from_secs(1),
+                ),
+            },
+            health: HealthSettings {
+                enabled: self.health.enabled,
+                handler_prefix: c.prefix("health.handler_prefix", &self.health.handler_prefix, "/"),
+            },
+            shutdown_timeout: c.non_negative("shutdown.timeout", self.shutdown.timeout),
+            client_concurrency: self.client.concurrency,
+        }
+    }
+}
+
+fn client_options(raw: &ClientConfig, c: &mut Checker) -> hub::ClientOptions {
+    let ping_interval = match raw.ping_interval {
+        d if d.is_negative() => None,
+        d if d.is_zero() => Some(LIBRARY_PING_INTERVAL),
+        d => d.to_std(),
+    };
+    // Without pings there is nothing to answer, so no pong is expected either.
+    let pong_timeout = match raw.pong_timeout {
+        _ if ping_interval.is_none() => None,
+        d if d.is_negative() => None,
+        d if d.is_zero() => Some(LIBRARY_PONG_TIMEOUT),
+        d => d.to_std(),
+    };
+    if let (Some(ping), Some(pong)) = (ping_interval, pong_timeout)
+        && pong >= ping
+    {
+        c.fail(
+            "client.pong_timeout",
+            format!(
+                "must be less than client.ping_interval ({} >= {})",
+                GoDuration::from_std(pong),
+                GoDuration::from_std(ping)
+            ),
+        );
+    }
+    let defaults = hub::ClientOptions::default();
+    let presence_update_interval = c.duration(
+        "client.presence_update_interval",
+        raw.presence_update_interval,
+        Duration::from_secs(27),
+    );
+    hub::ClientOptions {
+        insecure: raw.insecure,
+        allow_anonymous_connect_without_token: raw.allow_anonymous_connect_without_token,
+        disallow_anonymous_connection_tokens: raw.disallow_anonymous_connection_tokens,
+        ping_interval,
+        pong_timeout,
+        stale_close_delay: c.duration(
+            "client.stale_close_delay",
+            raw.stale_close_delay,
+            Duration::from_secs(10),
+        ),
+        expired_close_delay: c.duration(
+            "client.expired_close_delay",
+            raw.expired_close_delay,
+            Duration::from_secs(25),
+        ),
+        expired_sub_close_delay: c.duration(
+            "client.expired_sub_close_delay",
+            raw.expired_sub_close_delay,
+            Duration::from_secs(25),
+        ),
+        queue_max_size: or_default(raw.queue_max_size, defaults.queue_max_size),
+        channel_limit: or_default(raw.channel_limit, defaults.channel_limit),
+        user_connection_limit: raw.user_connection_limit,
+        subscribe_to_user_personal_channel: hub::PersonalChannelOptions {
+            enabled: raw.subscribe_to_user_personal_channel.enabled,
+            single_connection: raw.subscribe_to_user_personal_channel.single_connection,
+            personal_channel_namespace: raw
+                .subscribe_to_user_personal_channel
+                .personal_channel_namespace
+                .clone(),
+        },
+        presence_update_interval,
+        presence_ttl: MIN_PRESENCE_TTL.max(presence_update_interval * 2),
+        // Centrifugo's library reads 0 as "no limit".
+        history_max_publication_limit: or_default(raw.history_max_publication_limit, usize::MAX),
+        recovery_max_publication_limit: or_default(raw.recovery_max_publication_limit, usize::MAX),
+        connect_include_server_time: raw.connect_include_server_time,
+    }
+}
+
+fn channel_config(raw: &ChannelConfig, c: &mut Checker) -> hub::ChannelConfig {
+    let mut history_meta_ttl = c.whole_seconds("channel.history_meta_ttl", raw.history_meta_ttl);
+    if history_meta_ttl.is_zero() {
+        history_meta_ttl = hub::ChannelConfig::default().history_meta_ttl;
+    }
+    let format = data_format(&raw.publication_data_format).unwrap_or_else(|e| {
+        c.fail("channel.publication_data_format", e);
+        hub::PublicationDataFormat::Any
+    });
+    let without_namespace = channel_options(
+        &raw.without_namespace,
+        "channel.without_namespace",
+        history_meta_ttl,
+        format,
+        c,
+    );
+    let mut seen = HashSet::new();
+    let mut namespaces = Vec::with_capacity(raw.namespaces.len());
+    for (index, ns) in raw.namespaces.iter().enumerate() {
+        let key = format!("channel.namespaces[{index}]");
+        if !valid_namespace_name(&ns.name) {
+            c.fail(
+                format!("{key}.name"),
+                format!(
+                    "invalid namespace name {:?}: must match ^[-a-zA-Z0-9_.]{{2,}}$",
+                    ns.name
+                ),
+            );
+        } else if !seen.insert(ns.name.as_str()) {
+            c.fail(
+                format!("{key}.name"),
+                format!("namespace name {:?} is not unique", ns.name),
+            );
+        }
+        let options = channel_options(&ns.options, &key, history_meta_ttl, format, c);
+        namespaces.push(hub::Namespace {
+            name: ns.name.clone(),
+            options,
+        });
+    }
+    hub::ChannelConfig {
+        without_namespace,
+        namespaces,
+        max_length: or_default(raw.max_length, 255),
+        private_prefix: raw.private_prefix.clone(),
+        namespace_boundary: raw.namespace_boundary.clone(),
+        user_boundary: raw.user_boundary.clone(),
+        user_separator: raw.user_separator.clone(),
+        history_meta_ttl,
+    }
+}
+
+fn channel_options(
+    raw: &ChannelOptionsConfig,
+    key: &str,
+    global_meta_ttl: Duration,
+    global_format: hub::PublicationDataFormat,
+    c: &mut Checker,
+) -> hub::ChannelOptions {
+    let history_ttl = c.whole_seconds(&format!("{key}.history_ttl"), raw.history_ttl);
+    let meta_ttl = c.whole_seconds(&format!("{key}.history_meta_ttl"), raw.history_meta_ttl);
+    let history_meta_ttl = (!meta_ttl.is_zero()).then_some(meta_ttl);
+    let has_history = raw.history_size > 0 && !history_ttl.is_zero();
+    if (raw.history_size > 0) == history_ttl.is_zero() {
+        c.fail(
+            format!("{key}.history_size"),
+            "history_size and history_ttl must be set together",
+        );
+    }
+    let effective_meta = history_meta_ttl.unwrap_or(global_meta_ttl);
+    if history_ttl > effective_meta {
+        c.fail(
+            format!("{key}.history_ttl"),
+            format!(
+                "history_ttl ({}) can not be greater than history_meta_ttl ({})",
+                GoDuration::from_std(history_ttl),
+                GoDuration::from_std(effective_meta)
+            ),
+        );
+    }
+    if raw.force_recovery && !has_history {
+        c.fail(
+            format!("{key}.force_recovery"),
+            "recovery needs history_size and history_ttl",
+        );
+    }
+    let channel_regex = if raw.channel_regex.is_empty() {
+        None
+    } else {
+        Regex::new(&raw.channel_regex)
+            .map_err(|e| {
+                c.fail(
+                    format!("{key}.channel_regex"),
+                    format!("invalid regex: {e}"),
+                )
+            })
+            .ok()
+    };
+    let publication_data_format = if raw.publication_data_format.is_empty() {
+        global_format
+    } else {
+        data_format(&raw.publication_data_format).unwrap_or_else(|e| {
+            c.fail(format!("{key}.publication_data_format"), e);
+            global_format
+        })
+    };
+    hub::ChannelOptions {
+        presence: raw.presence,
+        join_leave: raw.join_leave,
+        force_push_join_leave: raw.force_push_join_leave,
+        history_size: raw.history_size,
+        history_ttl,
+        history_meta_ttl,
+        force_positioning: raw.force_positioning,
+        allow_positioning: raw.allow_positioning,
+        force_recovery: raw.force_recovery,
+        allow_recovery: raw.allow_recovery,
+        allow_subscribe_for_client: raw.allow_subscribe_for_client,
+        allow_subscribe_for_anonymous: raw.allow_subscribe_for_anonymous,
+        allow_publish_for_subscriber: raw.allow_publish_for_subscriber,
+        allow_publish_for_client: raw.allow_publish_for_client,
+        allow_publish_for_anonymous: raw.allow_publish_for_anonymous,
+        allow_presence_for_subscriber: raw.allow_presence_for_subscriber,
+        allow_presence_for_client: raw.allow_presence_for_client,
+        allow_presence_for_anonymous: raw.allow_presence_for_anonymous,
+        allow_history_for_subscriber: raw.allow_history_for_subscriber,
+        allow_history_for_client: raw.allow_history_for_client,
+        allow_history_for_anonymous: raw.allow_history_for_anonymous,
+        allow_user_limited_channels: raw.allow_user_limited_channels,
+        channel_regex,
+        publication_data_format,
+    }
+}
+
+fn check_personal_channel(
+    personal: &hub::PersonalChannelOptions,
+    channel: &hub::ChannelConfig,
+    c: &mut Checker,
+) {
+    if !personal.enabled {
+        return;
+    }
+    const KEY: &str = "client.subscribe_to_user_personal_channel";
+    let ns = personal.personal_channel_namespace.as_str();
+    let options = if ns.is_empty() {
+        Some(&channel.without_namespace)
+    } else {
+        channel
+            .namespaces
+            .iter()
+            .find(|n| n.name == ns)
+            .map(|n| &n.options)
+    };
+    match options {
+        None => c.fail(
+            format!("{KEY}.personal_channel_namespace"),
+            format!("namespace {ns:?} not found in channel.namespaces"),
+        ),
+        Some(options) if personal.single_connection && !options.presence => c.fail(
+            format!("{KEY}.single_connection"),
+            "needs presence enabled on the personal channel's namespace",
+        ),
+        Some(_) => {}
+    }
+}
+
+fn token_keys(raw: &TokenConfig, section: &'static str, c: &mut Checker) -> TokenKeys {
+    if !raw.jwks_public_endpoint.is_empty() {
+        c.errors.push(ConfigError::Unsupported {
+            key: format!("{section}.jwks_public_endpoint"),
+            value: raw.jwks_public_endpoint.clone(),
+        });
+    }
+    let mut claim = |name: &str, exact: &str, pattern: &str| -> Option<ClaimMatch> {
+        match (exact.is_empty(), pattern.is_empty()) {
+            (true, true) => None,
+            (false, true) => Some(ClaimMatch::Exact(exact.to_owned())),
+            (true, false) => Regex::new(pattern)
+                .map_err(|e| {
+                    c.fail(
+                        format!("{section}.{name}_regex"),
+                        format!("invalid regex: {e}"),
+                    )
+                })
+                .ok()
+                .map(ClaimMatch::Regex),
+            (false, false) => {
+                c.fail(
+                    format!("{section}.{name}_regex"),
+                    format!("set either {section}.{name} or {section}.{name}_regex, not both"),
+                );
+                None
+            }
+        }
+    };
+    let audience = claim("audience", &raw.audience, &raw.audience_regex);
+    let issuer = claim("issuer", &raw.issuer, &raw.issuer_regex);
+    let user_id_claim = if raw.user_id_claim.is_empty() {
+        None
+    } else if raw
+        .user_id_claim
+        .chars()
+        .all(|ch| ch.is_ascii_alphabetic() || ch == '_')
+    {
+        Some(raw.user_id_claim.clone())
+    } else {
+        c.fail(
+            format!("{section}.user_id_claim"),
+            format!(
+                "invalid claim name {:?}: must match ^[a-zA-Z_]+$",
+                raw.user_id_claim
+            ),
+        );
+        None
+    };
+    TokenKeys {
+        section,
+        hmac_secret_key: raw.hmac_secret_key.clone(),
+        hmac_previous: (!raw.hmac_previous_secret_key.is_empty()).then(|| {
+            let until = raw.hmac_previous_secret_key_valid_until;
+            (
+                raw.hmac_previous_secret_key.clone(),
+                (until > 0).then_some(until),
+            )
+        }),
+        rsa_public_key: raw.rsa_public_key.clone(),
+        ecdsa_public_key: raw.ecdsa_public_key.clone(),
+        audience,
+        issuer,
+        user_id_claim,
+    }
+}
+
+fn data_format(raw: &str) -> Result<hub::PublicationDataFormat, String> {
+    match raw {
+        "" => Ok(hub::PublicationDataFormat::Any),
+        "json" => Ok(hub::PublicationDataFormat::Json),
+        "json_object" => Ok(hub::PublicationDataFormat::JsonObject),
+        "binary" => Ok(hub::PublicationDataFormat::Binary),
+        other => Err(format!(
+            "unknown publication_data_format {other:?} (use \"\", json, json_object or binary)"
+        )),
+    }
+}
+
+fn valid_namespace_name(name: &str) -> bool {
+    name.len() >= 2
+        && name
+            .chars()
+            .all(|ch| ch.is_ascii_alphanumeric() || matches!(ch, '-' | '_' | '.'))
+}
+
+fn or_default(value: usize, default: usize) -> usize {
+    if value == 0 { default } else { value }
+}
+
+/// Centrifugo's default node name is `<hostname>_<port>`.
+fn system_hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .map(|h| h.trim().to_owned())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "?".to_owned())
+}
+
+/// Collects problems while conversion goes on with harmless stand-in values.
+#[derive(Default)]
+struct Checker {
+    errors: Vec<ConfigError>,
+}
+
+impl Checker {
+    fn fail(&mut self, key: impl Into<String>, message: impl Into<String>) {
+        self.errors.push(ConfigError::invalid(key, message));
+    }
+
+    fn finish<T>(mut self, value: T) -> Result<T, ConfigError> {
+        match self.errors.len() {
+            0 => Ok(value),
+            1 => Err(self.errors.remove(0)),
+            _ => Err(ConfigError::Multiple(self.errors)),
+        }
+    }
+
+    /// A positive duration; zero means `default`.
+    fn duration(&mut self, key: &str, value: GoDuration, default: Duration) -> Duration {
+        match value.to_std() {
+            Some(d) if d.is_zero() => default,
+            Some(d) => d,
+            None => {
+                self.fail(key, format!("must not be negative, got {value}"));
+                default
+            }
+        }
+    }
+
+    /// A duration of zero or more, taken as written.
+    fn non_negative(&mut self, key: &str, value: GoDuration) -> Duration {
+        value.to_std().unwrap_or_else(|| {
+            self.fail(key, format!("must not be negative, got {value}"));
+            Duration::ZERO
+        })
+    }
+
+    /// Zero or more whole seconds (history TTLs are stored with second precision).
+    fn whole_seconds(&mut self, key: &str, value: GoDuration) -> Duration {
+        let d = self.non_negative(key, value);
+        if d.subsec_nanos() != 0 {
+            self.fail(
+                key,
+                format!("sub-second precision is not supported, got {value}"),
+            );
+        }
+        d
+    }
+
+    /// A path prefix: `""` becomes `empty`, otherwise it must start with `/`; no trailing `/`.
+    fn prefix(&mut self, key: &str, raw: &str, empty: &str) -> String {
+        if !raw.is_empty() && !raw.starts_with('/') {
+            self.fail(key, format!("must start with /, got {raw:?}"));
+        }
+        let trimmed = raw.trim_end_matches('/');
+        if trimmed.is_empty() {
+            empty.to_owned()
+        } else {
+            trimmed.to_owned()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,388 @@
+use std::time::Duration;
+
+use serde_json::json;
+
+use super::*;
+use crate::config::{Format, load, load_str};
+
+fn config(value: serde_json::Value) -> Config {
+    load_str(&value.to_string(), Format::Json, Vec::new())
+        .expect("loads")
+        .config
+}
+
+fn problems(value: serde_json::Value) -> Vec<String> {
+    match config(value).validate_with_hostname("host") {
+        Ok(_) => Vec::new(),
+        Err(err) => err.problems().iter().map(ToString::to_string).collect(),
+    }
+}
+
+fn assert_problem(value: serde_json::Value, expected: &str) {
+    let found = problems(value);
+    assert!(
+        found.iter().any(|p| p.contains(expected)),
+        "expected a problem containing {expected:?}, got {found:?}"
+    );
+}
+
+#[test]
+fn no_config_file_gives_a_working_local_server() {
+    let loaded = load(None, Vec::new()).expect("loads");
+    let v = loaded
+        .config
+        .validate_with_hostname("box")
+        .expect("validates");
+    assert_eq!(v.server.listen_address(), "127.0.0.1:8000");
+    assert_eq!(v.node.name, "box_8000");
+    assert_eq!(v.server.log_level, LogLevel::Info);
+    assert!(v.server.health.enabled);
+    assert_eq!(v.server.health.handler_prefix, "/health");
+    assert_eq!(v.server.http_api.handler_prefix, "/api");
+    assert_eq!(v.server.http_api.error_mode, ApiErrorMode::Default);
+    assert_eq!(v.server.websocket.handler_prefix, "/connection/websocket");
+    assert_eq!(v.server.websocket.message_size_limit, 65_536);
+    assert_eq!(v.server.websocket.write_timeout, Duration::from_secs(1));
+    assert_eq!(v.server.shutdown_timeout, Duration::from_secs(30));
+    assert!(v.server.origin_allowed(None));
+    assert!(!v.server.origin_allowed(Some("https://example.com")));
+
+    let client = &v.node.client;
+    assert_eq!(client.ping_interval, Some(Duration::from_secs(25)));
+    assert_eq!(client.pong_timeout, Some(Duration::from_secs(8)));
+    assert_eq!(client.stale_close_delay, Duration::from_secs(10));
+    assert_eq!(client.expired_close_delay, Duration::from_secs(25));
+    assert_eq!(client.queue_max_size, 1_048_576);
+    assert_eq!(client.channel_limit, 128);
+    assert_eq!(client.presence_update_interval, Duration::from_secs(27));
+    assert_eq!(client.presence_ttl, Duration::from_secs(60));
+    assert_eq!(client.history_max_publication_limit, 300);
+    let channel = &v.node.channel;
+    assert_eq!(channel.max_length, 255);
+    assert_eq!(channel.private_prefix, "$");
+    assert_eq!(channel.history_meta_ttl, Duration::from_secs(720 * 3600));
+    assert!(v.tokens.subscription.is_none());
+    assert!(v.tokens.connect.audience.is_none());
+}
+
+#[test]
+fn maps_every_channel_option() {
+    let v = config(json!({
+        "channel": {
+            "publication_data_format": "json",
+            "without_namespace": {"presence": true, "history_size": 10, "history_ttl": "60s",
+                                  "allow_user_limited_channels": true},
+            "namespaces": [
+                {"name": "chat", "join_leave": true, "force_push_join_leave": true,
+                 "history_size": 5, "history_ttl": "30s", "history_meta_ttl": "1h",
+                 "force_positioning": true, "allow_positioning": true, "force_recovery": true,
+                 "allow_recovery": true, "allow_subscribe_for_client": true,
+                 "allow_subscribe_for_anonymous": true, "allow_publish_for_subscriber": true,
+                 "allow_publish_for_client": true, "allow_publish_for_anonymous": true,
+                 "allow_presence_for_subscriber": true, "allow_presence_for_client": true,
+                 "allow_presence_for_anonymous": true, "allow_history_for_subscriber": true,
+                 "allow_history_for_client": true, "allow_history_for_anonymous": true,
+                 "channel_regex": "^[a-z]+$", "publication_data_format": "binary"},
+                {"name": "news.v2"}
+            ]
+        }
+    }))
+    .validate_with_hostname("h")
+    .expect("validates");
+    let channel = &v.node.channel;
+    assert!(channel.without_namespace.presence);
+    assert!(channel.without_namespace.allow_user_limited_channels);
+    assert_eq!(
+        channel.without_namespace.publication_data_format,
+        hub::PublicationDataFormat::Json
+    );
+    let chat = &channel.namespaces[0].options;
+    assert_eq!(channel.namespaces[0].name, "chat");
+    assert!(chat.join_leave && chat.force_push_join_leave && chat.force_positioning);
+    assert!(chat.allow_positioning && chat.force_recovery && chat.allow_recovery);
+    assert!(chat.allow_subscribe_for_client && chat.allow_subscribe_for_anonymous);
+    assert!(chat.allow_publish_for_subscriber && chat.allow_publish_for_client);
+    assert!(chat.allow_publish_for_anonymous && chat.allow_presence_for_subscriber);
+    assert!(chat.allow_presence_for_client && chat.allow_presence_for_anonymous);
+    assert!(chat.allow_history_for_subscriber && chat.allow_history_for_client);
+    assert!(chat.allow_history_for_anonymous);
+    assert_eq!(chat.history_size, 5);
+    assert_eq!(chat.history_ttl, Duration::from_secs(30));
+    assert_eq!(chat.history_meta_ttl, Some(Duration::from_secs(3600)));
+    assert!(
+        chat.channel_regex
+            .as_ref()
+            .is_some_and(|r| r.is_match("abc"))
+    );
+    assert_eq!(
+        chat.publication_data_format,
+        hub::PublicationDataFormat::Binary
+    );
+    let news = &channel.namespaces[1].options;
+    assert_eq!(
+        news.publication_data_format,
+        hub::PublicationDataFormat::Json
+    );
+    assert_eq!(news.history_meta_ttl, None);
+}
+
+#[test]
+fn ping_pong_rules() {
+    let v = config(json!({"client": {"ping_interval": -1, "pong_timeout": "8s"}}))
+        .validate_with_hostname("h")
+        .expect("ping disabled");
+    assert_eq!(v.node.client.ping_interval, None);
+    assert_eq!(v.node.client.pong_timeout, None);
+
+    let v = config(json!({"client": {"ping_interval": "-1s", "pong_timeout": "-1"}}))
+        .validate_with_hostname("h")
+        .expect("both disabled");
+    assert_eq!(v.node.client.ping_interval, None);
+
+    let v = config(json!({"client": {"ping_interval": "20s", "pong_timeout": -1}}))
+        .validate_with_hostname("h")
+        .expect("pong disabled");
+    assert_eq!(v.node.client.ping_interval, Some(Duration::from_secs(20)));
+    assert_eq!(v.node.client.pong_timeout, None);
+
+    let v = config(json!({"client": {"ping_interval": "0", "pong_timeout": "0s"}}))
+        .validate_with_hostname("h")
+        .expect("library defaults");
+    assert_eq!(v.node.client.ping_interval, Some(Duration::from_secs(25)));
+    assert_eq!(v.node.client.pong_timeout, Some(Duration::from_secs(10)));
+
+    assert_problem(
+        json!({"client": {"ping_interval": "5s", "pong_timeout": "5s"}}),
+        "client.pong_timeout: must be less than client.ping_interval",
+    );
+}
+
+#[test]
+fn zero_means_default_and_negative_is_an_error() {
+    let v = config(json!({"client": {"queue_max_size": 0, "channel_limit": 0,
+                                     "stale_close_delay": "0s",
+                                     "history_max_publication_limit": 0},
+                          "channel": {"max_length": 0, "history_meta_ttl": "0"},
+                          "websocket": {"message_size_limit": 0, "write_timeout": "0"}}))
+    .validate_with_hostname("h")
+    .expect("validates");
+    assert_eq!(v.node.client.queue_max_size, 1_048_576);
+    assert_eq!(v.node.client.channel_limit, 128);
+    assert_eq!(v.node.client.stale_close_delay, Duration::from_secs(10));
+    assert_eq!(v.node.client.history_max_publication_limit, usize::MAX);
+    assert_eq!(v.node.channel.max_length, 255);
+    assert_eq!(
+        v.node.channel.history_meta_ttl,
+        Duration::from_secs(720 * 3600)
+    );
+    assert_eq!(v.server.websocket.message_size_limit, 65_536);
+    assert_eq!(v.server.websocket.write_timeout, Duration::from_secs(1));
+
+    assert_problem(
+        json!({"client": {"expired_close_delay": "-5s"}}),
+        "client.expired_close_delay: must not be negative",
+    );
+    assert_problem(
+        json!({"shutdown": {"timeout": "-1s"}}),
+        "shutdown.timeout: must not be negative",
+    );
+}
+
+#[test]
+fn namespace_problems_name_their_key() {
+    assert_problem(
+        json!({"channel": {"namespaces": [{"name": "a"}]}}),
+        "channel.namespaces[0].name: invalid namespace name",
+    );
+    assert_problem(
+        json!({"channel": {"namespaces": [{"name": "chat room"}]}}),
+        "invalid namespace name",
+    );
+    assert_problem(
+        json!({"channel": {"namespaces": [{"name": "chat"}, {"name": "chat"}]}}),
+        "channel.namespaces[1].name: namespace name \"chat\" is not unique",
+    );
+    assert_problem(
+        json!({"channel": {"namespaces": [{"name": "chat", "channel_regex": "("}]}}),
+        "channel.namespaces[0].channel_regex: invalid regex",
+    );
+    assert_problem(
+        json!({"channel": {"without_namespace": {"publication_data_format": "xml"}}}),
+        "channel.without_namespace.publication_data_format: unknown publication_data_format",
+    );
+    assert_problem(
+        json!({"channel": {"publication_data_format": "xml"}}),
+        "channel.publication_data_format",
+    );
+}
+
+#[test]
+fn history_rules() {
+    assert_problem(
+        json!({"channel": {"without_namespace": {"history_size": 10}}}),
+        "channel.without_namespace.history_size: history_size and history_ttl must be set together",
+    );
+    assert_problem(
+        json!({"channel": {"without_namespace": {"history_size": 10, "history_ttl": "2h",
+                                                  "history_meta_ttl": "1h"}}}),
+        "channel.without_namespace.history_ttl: history_ttl (2h) can not be greater than history_meta_ttl (1h)",
+    );
+    assert_problem(
+        json!({"channel": {"history_meta_ttl": "1h",
+                           "without_namespace": {"history_size": 1, "history_ttl": "2h"}}}),
+        "can not be greater than history_meta_ttl (1h)",
+    );
+    assert_problem(
+        json!({"channel": {"without_namespace": {"history_size": 1, "history_ttl": "1.5s"}}}),
+        "channel.without_namespace.history_ttl: sub-second precision is not supported",
+    );
+    assert_problem(
+        json!({"channel": {"without_namespace": {"force_recovery": true}}}),
+        "channel.without_namespace.force_recovery: recovery needs history_size and history_ttl",
+    );
+}
+
+#[test]
+fn engine_and_unsupported_features() {
+    assert_problem(
+        json!({"engine": {"type": "redis"}}),
+        "engine.type redis is not supported yet",
+    );
+    assert_problem(
+        json!({"engine": {"type": "nats"}}),
+        "engine.type: unknown engine type",
+    );
+    assert_problem(
+        json!({"client": {"token": {"jwks_public_endpoint": "https://x/jwks"}}}),
+        "client.token.jwks_public_endpoint https://x/jwks is not supported yet",
+    );
+}
+
+#[test]
+fn token_settings() {
+    let v = config(json!({"client": {
+        "token": {"hmac_secret_key": "a", "audience": "app", "issuer_regex": "^https://",
+                  "user_id_claim": "user_id", "hmac_previous_secret_key": "old",
+                  "hmac_previous_secret_key_valid_until": 1700000000},
+        "subscription_token": {"enabled": true, "hmac_secret_key": "b"},
+        "insecure_skip_token_signature_verify": true
+    }}))
+    .validate_with_hostname("h")
+    .expect("validates");
+    let connect = &v.tokens.connect;
+    assert_eq!(connect.section, "client.token");
+    assert!(matches!(&connect.audience, Some(ClaimMatch::Exact(a)) if a == "app"));
+    assert!(matches!(&connect.issuer, Some(ClaimMatch::Regex(_))));
+    assert_eq!(connect.user_id_claim.as_deref(), Some("user_id"));
+    assert_eq!(
+        connect.hmac_previous,
+        Some(("old".to_owned(), Some(1_700_000_000)))
+    );
+    let sub = v.tokens.subscription.as_ref().expect("enabled");
+    assert_eq!(sub.section, "client.subscription_token");
+    assert_eq!(sub.hmac_secret_key, "b");
+    assert!(v.tokens.skip_signature_verify);
+
+    assert_problem(
+        json!({"client": {"token": {"audience": "a", "audience_regex": "b"}}}),
+        "client.token.audience_regex: set either",
+    );
+    assert_problem(
+        json!({"client": {"subscription_token": {"enabled": true, "issuer_regex": "("}}}),
+        "client.subscription_token.issuer_regex: invalid regex",
+    );
+    assert_problem(
+        json!({"client": {"token": {"user_id_claim": "user.id"}}}),
+        "client.token.user_id_claim: invalid claim name",
+    );
+}
+
+#[test]
+fn personal_channel_rules() {
+    assert_problem(
+        json!({"client": {"subscribe_to_user_personal_channel": {
+            "enabled": true, "personal_channel_namespace": "personal"}}}),
+        "client.subscribe_to_user_personal_channel.personal_channel_namespace: namespace \"personal\" not found",
+    );
+    assert_problem(
+        json!({"client": {"subscribe_to_user_personal_channel": {
+            "enabled": true, "single_connection": true}}}),
+        "client.subscribe_to_user_personal_channel.single_connection: needs presence",
+    );
+    let v = config(json!({
+        "client": {"subscribe_to_user_personal_channel": {
+            "enabled": true, "single_connection": true, "personal_channel_namespace": "personal"}},
+        "channel": {"namespaces": [{"name": "personal", "presence": true}]}
+    }))
+    .validate_with_hostname("h")
+    .expect("validates");
+    let personal = &v.node.client.subscribe_to_user_personal_channel;
+    assert!(personal.enabled && personal.single_connection);
+    assert_eq!(personal.personal_channel_namespace, "personal");
+}
+
+#[test]
+fn server_settings() {
+    let v = config(json!({
+        "http_server": {"address": "::1", "port": 9000},
+        "node": {"name": "n1"},
+        "log": {"level": "DEBUG"},
+        "client": {"allowed_origins": ["https://*.example.com"], "concurrency": 4},
+        "http_api": {"key": "k", "insecure": true, "handler_prefix": "/api/", "error_mode": "transport"},
+        "websocket": {"disabled": true, "handler_prefix": "/ws", "message_size_limit": 1024, "write_timeout": "250ms"},
+        "health": {"enabled": false, "handler_prefix": "/healthz"},
+        "shutdown": {"timeout": "5s"}
+    }))
+    .validate_with_hostname("h")
+    .expect("validates");
+    let s = &v.server;
+    assert_eq!(s.listen_address(), "[::1]:9000");
+    assert_eq!(v.node.name, "n1");
+    assert_eq!(s.log_level, LogLevel::Debug);
+    assert!(s.origin_allowed(Some("https://app.example.com")));
+    assert!(!s.origin_allowed(Some("https://evil.com")));
+    assert_eq!(s.client_concurrency, 4);
+    assert_eq!(s.http_api.key, "k");
+    assert!(s.http_api.insecure);
+    assert_eq!(s.http_api.handler_prefix, "/api");
+    assert_eq!(s.http_api.error_mode, ApiErrorMode::Transport);
+    assert!(s.websocket.disabled);
+    assert_eq!(s.websocket.handler_prefix, "/ws");
+    assert_eq!(s.websocket.message_size_limit, 1024);
+    assert_eq!(s.websocket.write_timeout, Duration::from_millis(250));
+    assert!(!s.health.enabled);
+    assert_eq!(s.health.handler_prefix, "/healthz");
+    assert_eq!(s.shutdown_timeout, Duration::from_secs(5));
+
+    let all = config(json!({"http_server": {"address": ""}}))
+        .validate_with_hostname("h")
+        .expect("validates");
+    assert_eq!(all.server.listen_address(), "0.0.0.0:8000");
+
+    assert_problem(
+        json!({"log": {"level": "loud"}}),
+        "log.level: unknown level",
+    );
+    assert_problem(
+        json!({"http_api": {"error_mode": "x"}}),
+        "http_api.error_mode",
+    );
+    assert_problem(
+        json!({"http_api": {"handler_prefix": "api"}}),
+        "http_api.handler_prefix: must start with /",
+    );
+    assert_problem(
+        json!({"client": {"allowed_origins": ["https://[x"]}}),
+        "client.allowed_origins: malformed origin pattern",
+    );
+}
+
+#[test]
+fn several_problems_are_reported_together() {
+    let found = problems(json!({
+        "engine": {"type": "redis"},
+        "log": {"level": "loud"},
+        "channel": {"namespaces": [{"name": "x"}]}
+    }));
+    assert_eq!(found.len(), 3, "{found:?}");
+}

@@ -1,0 +1,16 @@
+//! The `herald` server: the edges around the hub.
+//!
+//! - [`config`]: Centrifugo v6 configuration (JSON/YAML/TOML + `HERALD_*` environment), validated
+//!   into hub options and server settings.
+//! - [`jwt`]: connection and subscription JWT verification.
+//! - [`transport`]: the WebSocket transport.
+//! - [`api`]: the HTTP server API (`/api/<method>`).
+//! - [`server`]: assembling engine, hub and routes; graceful shutdown.
+//! - [`cli`]: the command line (`serve`, `genconfig`, `gentoken`, `checkconfig`, `version`).
+
+pub mod api;
+pub mod cli;
+pub mod config;
+pub mod jwt;
+pub mod server;
+pub mod transport;

@@ -1,0 +1,130 @@
+//! Assembling a running node: engine, hub, HTTP routes, listener, and the three-step shutdown
+//! (stop accepting, close every client with 3001, wait for connection tasks up to
+//! `shutdown.timeout`).
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::routing::get;
+use herald_engine::memory::MemoryEngine;
+use herald_hub::{Hub, TokenVerifier};
+use tokio::net::TcpListener;
+use tokio_util::task::TaskTracker;
+
+use crate::api::ErrorMode;
+use crate::config::{ApiErrorMode, Validated};
+use crate::transport::websocket::WebSocketTransport;
+
+/// Binds the configured address.
+pub async fn bind(validated: &Validated) -> anyhow::Result<TcpListener> {
+    let address = validated.server.listen_address();
+    TcpListener::bind(&address)
+        .await
+        .map_err(|err| anyhow::anyhow!("cannot listen on {address}: {err}"))
+}
+
+/// Runs the node on `listener` until `shutdown` resolves, then shuts down gracefully.
+pub async fn serve(
+    validated: Validated,
+    verifier: Arc<dyn TokenVerifier>,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let settings = validated.server;
+    let engine = Arc::new(MemoryEngine::new());
+    let hub = Hub::new(validated.node, engine.clone(), engine, verifier);
+    hub.start().await?;
+
+    let tracker = TaskTracker::new();
+    let app = routes(&hub, &settings, tracker.clone());
+    let local = listener.local_addr()?;
+    tracing::info!(address = %local, "herald is listening");
+
+    let stopping_hub = hub.clone();
+    let stop = async move {
+        shutdown.await;
+        tracing::info!("shutting down: closing every client with 3001");
+        stopping_hub.shutdown();
+    };
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(stop)
+    .await?;
+
+    tracker.close();
+    if tokio::time::timeout(settings.shutdown_timeout, tracker.wait())
+        .await
+        .is_err()
+    {
+        tracing::warn!(
+            remaining = tracker.len(),
+            "shutdown timeout reached with connections still open"
+        );
+    }
+    tracing::info!("stopped");
+    Ok(())
+}
+
+fn routes(hub: &Hub, settings: &crate::config::ServerSettings, tracker: TaskTracker) -> Router {
+    let mut app = Router::new();
+    if !settings.websocket.disabled {
+        let transport = WebSocketTransport {
+            hub: hub.clone(),
+            message_size_limit: settings.websocket.message_size_limit,
+            write_timeout: settings.websocket.write_timeout,
+            origins: settings.origins.clone(),
+            tracker,
+        };
+        app = app.merge(transport.router(&settings.websocket.handler_prefix));
+    }
+    if !settings.http_api.disabled {
+        let api = crate::api::ApiSettings {
+            key: settings.http_api.key.clone(),
+            insecure: settings.http_api.insecure,
+            handler_prefix: settings.http_api.handler_prefix.clone(),
+        };
+        let mode = match settings.http_api.error_mode {
+            ApiErrorMode::Transport => ErrorMode::Transport,
+            ApiErrorMode::Default => ErrorMode::Body,
+        };
+        app = app.merge(crate::api::router_with_error_mode(hub.clone(), api, mode));
+    }
+    if settings.health.enabled {
+        app = app.route(&settings.health.handler_prefix, get(health));
+    }
+    app
+}
+
+/// `200 {}`, as Centrifugo's health endpoint.
+async fn health() -> impl axum::response::IntoResponse {
+    ([(http::header::CONTENT_TYPE, "application/json")], "{}")
+}
+
+/// Resolves on SIGTERM or SIGINT.
+pub async fn signal() {
+    let interrupt = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut terminate) => {
+                tokio::select! {
+                    _ = interrupt => {},
+                    _ = terminate.recv() => {},
+                }
+            }
+            Err(err) => {
+                tracing::warn!(%err, "cannot listen for SIGTERM; only SIGINT stops the server");
+                let _ = interrupt.await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = interrupt.await;
+    }
+}

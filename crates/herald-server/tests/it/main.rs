@@ -1,0 +1,3 @@
+//! Integration tests of the `herald` server, over real sockets.
+mod api;
+mod e2e;
