@@ -56,8 +56,9 @@ pub enum Command {
 /// `herald serve`.
 #[derive(Debug, Clone, Default, Args)]
 pub struct ServeArgs {
-    /// Configuration file (.json, .yaml, .yml or .toml). Without it Herald runs on defaults and
-    /// HERALD_* / CENTRIFUGO_* environment variables, listening on 127.0.0.1:8000.
+    /// Configuration file (.json, .yaml, .yml or .toml). Without it Herald runs the local
+    /// development profile on 127.0.0.1:8000 (anonymous clients, open channels, API without key),
+    /// plus HERALD_* / CENTRIFUGO_* environment variables.
     #[arg(short, long, value_name = "FILE")]
     pub config: Option<PathBuf>,
     /// Port to listen on, overriding http_server.port.

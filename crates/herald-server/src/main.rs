@@ -32,6 +32,12 @@ fn main() -> ExitCode {
 fn serve(args: &ServeArgs) -> anyhow::Result<()> {
     let loaded = cli::load_serve_config(args)?;
     init_tracing(loaded.validated.server.log_level.as_filter());
+    if args.config.is_none() {
+        tracing::warn!(
+            "no configuration file: running the local development profile (anonymous clients, \
+             open channels, HTTP API without key); `herald genconfig` writes a production config"
+        );
+    }
     for warning in &loaded.warnings {
         tracing::warn!("{warning}");
     }

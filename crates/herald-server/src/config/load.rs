@@ -65,7 +65,7 @@ impl Format {
 /// Loads the file at `path` (or nothing), applies `HERALD_*` / `CENTRIFUGO_*` overrides from
 /// `env`, and reads the raw configuration.
 ///
-/// Without a file the listen address defaults to `127.0.0.1` (see
+/// Without a file Herald runs the local development profile on `127.0.0.1` (see
 /// [`super::HttpServerConfig::address`]).
 pub fn load(
     path: Option<&Path>,
@@ -112,9 +112,31 @@ pub fn load_str(
     from_tree(tree, env)
 }
 
-/// Starting point when there is no file: a server reachable from this machine only.
+/// Starting point when there is no file: the local development profile. It listens on
+/// 127.0.0.1 only, so it can be open: anonymous clients connect without a token, channels
+/// without a namespace allow subscribe, publish, presence and history and keep a recoverable
+/// history, and the HTTP API needs no key. `herald genconfig` writes a production starting point.
 fn no_file_tree() -> Value {
-    serde_json::json!({"http_server": {"address": "127.0.0.1"}})
+    serde_json::json!({
+        "http_server": {"address": "127.0.0.1"},
+        "client": {"allow_anonymous_connect_without_token": true},
+        "http_api": {"insecure": true},
+        "channel": {"without_namespace": {
+            "allow_subscribe_for_client": true,
+            "allow_subscribe_for_anonymous": true,
+            "allow_publish_for_subscriber": true,
+            "allow_publish_for_anonymous": true,
+            "allow_presence_for_subscriber": true,
+            "allow_presence_for_anonymous": true,
+            "allow_history_for_subscriber": true,
+            "allow_history_for_anonymous": true,
+            "presence": true,
+            "join_leave": true,
+            "history_size": 100,
+            "history_ttl": "300s",
+            "force_recovery": true
+        }}
+    })
 }
 
 fn parse_tree(text: &str, format: Format) -> Result<Value, String> {
