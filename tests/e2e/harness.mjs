@@ -60,6 +60,11 @@ function freePort() {
   });
 }
 
+// Servers still running when the test process exits (a timed-out file skips its `after` hooks)
+// are killed, so no herald outlives its test run.
+const running = new Set();
+process.on('exit', () => { for (const child of running) child.kill('SIGKILL'); });
+
 export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 /** Polls `check` until it returns a truthy value or `timeoutMs` passes (then throws). */
@@ -83,6 +88,8 @@ export async function startHerald(config = defaultConfig(), { env = {} } = {}) {
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
+  running.add(child);
+  child.once('exit', () => running.delete(child));
   let output = '';
   child.stdout.on('data', (d) => { output += d; });
   child.stderr.on('data', (d) => { output += d; });

@@ -89,6 +89,11 @@ pub fn load(
     };
     let mut loaded = from_tree(tree, env)?;
     loaded.source = path.map(Path::to_owned);
+    if path.is_none() && loaded.config.http_api.key.is_empty() {
+        // The development profile's API needs no key, unless the environment supplied one:
+        // then the key is required, as it would be with a configuration file.
+        loaded.config.http_api.insecure = true;
+    }
     Ok(loaded)
 }
 
@@ -115,12 +120,12 @@ pub fn load_str(
 /// Starting point when there is no file: the local development profile. It listens on
 /// 127.0.0.1 only, so it can be open: anonymous clients connect without a token, channels
 /// without a namespace allow subscribe, publish, presence and history and keep a recoverable
-/// history, and the HTTP API needs no key. `herald genconfig` writes a production starting point.
+/// history, and the HTTP API needs no key unless one is given in the environment (see [`load`]).
+/// `herald genconfig` writes a production starting point.
 fn no_file_tree() -> Value {
     serde_json::json!({
         "http_server": {"address": "127.0.0.1"},
         "client": {"allow_anonymous_connect_without_token": true},
-        "http_api": {"insecure": true},
         "channel": {"without_namespace": {
             "allow_subscribe_for_client": true,
             "allow_subscribe_for_anonymous": true,
@@ -342,6 +347,24 @@ mod tests {
         assert!(loaded.source.is_none());
         let file = load_str("{}", Format::Json, no_env()).expect("loads");
         assert_eq!(file.config.http_server.address, "");
+    }
+
+    #[test]
+    fn development_profile_api_needs_a_key_only_when_one_is_given() {
+        let open = load(None, no_env()).expect("loads");
+        assert!(open.config.http_api.insecure);
+        assert!(open.config.client.allow_anonymous_connect_without_token);
+        let keyed = load(
+            None,
+            vec![("HERALD_HTTP_API_KEY".to_owned(), "k".to_owned())],
+        )
+        .expect("loads");
+        assert!(!keyed.config.http_api.insecure);
+        let file = load_str("{}", Format::Json, no_env()).expect("loads");
+        assert!(
+            !file.config.http_api.insecure,
+            "a file gets Centrifugo's defaults"
+        );
     }
 
     #[test]
