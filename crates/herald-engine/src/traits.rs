@@ -30,6 +30,17 @@ pub trait BrokerEventHandler: Send + Sync + 'static {
     fn handle_join(&self, channel: &str, info: &ClientInfo);
     /// A client left `channel`.
     fn handle_leave(&self, channel: &str, info: &ClientInfo);
+
+    /// A control message (node heartbeat, API command) sent by some node with
+    /// [`Broker::publish_control`], this node included. The bytes are the hub's business.
+    fn handle_control(&self, data: &[u8]) {
+        let _ = data;
+    }
+
+    /// The broker lost its connection to its backend and has restored it (resubscribing every
+    /// channel): events of any channel may have been missed in between. Subscribers that rely on
+    /// positions must be told to recover.
+    fn handle_gap(&self) {}
 }
 
 /// Moves publications between nodes and keeps channel history.
@@ -69,6 +80,20 @@ pub trait Broker: Send + Sync + 'static {
 
     /// Drops the channel's publications but keeps its position (offset and epoch).
     async fn remove_history(&self, channel: &str) -> Result<(), EngineError>;
+
+    /// Delivers `data` to [`BrokerEventHandler::handle_control`] on every node, this one
+    /// included. A broker without a control plane refuses.
+    async fn publish_control(&self, data: bytes::Bytes) -> Result<(), EngineError> {
+        let _ = data;
+        Err(EngineError::Unavailable {
+            reason: "this broker has no control plane".to_owned(),
+        })
+    }
+
+    /// Whether the broker can currently reach its backend (for `/health`).
+    fn is_healthy(&self) -> bool {
+        true
+    }
 }
 
 /// Keeps who is subscribed to a channel, with expiry so that a dead node's entries vanish.

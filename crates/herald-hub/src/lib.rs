@@ -39,6 +39,7 @@
 //! ```
 
 mod channels;
+mod cluster;
 mod convert;
 mod error;
 mod node;

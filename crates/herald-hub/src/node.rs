@@ -15,6 +15,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::channels::{ChannelRules, ResolvedChannel};
+use crate::cluster::{ControlMessage, NodeEvents, Nodes};
 use crate::outbox::Outbox;
 use crate::registry::Registry;
 use crate::session::{Control, ServerSubscription, Session};
@@ -49,7 +50,8 @@ pub(crate) struct Shared {
     pub(crate) registry: Arc<Registry>,
     // std Mutex: only map updates under it, nothing awaits.
     clients: Mutex<Clients>,
-    node_id: String,
+    pub(crate) nodes: Nodes,
+    pub(crate) node_id: String,
     started: Instant,
     pub(crate) shutdown: CancellationToken,
 }
@@ -131,6 +133,7 @@ impl Hub {
             verifier,
             registry: Arc::new(Registry::new()),
             clients: Mutex::new(Clients::default()),
+            nodes: Nodes::default(),
             node_id: uuid::Uuid::new_v4().to_string(),
             started: Instant::now(),
             shutdown: CancellationToken::new(),
@@ -140,9 +143,22 @@ impl Hub {
         }
     }
 
-    /// Connects the node to its broker: from now on publications reach local subscribers.
+    /// Connects the node to its broker: from now on publications reach local subscribers and
+    /// control messages reach this node. Starts the node heartbeat.
     pub async fn start(&self) -> Result<(), EngineError> {
-        self.shared.broker.run(self.shared.registry.clone()).await
+        let events = NodeEvents {
+            registry: self.shared.registry.clone(),
+            shared: Arc::downgrade(&self.shared),
+        };
+        self.shared.broker.run(Arc::new(events)).await?;
+        self.shared.nodes.record(self.shared.local_info());
+        crate::cluster::spawn_heartbeat(&self.shared);
+        Ok(())
+    }
+
+    /// Whether the engine can reach its backend (for `/health`).
+    pub fn is_healthy(&self) -> bool {
+        self.shared.broker.is_healthy()
     }
 
     /// A new session for a connection speaking `protocol`. The transport reads frames into it
@@ -248,46 +264,34 @@ impl Hub {
         self.shared.registry.channels()
     }
 
-    /// Node counters.
-    pub fn info(&self) -> NodeInfo {
-        let (num_clients, num_users) = {
-            let clients = self.clients();
-            (clients.by_id.len(), clients.by_user.len())
-        };
-        let (num_channels, num_subs) = self.shared.registry.counts();
-        NodeInfo {
-            uid: self.shared.node_id.clone(),
-            name: self.shared.options.name.clone(),
-            version: self.shared.options.version.clone(),
-            num_clients,
-            num_users,
-            num_channels,
-            num_subs,
-            uptime: self.shared.started.elapsed().as_secs(),
-        }
+    /// Every live node of the cluster (this one with fresh counters), for `/api/info`.
+    pub fn nodes(&self) -> Vec<NodeInfo> {
+        self.shared.nodes.record(self.shared.local_info());
+        self.shared.nodes.live()
     }
 
-    /// Subscribes a user's connections to a channel (server-side subscription).
+    /// Subscribes a user's connections, on every node, to a channel (server-side subscription).
     pub async fn subscribe(
         &self,
         target: &Target,
         subscription: ServerSubscription,
     ) -> Result<(), HubError> {
         self.resolve_api(&subscription.channel)?;
-        self.send_control(target, || Control::Subscribe(subscription.clone()))
-            .await;
-        Ok(())
+        self.control(ControlMessage::subscribe(target, &subscription))
+            .await
     }
 
-    /// Unsubscribes a user's connections from a channel.
+    /// Unsubscribes a user's connections, on every node, from a channel.
     pub async fn unsubscribe(&self, target: &Target, channel: &str) -> Result<(), HubError> {
         self.resolve_api(channel)?;
-        self.send_control(target, || Control::Unsubscribe(channel.to_owned()))
-            .await;
-        Ok(())
+        let message = ControlMessage::Unsubscribe {
+            target: target.into(),
+            channel: channel.to_owned(),
+        };
+        self.control(message).await
     }
 
-    /// Refreshes a user's connections: new expiry, or expire them now.
+    /// Refreshes a user's connections on every node: new expiry, or expire them now.
     pub async fn refresh(
         &self,
         target: &Target,
@@ -295,20 +299,27 @@ impl Hub {
         expire_at: Option<i64>,
         info: Option<Bytes>,
     ) -> Result<(), HubError> {
-        self.send_control(target, || Control::Refresh {
+        self.control(ControlMessage::refresh(
+            target,
             expired,
             expire_at,
-            info: info.clone(),
-        })
-        .await;
-        Ok(())
+            info.as_ref(),
+        ))
+        .await
     }
 
-    /// Disconnects a user's connections.
-    pub fn disconnect(&self, target: &Target, disconnect: Disconnect) {
-        for (_, outbox, _) in self.targets(target) {
-            outbox.close(disconnect.clone());
-        }
+    /// Disconnects a user's connections on every node.
+    pub async fn disconnect(
+        &self,
+        target: &Target,
+        disconnect: Disconnect,
+    ) -> Result<(), HubError> {
+        self.control(ControlMessage::disconnect(target, &disconnect))
+            .await
+    }
+
+    async fn control(&self, message: ControlMessage) -> Result<(), HubError> {
+        Ok(self.shared.broker.publish_control(message.encode()).await?)
     }
 
     pub(crate) fn resolve_api<'a>(
@@ -409,7 +420,36 @@ impl Hub {
         }
     }
 
-    fn targets(&self, target: &Target) -> Vec<(Arc<str>, Arc<Outbox>, mpsc::Sender<Control>)> {
+    fn clients(&self) -> MutexGuard<'_, Clients> {
+        self.shared.clients()
+    }
+}
+
+impl Shared {
+    /// This node's counters.
+    pub(crate) fn local_info(&self) -> NodeInfo {
+        let (num_clients, num_users) = {
+            let clients = self.clients();
+            (clients.by_id.len(), clients.by_user.len())
+        };
+        let (num_channels, num_subs) = self.registry.counts();
+        NodeInfo {
+            uid: self.node_id.clone(),
+            name: self.options.name.clone(),
+            version: self.options.version.clone(),
+            num_clients,
+            num_users,
+            num_channels,
+            num_subs,
+            uptime: self.started.elapsed().as_secs(),
+        }
+    }
+
+    /// This node's connections addressed by `target`.
+    pub(crate) fn targets(
+        &self,
+        target: &Target,
+    ) -> Vec<(Arc<str>, Arc<Outbox>, mpsc::Sender<Control>)> {
         let clients = self.clients();
         let Some(ids) = clients.by_user.get(&target.user) else {
             return Vec::new();
@@ -426,18 +466,9 @@ impl Hub {
             .collect()
     }
 
-    async fn send_control(&self, target: &Target, make: impl Fn() -> Control) {
-        for (client, _, control) in self.targets(target) {
-            if control.send(make()).await.is_err() {
-                tracing::debug!(%client, "connection closed before the API command reached it");
-            }
-        }
-    }
-
     fn clients(&self) -> MutexGuard<'_, Clients> {
         // Each critical section leaves both maps consistent; a poisoned lock is still usable.
-        self.shared
-            .clients
+        self.clients
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }

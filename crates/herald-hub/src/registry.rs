@@ -13,10 +13,12 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use bytes::Bytes;
 use herald_engine::{BrokerEventHandler, ClientInfo, Publication, StreamPosition};
-use herald_proto::{DisconnectCode, Protocol, Push};
+use herald_proto::{DisconnectCode, Protocol, Push, UnsubscribeCode};
+use tokio::sync::mpsc;
 
 use crate::convert::{proto_client_info, proto_publication};
 use crate::outbox::Outbox;
+use crate::session::Control;
 
 const SHARDS: usize = 64;
 
@@ -33,23 +35,73 @@ struct Channel {
     subscribers: HashMap<Arc<str>, Subscriber>,
 }
 
+/// What the registry needs to know about a new subscription.
+#[derive(Debug)]
+pub(crate) struct NewSubscriber {
+    pub(crate) outbox: Arc<Outbox>,
+    /// The session's control channel, to tell it a subscription lost its place.
+    pub(crate) control: mpsc::Sender<Control>,
+    pub(crate) push_join_leave: bool,
+    /// Deliveries are checked against the stream position.
+    pub(crate) positioned: bool,
+    /// Subscribed by the server (token, personal channel, API): a lost place closes the
+    /// connection with 3010 instead of an unsubscribe push.
+    pub(crate) server_side: bool,
+}
+
 #[derive(Debug)]
 struct Subscriber {
-    outbox: Arc<Outbox>,
-    push_join_leave: bool,
+    spec: NewSubscriber,
     /// `Some` while the subscribe reply is not queued yet.
     pending: Option<Pending>,
+    /// Offset and epoch of the last publication queued (positioned subscriptions only).
+    position: Option<(u64, Arc<str>)>,
+    /// Lost its place in the stream: nothing more is queued until the session drops it.
+    broken: bool,
 }
 
 #[derive(Debug, Default)]
 struct Pending {
-    publications: Vec<(u64, Bytes)>,
+    publications: Vec<Buffered>,
     bytes: usize,
+    /// The broker reported a gap while this subscription was pending.
+    gap: bool,
+}
+
+#[derive(Debug)]
+struct Buffered {
+    offset: u64,
+    epoch: Arc<str>,
+    message: Bytes,
 }
 
 /// A subscription already exists for this connection and channel.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct AlreadySubscribed;
+
+/// Whether the next publication continues a positioned subscriber's stream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Continuity {
+    /// The next offset in the same epoch: deliver.
+    Next,
+    /// Already delivered (or covered by the subscribe reply): skip.
+    Seen,
+    /// Something is missing, or the stream was replaced: the subscriber must recover.
+    Gap,
+}
+
+fn continuity(position: &(u64, Arc<str>), offset: u64, epoch: &str) -> Continuity {
+    let (last, current) = position;
+    if **current != *epoch {
+        Continuity::Gap
+    } else if offset <= *last {
+        Continuity::Seen
+    } else if offset == last + 1 {
+        Continuity::Next
+    } else {
+        Continuity::Gap
+    }
+}
 
 impl Registry {
     pub(crate) fn new() -> Self {
@@ -66,8 +118,7 @@ impl Registry {
         &self,
         channel: &str,
         client: &Arc<str>,
-        outbox: &Arc<Outbox>,
-        push_join_leave: bool,
+        spec: NewSubscriber,
     ) -> Result<bool, AlreadySubscribed> {
         let mut shard = self.shard(channel);
         let first = !shard.contains_key(channel);
@@ -75,25 +126,25 @@ impl Registry {
         if entry.subscribers.contains_key(client) {
             return Err(AlreadySubscribed);
         }
-        entry.subscribers.insert(
-            client.clone(),
-            Subscriber {
-                outbox: outbox.clone(),
-                push_join_leave,
-                pending: Some(Pending::default()),
-            },
-        );
+        let subscriber = Subscriber {
+            spec,
+            pending: Some(Pending::default()),
+            position: None,
+            broken: false,
+        };
+        entry.subscribers.insert(client.clone(), subscriber);
         Ok(first)
     }
 
-    /// Makes a pending subscription live: queues `reply` (if any), then every buffered
-    /// publication with an offset above `after_offset` (all of them when `None`).
+    /// Makes a pending subscription live: queues `reply` (if any), then the publications
+    /// buffered meanwhile. For a positioned subscription `position` is the one the reply carries:
+    /// only publications continuing it are queued, and a gap makes the subscriber recover.
     pub(crate) fn activate(
         &self,
         channel: &str,
         client: &Arc<str>,
         reply: Option<Bytes>,
-        after_offset: Option<u64>,
+        position: Option<StreamPosition>,
     ) {
         let mut shard = self.shard(channel);
         let Some(subscriber) = shard
@@ -104,17 +155,30 @@ impl Registry {
         };
         let pending = subscriber.pending.take().unwrap_or_default();
         if let Some(reply) = reply
-            && subscriber.outbox.push(reply).is_err()
+            && subscriber.spec.outbox.push(reply).is_err()
         {
             return;
         }
-        for (offset, message) in pending.publications {
-            if after_offset.is_some_and(|after| offset <= after) {
-                continue;
+        let Some(position) = position.filter(|_| subscriber.spec.positioned) else {
+            for buffered in pending.publications {
+                if subscriber.spec.outbox.push(buffered.message).is_err() {
+                    return;
+                }
             }
-            if subscriber.outbox.push(message).is_err() {
-                return;
-            }
+            return;
+        };
+        subscriber.position = Some((position.offset, Arc::from(position.epoch)));
+        if pending.gap {
+            subscriber.lose_place(channel);
+            return;
+        }
+        for buffered in pending.publications {
+            subscriber.deliver_positioned(
+                channel,
+                buffered.offset,
+                &buffered.epoch,
+                buffered.message,
+            );
         }
     }
 
@@ -165,51 +229,147 @@ impl Registry {
         lock(&self.shards[index])
     }
 
-    fn fan_out(&self, channel: &str, offset: u64, push: impl Fn() -> Push, only_join_leave: bool) {
+    fn fan_out(
+        &self,
+        channel: &str,
+        position: Option<&StreamPosition>,
+        push: impl Fn() -> Push,
+        only_join_leave: bool,
+    ) {
         let mut shard = self.shard(channel);
         let Some(entry) = shard.get_mut(channel) else {
             return;
         };
         let mut encoded = EncodeOnce::new(push);
         for subscriber in entry.subscribers.values_mut() {
-            if only_join_leave && (!subscriber.push_join_leave || subscriber.pending.is_some()) {
+            if subscriber.broken
+                || (only_join_leave
+                    && (!subscriber.spec.push_join_leave || subscriber.pending.is_some()))
+            {
                 continue;
             }
-            let message = match encoded.get(subscriber.outbox.protocol()) {
-                Some(message) => message,
-                None => {
-                    // Binary payload for a JSON connection: it cannot be represented.
-                    subscriber
-                        .outbox
-                        .close(DisconnectCode::INAPPROPRIATE_PROTOCOL.into());
-                    continue;
-                }
+            let Some(message) = encoded.get(subscriber.spec.outbox.protocol()) else {
+                // Binary payload for a JSON connection: it cannot be represented.
+                subscriber
+                    .spec
+                    .outbox
+                    .close(DisconnectCode::INAPPROPRIATE_PROTOCOL.into());
+                continue;
             };
-            match &mut subscriber.pending {
-                Some(pending) => {
-                    pending.bytes += message.len();
-                    pending.publications.push((offset, message));
-                    if pending.bytes > subscriber.outbox.max_bytes() {
-                        subscriber.outbox.close(DisconnectCode::SLOW.into());
-                    }
+            let (offset, epoch) = position.map_or((0, ""), |p| (p.offset, p.epoch.as_str()));
+            if let Some(pending) = &mut subscriber.pending {
+                pending.bytes += message.len();
+                pending.publications.push(Buffered {
+                    offset,
+                    epoch: Arc::from(epoch),
+                    message,
+                });
+                if pending.bytes > subscriber.spec.outbox.max_bytes() {
+                    subscriber.spec.outbox.close(DisconnectCode::SLOW.into());
                 }
-                None => {
-                    // A full outbox closes itself with 3008; nothing else to do here.
-                    let _ = subscriber.outbox.push(message);
+            } else if offset > 0 && subscriber.spec.positioned {
+                subscriber.deliver_positioned(channel, offset, epoch, message);
+            } else {
+                // A full outbox closes itself with 3008; nothing else to do here.
+                let _ = subscriber.spec.outbox.push(message);
+            }
+        }
+    }
+
+    /// The broker may have missed events of every channel: every positioned subscriber must
+    /// recover (unsubscribe 2500, or 3010 for server-side subscriptions).
+    fn lose_every_place(&self) {
+        for shard in self.shards.iter() {
+            let mut shard = lock(shard);
+            for (channel, entry) in shard.iter_mut() {
+                for subscriber in entry.subscribers.values_mut() {
+                    if !subscriber.spec.positioned {
+                        continue;
+                    }
+                    match &mut subscriber.pending {
+                        Some(pending) => pending.gap = true,
+                        None => subscriber.lose_place(channel),
+                    }
                 }
             }
         }
     }
 }
 
+impl Subscriber {
+    fn deliver_positioned(&mut self, channel: &str, offset: u64, epoch: &str, message: Bytes) {
+        if self.broken {
+            return;
+        }
+        let Some(position) = &self.position else {
+            let _ = self.spec.outbox.push(message);
+            return;
+        };
+        match continuity(position, offset, epoch) {
+            Continuity::Next => {
+                self.position = Some((offset, position.1.clone()));
+                let _ = self.spec.outbox.push(message);
+            }
+            Continuity::Seen => {}
+            Continuity::Gap => self.lose_place(channel),
+        }
+    }
+
+    /// The subscriber missed publications: stop delivering and make the client recover.
+    fn lose_place(&mut self, channel: &str) {
+        if self.broken {
+            return;
+        }
+        self.broken = true;
+        tracing::info!(%channel, "subscriber lost its place in the stream");
+        let outbox = &self.spec.outbox;
+        if self.spec.server_side {
+            outbox.close(DisconnectCode::INSUFFICIENT_STATE.into());
+            return;
+        }
+        let code = UnsubscribeCode::INSUFFICIENT_STATE;
+        let push = Push {
+            channel: channel.to_owned(),
+            unsubscribe: Some(herald_proto::Unsubscribe {
+                code: code.code,
+                reason: code.reason.to_owned(),
+            }),
+            ..Default::default()
+        };
+        // The session must forget the subscription before the client resubscribes; the control
+        // message is queued before the push can reach the client. A full control channel falls
+        // back to reconnecting the client, which recovers every channel.
+        let told = herald_proto::encode_push(outbox.protocol(), &push).is_ok_and(|bytes| {
+            self.spec
+                .control
+                .try_send(Control::Dropped(channel.to_owned()))
+                .is_ok()
+                && outbox.push(bytes).is_ok()
+        });
+        if !told {
+            outbox.close(DisconnectCode::INSUFFICIENT_STATE.into());
+        }
+    }
+}
+
 impl BrokerEventHandler for Registry {
-    fn handle_publication(&self, channel: &str, publication: &Publication, _: &StreamPosition) {
+    fn handle_publication(
+        &self,
+        channel: &str,
+        publication: &Publication,
+        position: &StreamPosition,
+    ) {
         let push = || Push {
             channel: channel.to_owned(),
             r#pub: Some(proto_publication(publication)),
             ..Default::default()
         };
-        self.fan_out(channel, publication.offset, push, false);
+        self.fan_out(
+            channel,
+            Some(position).filter(|p| p.offset > 0),
+            push,
+            false,
+        );
     }
 
     fn handle_join(&self, channel: &str, info: &ClientInfo) {
@@ -220,7 +380,7 @@ impl BrokerEventHandler for Registry {
             }),
             ..Default::default()
         };
-        self.fan_out(channel, 0, push, true);
+        self.fan_out(channel, None, push, true);
     }
 
     fn handle_leave(&self, channel: &str, info: &ClientInfo) {
@@ -231,7 +391,11 @@ impl BrokerEventHandler for Registry {
             }),
             ..Default::default()
         };
-        self.fan_out(channel, 0, push, true);
+        self.fan_out(channel, None, push, true);
+    }
+
+    fn handle_gap(&self) {
+        self.lose_every_place();
     }
 }
 

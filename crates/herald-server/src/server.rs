@@ -94,14 +94,28 @@ fn routes(hub: &Hub, settings: &crate::config::ServerSettings, tracker: TaskTrac
         app = app.merge(crate::api::router_with_error_mode(hub.clone(), api, mode));
     }
     if settings.health.enabled {
-        app = app.route(&settings.health.handler_prefix, get(health));
+        let hub = hub.clone();
+        app = app.route(
+            &settings.health.handler_prefix,
+            get(move || health(hub.clone())),
+        );
     }
     app
 }
 
-/// `200 {}`, as Centrifugo's health endpoint.
-async fn health() -> impl axum::response::IntoResponse {
-    ([(http::header::CONTENT_TYPE, "application/json")], "{}")
+/// `200 {}` as Centrifugo's health endpoint, but `503` while the engine cannot reach its
+/// backend, so a load balancer stops sending clients to a node that cannot deliver.
+async fn health(hub: Hub) -> impl axum::response::IntoResponse {
+    let json = [(http::header::CONTENT_TYPE, "application/json")];
+    if hub.is_healthy() {
+        (http::StatusCode::OK, json, "{}")
+    } else {
+        (
+            http::StatusCode::SERVICE_UNAVAILABLE,
+            json,
+            r#"{"error":"engine unavailable"}"#,
+        )
+    }
 }
 
 /// Resolves on SIGTERM or SIGINT.

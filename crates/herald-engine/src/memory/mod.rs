@@ -113,6 +113,12 @@ impl Broker for MemoryEngine {
         Ok(())
     }
 
+    /// Loops back: on a single node "every node" is this one.
+    async fn publish_control(&self, data: bytes::Bytes) -> Result<(), EngineError> {
+        self.handler()?.handle_control(&data);
+        Ok(())
+    }
+
     /// A no-op: on a single node every publication reaches the handler, and the hub filters.
     async fn subscribe(&self, _channel: &str) -> Result<(), EngineError> {
         Ok(())

@@ -166,6 +166,7 @@ impl Session {
                 let resolved = hub.shared.rules.resolve(&channel).map_err(Refused::Error)?;
                 let mut plan =
                     Plan::new(&channel, resolved.options, &claim.overrides, false, false);
+                plan.server_side = true;
                 plan.chan_info = claim.info;
                 plan.data = claim.data;
                 Ok(plan)
@@ -203,6 +204,7 @@ impl Session {
             return Flow::Continue;
         };
         let mut plan = Plan::new(&channel, resolved.options, &overrides, false, false);
+        plan.server_side = true;
         plan.chan_info = info;
         plan.data = data;
         plan.expire_at = expire_at;

@@ -29,6 +29,9 @@ pub enum Control {
     Subscribe(ServerSubscription),
     /// Unsubscribe the connection from a channel (unsubscribe push 2000).
     Unsubscribe(String),
+    /// The subscription lost its place in the stream; the client was already told to
+    /// resubscribe (2500). Forget it.
+    Dropped(String),
     /// Change the connection's expiry, or expire it now.
     Refresh {
         /// Expire the connection now (3005).
@@ -52,6 +55,10 @@ impl Session {
                     sub.expire_at,
                 )
                 .await
+            }
+            Control::Dropped(channel) => {
+                self.remove_subscription(&channel).await;
+                Flow::Continue
             }
             Control::Unsubscribe(channel) => {
                 self.unsubscribe_with_push(&channel, UnsubscribeCode::SERVER)

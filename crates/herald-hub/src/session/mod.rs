@@ -129,6 +129,13 @@ impl Session {
 
     /// Handles one transport frame: every command in it, in order.
     pub async fn handle_frame(&mut self, frame: &[u8]) -> Flow {
+        // Control messages queued before this frame arrived come first: a subscription dropped
+        // for a gap must be forgotten before the client's resubscribe is handled.
+        while let Ok(control) = self.control_rx.try_recv() {
+            if self.on_control(control).await == Flow::Close {
+                return Flow::Close;
+            }
+        }
         let commands = match herald_proto::decode_commands(self.protocol, frame) {
             Ok(commands) => commands,
             Err(err) => {

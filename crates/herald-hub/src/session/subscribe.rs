@@ -13,6 +13,7 @@ use super::{Flow, Session, Subscription};
 use crate::channels::ResolvedChannel;
 use crate::convert::proto_publication;
 use crate::node::now_unix_secs;
+use crate::registry::NewSubscriber;
 use crate::{ChannelOptions, HubError, SubscribeOverride, TokenError};
 
 /// Bit of `SubscribeRequest.flag`: fail with 112 instead of subscribing unrecovered.
@@ -33,6 +34,8 @@ pub(super) struct Plan {
     pub(super) chan_info: Bytes,
     pub(super) data: Bytes,
     pub(super) expire_at: Option<i64>,
+    /// Subscribed by the server rather than by a client command.
+    pub(super) server_side: bool,
 }
 
 impl Plan {
@@ -260,15 +263,17 @@ impl Session {
     /// reads the stream position (and the missed publications when recovering).
     pub(super) async fn prepare(&mut self, plan: Plan) -> Result<Prepared, HubError> {
         let hub = self.hub.clone();
+        let spec = NewSubscriber {
+            outbox: self.outbox.clone(),
+            control: self.control_tx.clone(),
+            push_join_leave: plan.push_join_leave,
+            positioned: plan.positioned,
+            server_side: plan.server_side,
+        };
         let first = hub
             .shared
             .registry
-            .add_pending(
-                &plan.channel,
-                &self.client,
-                &self.outbox,
-                plan.push_join_leave,
-            )
+            .add_pending(&plan.channel, &self.client, spec)
             .map_err(|_| HubError::AlreadySubscribed)?;
         if first && let Err(err) = hub.shared.broker.subscribe(&plan.channel).await {
             self.release(&plan.channel, false).await;
@@ -288,10 +293,10 @@ impl Session {
             }
         }
         match self.position(&plan).await {
-            Ok((result, after_offset)) => Ok(Prepared {
+            Ok((result, position)) => Ok(Prepared {
                 plan,
                 result,
-                after_offset,
+                position,
             }),
             Err(err) => {
                 self.abandon(&plan).await;
@@ -303,13 +308,11 @@ impl Session {
     /// Makes a prepared subscription live: queues `reply` (if any) and the publications that
     /// arrived meanwhile, records it, and announces the join.
     pub(super) async fn activate(&mut self, prepared: Prepared, reply: Option<Bytes>) {
-        let Prepared {
-            plan, after_offset, ..
-        } = prepared;
+        let Prepared { plan, position, .. } = prepared;
         self.hub
             .shared
             .registry
-            .activate(&plan.channel, &self.client, reply, after_offset);
+            .activate(&plan.channel, &self.client, reply, position);
         let info = self.client_info(plan.chan_info);
         if plan.join_leave
             && let Err(err) = self
@@ -353,9 +356,12 @@ impl Session {
         }
     }
 
-    /// The subscribe result's position part, and the offset up to which publications buffered
+    /// The subscribe result's position part, and the position up to which publications buffered
     /// while pending are already covered by it.
-    async fn position(&self, plan: &Plan) -> Result<(SubscribeResult, Option<u64>), HubError> {
+    async fn position(
+        &self,
+        plan: &Plan,
+    ) -> Result<(SubscribeResult, Option<StreamPosition>), HubError> {
         let mut result = SubscribeResult {
             recoverable: plan.recoverable,
             positioned: plan.positioned,
@@ -403,8 +409,8 @@ impl Session {
             return Err(HubError::UnrecoverablePosition);
         }
         result.offset = top.offset;
-        result.epoch = top.epoch;
-        Ok((result, Some(top.offset)))
+        result.epoch = top.epoch.clone();
+        Ok((result, Some(top)))
     }
 
     async fn current_position(
@@ -426,7 +432,8 @@ impl Session {
 pub(super) struct Prepared {
     pub(super) plan: Plan,
     pub(super) result: SubscribeResult,
-    pub(super) after_offset: Option<u64>,
+    /// The stream position the reply carries (positioned subscriptions).
+    pub(super) position: Option<StreamPosition>,
 }
 
 /// Why a subscribe is refused.

@@ -4,5 +4,6 @@
 mod support;
 
 mod connect;
+mod gaps;
 mod recovery;
 mod timers;

@@ -1,16 +1,21 @@
 //! Test support: a hub on the memory engine, a token verifier that reads plain-text tokens,
 //! and helpers to drive a session and read what it queued.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use herald_engine::memory::MemoryEngine;
+use herald_engine::{
+    Broker, BrokerEventHandler, ClientInfo, EngineError, HistoryOptions, HistoryResult,
+    Publication, PublishOptions, PublishResult,
+};
 use herald_hub::{
     ConnectTokenClaims, Drained, Hub, NodeOptions, Session, SubscribeTokenClaims, TokenError,
     TokenVerifier,
 };
 use herald_proto::{Protocol, Reply};
 
-/// Tokens are `user` or `user@expire_at`; `expired` is expired; anything with `bad` is invalid.
+/// Tokens are `user`, `user@expire_at` or `user+channel` (a server-side subscription);
+/// `expired` is expired; anything with `bad` is invalid.
 pub struct PlainTokens;
 
 impl TokenVerifier for PlainTokens {
@@ -21,6 +26,10 @@ impl TokenVerifier for PlainTokens {
         if token.contains("bad") {
             return Err(TokenError::Invalid("bad".into()));
         }
+        let (token, channels) = match token.split_once('+') {
+            Some((user, channel)) => (user, vec![channel.to_owned()]),
+            None => (token, Vec::new()),
+        };
         let (user, expire_at) = match token.split_once('@') {
             Some((user, at)) => (user, at.parse().ok()),
             None => (token, None),
@@ -28,6 +37,7 @@ impl TokenVerifier for PlainTokens {
         Ok(ConnectTokenClaims {
             user: user.into(),
             expire_at,
+            channels,
             ..Default::default()
         })
     }
@@ -51,10 +61,73 @@ pub fn options() -> NodeOptions {
 }
 
 pub async fn hub(options: NodeOptions) -> Hub {
+    hub_with_tap(options).await.0
+}
+
+/// A hub whose broker is tapped: the test can deliver events to the node directly, as a broker
+/// would after losing messages.
+pub async fn hub_with_tap(options: NodeOptions) -> (Hub, Arc<Tap>) {
+    let tap = Arc::new(Tap {
+        inner: MemoryEngine::new(),
+        handler: OnceLock::new(),
+    });
     let engine = Arc::new(MemoryEngine::new());
-    let hub = Hub::new(options, engine.clone(), engine, Arc::new(PlainTokens));
+    let hub = Hub::new(options, tap.clone(), engine, Arc::new(PlainTokens));
     hub.start().await.expect("memory engine starts");
-    hub
+    (hub, tap)
+}
+
+/// A memory broker that also hands its event handler to the test.
+pub struct Tap {
+    inner: MemoryEngine,
+    handler: OnceLock<Arc<dyn BrokerEventHandler>>,
+}
+
+impl Tap {
+    pub fn handler(&self) -> &Arc<dyn BrokerEventHandler> {
+        self.handler.get().expect("hub started")
+    }
+}
+
+#[async_trait::async_trait]
+impl Broker for Tap {
+    async fn run(&self, handler: Arc<dyn BrokerEventHandler>) -> Result<(), EngineError> {
+        let _ = self.handler.set(handler.clone());
+        self.inner.run(handler).await
+    }
+    async fn subscribe(&self, channel: &str) -> Result<(), EngineError> {
+        self.inner.subscribe(channel).await
+    }
+    async fn unsubscribe(&self, channel: &str) -> Result<(), EngineError> {
+        self.inner.unsubscribe(channel).await
+    }
+    async fn publish(
+        &self,
+        channel: &str,
+        publication: Publication,
+        opts: &PublishOptions,
+    ) -> Result<PublishResult, EngineError> {
+        self.inner.publish(channel, publication, opts).await
+    }
+    async fn publish_join(&self, channel: &str, info: &ClientInfo) -> Result<(), EngineError> {
+        self.inner.publish_join(channel, info).await
+    }
+    async fn publish_leave(&self, channel: &str, info: &ClientInfo) -> Result<(), EngineError> {
+        self.inner.publish_leave(channel, info).await
+    }
+    async fn history(
+        &self,
+        channel: &str,
+        opts: &HistoryOptions,
+    ) -> Result<HistoryResult, EngineError> {
+        self.inner.history(channel, opts).await
+    }
+    async fn remove_history(&self, channel: &str) -> Result<(), EngineError> {
+        self.inner.remove_history(channel).await
+    }
+    async fn publish_control(&self, data: bytes::Bytes) -> Result<(), EngineError> {
+        self.inner.publish_control(data).await
+    }
 }
 
 /// Sends one JSON frame.

@@ -44,7 +44,7 @@ pub(crate) async fn unsubscribe(hub: &Hub, req: UnsubscribeRequest) -> Result<Em
 
 /// Closes the user's connections (except the whitelisted ones), by default with 3503
 /// "force disconnect".
-pub(crate) fn disconnect(hub: &Hub, req: DisconnectRequest) -> Result<Empty, ApiError> {
+pub(crate) async fn disconnect(hub: &Hub, req: DisconnectRequest) -> Result<Empty, ApiError> {
     let target = target(req.user, req.client, req.whitelist)?;
     let disconnect = match req.disconnect {
         None => Disconnect::from(DisconnectCode::FORCE_DISCONNECT),
@@ -64,7 +64,7 @@ pub(crate) fn disconnect(hub: &Hub, req: DisconnectRequest) -> Result<Empty, Api
             }
         }
     };
-    hub.disconnect(&target, disconnect);
+    hub.disconnect(&target, disconnect).await?;
     Ok(Empty {})
 }
 

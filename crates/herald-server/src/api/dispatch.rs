@@ -138,7 +138,9 @@ impl Command {
             Command::Unsubscribe(req) => connections::unsubscribe(hub, req)
                 .await
                 .map(Outcome::Unsubscribe),
-            Command::Disconnect(req) => connections::disconnect(hub, req).map(Outcome::Disconnect),
+            Command::Disconnect(req) => connections::disconnect(hub, req)
+                .await
+                .map(Outcome::Disconnect),
             Command::Refresh(req) => connections::refresh(hub, req).await.map(Outcome::Refresh),
             Command::Presence(req) => channel::presence(hub, req).await.map(Outcome::Presence),
             Command::PresenceStats(req) => channel::presence_stats(hub, req)

@@ -31,10 +31,10 @@ pub(crate) fn channels(hub: &Hub, req: ChannelsRequest) -> Result<ChannelsResult
     Ok(ChannelsResult { channels })
 }
 
-/// This node's counters (a single node: Herald has no cluster yet).
+/// Every live node of the cluster with its counters.
 pub(crate) fn info(hub: &Hub) -> InfoResult {
     InfoResult {
-        nodes: vec![NodeResult::from(hub.info())],
+        nodes: hub.nodes().into_iter().map(NodeResult::from).collect(),
     }
 }
 

@@ -1,0 +1,148 @@
+//! Where a channel's data lives: which shard, and under which keys, named as Centrifugo names
+//! them (see `centrifugo-protocol.md` §6). All keys of a channel are on one shard, so every
+//! script touches a single server.
+
+/// Key and PUB/SUB channel names under one prefix.
+#[derive(Debug, Clone)]
+pub(crate) struct Keys {
+    prefix: String,
+    /// `{prefix}.client.`, the PUB/SUB channel name before the channel.
+    client_prefix: String,
+}
+
+impl Keys {
+    pub(crate) fn new(prefix: &str) -> Self {
+        Self {
+            prefix: prefix.to_owned(),
+            client_prefix: format!("{prefix}.client."),
+        }
+    }
+
+    /// PUB/SUB channel of publications, joins and leaves: `{p}.client.{ch}`.
+    pub(crate) fn client_channel(&self, channel: &str) -> String {
+        format!("{}{channel}", self.client_prefix)
+    }
+
+    /// PUB/SUB channel of control messages between nodes: `{p}.control`, on the first shard.
+    pub(crate) fn control_channel(&self) -> String {
+        format!("{}.control", self.prefix)
+    }
+
+    /// The Herald channel of a PUB/SUB channel name, if it is one of ours.
+    pub(crate) fn channel_of<'a>(&self, pubsub_channel: &'a [u8]) -> Option<&'a str> {
+        let rest = pubsub_channel.strip_prefix(self.client_prefix.as_bytes())?;
+        std::str::from_utf8(rest).ok()
+    }
+
+    /// Stream of publications: `{p}.stream.{ch}`.
+    pub(crate) fn stream(&self, channel: &str) -> String {
+        format!("{}.stream.{channel}", self.prefix)
+    }
+
+    /// Hash of the stream position, `e` epoch and `s` top offset: `{p}.stream.meta.{ch}`.
+    pub(crate) fn stream_meta(&self, channel: &str) -> String {
+        format!("{}.stream.meta.{channel}", self.prefix)
+    }
+
+    /// Hash of a remembered publish result, `e` and `s`: `{p}.result.{ch}.{key}`.
+    pub(crate) fn result(&self, channel: &str, idempotency_key: &str) -> String {
+        format!("{}.result.{channel}.{idempotency_key}", self.prefix)
+    }
+
+    /// Hash of client id to encoded `ClientInfo`: `{p}.presence.data.{ch}`.
+    pub(crate) fn presence_data(&self, channel: &str) -> String {
+        format!("{}.presence.data.{channel}", self.prefix)
+    }
+
+    /// Sorted set of client id scored by expiry (Unix milliseconds): `{p}.presence.expire.{ch}`.
+    pub(crate) fn presence_expire(&self, channel: &str) -> String {
+        format!("{}.presence.expire.{channel}", self.prefix)
+    }
+}
+
+/// The shard of `channel` among `shards`: jump consistent hash over FNV-1a-64 of the name, as
+/// Centrifugo's `consistentIndex`, so Herald and Centrifugo nodes agree on placement.
+pub(crate) fn shard_index(channel: &str, shards: usize) -> usize {
+    if shards <= 1 {
+        return 0;
+    }
+    let buckets = i64::try_from(shards).unwrap_or(i64::MAX);
+    // `jump` returns a bucket in 0..buckets, which fits in usize because `buckets` came from one.
+    jump(fnv1a64(channel.as_bytes()), buckets) as usize
+}
+
+fn fnv1a64(bytes: &[u8]) -> u64 {
+    const OFFSET_BASIS: u64 = 0xcbf2_9ce4_8422_2325;
+    const PRIME: u64 = 0x0000_0100_0000_01b3;
+    bytes.iter().fold(OFFSET_BASIS, |hash, &b| {
+        (hash ^ u64::from(b)).wrapping_mul(PRIME)
+    })
+}
+
+/// Jump consistent hash (Lamping & Veach 2014), exactly as Go computes it, floats included.
+fn jump(mut key: u64, buckets: i64) -> i64 {
+    let mut b = -1i64;
+    let mut j = 0i64;
+    while j < buckets {
+        b = j;
+        key = key.wrapping_mul(2_862_933_555_777_941_757).wrapping_add(1);
+        j = ((b + 1) as f64 * ((1i64 << 31) as f64 / ((key >> 33) + 1) as f64)) as i64;
+    }
+    b
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_keys_as_centrifugo() {
+        let keys = Keys::new("centrifugo");
+        assert_eq!(keys.client_channel("news"), "centrifugo.client.news");
+        assert_eq!(keys.control_channel(), "centrifugo.control");
+        assert_eq!(keys.stream("news"), "centrifugo.stream.news");
+        assert_eq!(keys.stream_meta("news"), "centrifugo.stream.meta.news");
+        assert_eq!(keys.result("news", "k"), "centrifugo.result.news.k");
+        assert_eq!(keys.presence_data("news"), "centrifugo.presence.data.news");
+        assert_eq!(
+            keys.presence_expire("news"),
+            "centrifugo.presence.expire.news"
+        );
+        assert_eq!(keys.channel_of(b"centrifugo.client.a:b"), Some("a:b"));
+        assert_eq!(keys.channel_of(b"other.client.a"), None);
+        assert_eq!(keys.channel_of(b"centrifugo.client.\xff"), None);
+    }
+
+    #[test]
+    fn fnv1a64_matches_reference_vectors() {
+        assert_eq!(fnv1a64(b""), 0xcbf2_9ce4_8422_2325);
+        assert_eq!(fnv1a64(b"a"), 0xaf63_dc4c_8601_ec8c);
+        assert_eq!(fnv1a64(b"foobar"), 0x8594_4171_f739_67e8);
+    }
+
+    #[test]
+    fn jump_matches_reference_vectors() {
+        // From github.com/dgryski/go-jump, which Centrifugo's `consistentIndex` adapts.
+        assert_eq!(jump(1, 1), 0);
+        assert_eq!(jump(42, 57), 43);
+        assert_eq!(jump(0xDEAD_10CC, 1), 0);
+        assert_eq!(jump(0xDEAD_10CC, 666), 361);
+        assert_eq!(jump(256, 1024), 520);
+    }
+
+    #[test]
+    fn adding_a_shard_only_moves_channels_to_it() {
+        for i in 0..2000 {
+            let channel = format!("channel-{i}");
+            for shards in 1..8 {
+                let before = shard_index(&channel, shards);
+                let after = shard_index(&channel, shards + 1);
+                assert!(before < shards);
+                assert!(
+                    after == before || after == shards,
+                    "{channel}: {before} -> {after}"
+                );
+            }
+        }
+    }
+}

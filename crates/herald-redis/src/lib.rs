@@ -1,0 +1,58 @@
+//! The Redis engine of Herald: lets several Herald nodes share channels, history and presence
+//! through one or more Redis servers (6.2 or newer).
+//!
+//! - [`RedisEngine`] implements [`Broker`](herald_engine::Broker) and
+//!   [`PresenceManager`](herald_engine::PresenceManager); [`RedisOptions`] configures it.
+//! - **Publishing with history** is one Lua script per publication: it assigns the next offset
+//!   (`HINCRBY` of the `{p}.stream.meta.{ch}` hash, which also keeps the epoch), appends to the
+//!   `{p}.stream.{ch}` stream trimmed to the history size, refreshes TTLs, checks and stores the
+//!   idempotency result `{p}.result.{ch}.{key}`, and PUBLISHes to `{p}.client.{ch}`. Offsets and
+//!   delivery order therefore always agree, across nodes.
+//! - **Delivery**: each shard has one PUB/SUB connection whose reader task decodes every message
+//!   and calls the node's [`BrokerEventHandler`](herald_engine::BrokerEventHandler) directly, so
+//!   a channel's events arrive in order, one at a time, with no queue in between. A lost
+//!   connection is re-established with backoff and every channel subscribed again
+//!   ([`RedisEngine::is_healthy`] tells whether that is the case).
+//! - **Presence** is a hash `{p}.presence.data.{ch}` plus a sorted set
+//!   `{p}.presence.expire.{ch}` of expiry times on the Redis clock.
+//! - **Sharding**: with several addresses, a channel lives on the shard picked by a jump
+//!   consistent hash of FNV-1a-64 of its name, as in Centrifugo.
+//!
+//! Key names follow Centrifugo's; the values are Herald's own compact binary format (see
+//! `codec.rs`), so Herald and Centrifugo nodes cannot share a Redis.
+//!
+//! ```no_run
+//! use std::sync::Arc;
+//!
+//! use herald_engine::conformance::RecordingHandler;
+//! use herald_engine::{Broker, Publication, PublishOptions};
+//! use herald_redis::{RedisEngine, RedisOptions};
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), herald_engine::EngineError> {
+//! let options = RedisOptions {
+//!     addresses: vec!["redis://127.0.0.1:6379".into()],
+//!     ..RedisOptions::default()
+//! };
+//! let engine = Arc::new(RedisEngine::connect(options).await?);
+//! engine.run(Arc::new(RecordingHandler::default())).await?;
+//! engine.subscribe("chat").await?;
+//! let publication = Publication { data: r#"{"text":"hi"}"#.into(), ..Publication::default() };
+//! engine.publish("chat", publication, &PublishOptions::default()).await?;
+//! # Ok(())
+//! # }
+//! ```
+
+mod broker;
+mod codec;
+mod delivery;
+mod engine;
+mod history;
+mod keys;
+mod options;
+mod presence;
+mod pubsub;
+mod scripts;
+
+pub use engine::RedisEngine;
+pub use options::RedisOptions;

@@ -1,0 +1,200 @@
+//! Configuration of the Redis engine: plain data with a documented default per field
+//! ([`RedisOptions`]), checked once by [`RedisEngine::connect`](crate::RedisEngine::connect) into
+//! the addresses the engine actually dials.
+
+use std::fmt;
+use std::time::Duration;
+
+use herald_engine::EngineError;
+use redis::{ConnectionAddr, IntoConnectionInfo};
+
+/// How to reach Redis and how to lay data out in it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RedisOptions {
+    /// One address per shard: `redis://[user:password@]host:port[/db]` or plain `host:port`.
+    /// Channels are spread over shards by a jump consistent hash of the FNV-1a-64 hash of the
+    /// channel name, as in Centrifugo, so every node must list the same shards in the same
+    /// order. Default: `["redis://127.0.0.1:6379"]`.
+    pub addresses: Vec<String>,
+    /// Prefix of every key and PUB/SUB channel (`{prefix}.stream.{channel}`, ...).
+    /// Default: `"centrifugo"`.
+    pub prefix: String,
+    /// The least time a channel's presence keys live after the last `add_presence`. Entries
+    /// themselves expire after the TTL given to each call; this only keeps the keys from
+    /// lingering forever once every client is gone. Default: 60 s, Centrifugo's `presence_ttl`.
+    pub presence_ttl: Duration,
+    /// Limit for opening a connection (TCP and handshake). Default: 1 s.
+    pub connect_timeout: Duration,
+    /// Limit for the answer to one command, and for a PUB/SUB subscribe confirmation.
+    /// Default: 4 s.
+    pub command_timeout: Duration,
+    /// How often the PUB/SUB connection is pinged when quiet. A connection that has sent nothing
+    /// for two intervals is taken as dead and replaced. Default: 10 s.
+    pub pubsub_ping_interval: Duration,
+    /// The largest PUB/SUB frame accepted, in bytes. A larger one breaks the connection, which
+    /// is then re-established (its subscribers miss what was published meanwhile).
+    /// Default: 64 MiB.
+    pub max_message_size: usize,
+    /// The longest pause between attempts to re-establish a broken PUB/SUB connection; pauses
+    /// start at 50 ms and double, with jitter. Default: 5 s.
+    pub reconnect_max_delay: Duration,
+}
+
+impl Default for RedisOptions {
+    fn default() -> Self {
+        Self {
+            addresses: vec!["redis://127.0.0.1:6379".to_owned()],
+            prefix: "centrifugo".to_owned(),
+            presence_ttl: Duration::from_secs(60),
+            connect_timeout: Duration::from_secs(1),
+            command_timeout: Duration::from_secs(4),
+            pubsub_ping_interval: Duration::from_secs(10),
+            max_message_size: 64 << 20,
+            reconnect_max_delay: Duration::from_secs(5),
+        }
+    }
+}
+
+impl RedisOptions {
+    /// The shard addresses, parsed, once the options are known to make sense.
+    pub(crate) fn shard_addresses(&self) -> Result<Vec<ShardAddress>, EngineError> {
+        let invalid = |reason: &str| EngineError::Unavailable {
+            reason: format!("invalid redis options: {reason}"),
+        };
+        if self.addresses.is_empty() {
+            return Err(invalid("no address"));
+        }
+        let durations = [
+            ("connect_timeout", self.connect_timeout),
+            ("command_timeout", self.command_timeout),
+            ("pubsub_ping_interval", self.pubsub_ping_interval),
+            ("reconnect_max_delay", self.reconnect_max_delay),
+        ];
+        if let Some((name, _)) = durations.iter().find(|(_, d)| d.is_zero()) {
+            return Err(invalid(&format!("{name} must be positive")));
+        }
+        if self.max_message_size == 0 {
+            return Err(invalid("max_message_size must be positive"));
+        }
+        self.addresses
+            .iter()
+            .map(|address| ShardAddress::parse(address))
+            .collect()
+    }
+}
+
+/// One shard's address, parsed.
+#[derive(Clone)]
+pub(crate) struct ShardAddress {
+    /// For the command connection.
+    pub(crate) info: redis::ConnectionInfo,
+    /// For the PUB/SUB connection, which Herald drives itself.
+    pub(crate) host: String,
+    pub(crate) port: u16,
+    pub(crate) username: Option<String>,
+    pub(crate) password: Option<String>,
+}
+
+impl ShardAddress {
+    /// Parses one entry of [`RedisOptions::addresses`].
+    pub(crate) fn parse(address: &str) -> Result<Self, EngineError> {
+        let url = if address.contains("://") {
+            address.to_owned()
+        } else {
+            format!("redis://{address}")
+        };
+        let info = url
+            .as_str()
+            .into_connection_info()
+            .map_err(|e| invalid(address, &e.to_string()))?;
+        let ConnectionAddr::Tcp(host, port) = info.addr().clone() else {
+            return Err(invalid(
+                address,
+                "only plain TCP is supported (no TLS, no unix socket)",
+            ));
+        };
+        let settings = info.redis_settings();
+        Ok(Self {
+            host,
+            port,
+            username: settings.username().map(str::to_owned),
+            password: settings.password().map(str::to_owned),
+            info,
+        })
+    }
+}
+
+/// Never shows the password.
+impl fmt::Display for ShardAddress {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}", self.host, self.port)
+    }
+}
+
+impl fmt::Debug for ShardAddress {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "ShardAddress({self})")
+    }
+}
+
+fn invalid(address: &str, why: &str) -> EngineError {
+    // The address may hold a password: show only what follows the last `@`.
+    let shown = address.rsplit('@').next().unwrap_or(address);
+    EngineError::Unavailable {
+        reason: format!("invalid redis address {shown:?}: {why}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rejects_options_that_cannot_work() {
+        assert!(RedisOptions::default().shard_addresses().is_ok());
+        let no_address = RedisOptions {
+            addresses: Vec::new(),
+            ..RedisOptions::default()
+        };
+        let no_ping = RedisOptions {
+            pubsub_ping_interval: Duration::ZERO,
+            ..RedisOptions::default()
+        };
+        let no_size = RedisOptions {
+            max_message_size: 0,
+            ..RedisOptions::default()
+        };
+        for options in [no_address, no_ping, no_size] {
+            assert!(options.shard_addresses().is_err(), "{options:?}");
+        }
+    }
+
+    #[test]
+    fn parses_urls_and_host_port() {
+        let plain = ShardAddress::parse("10.0.0.1:6380").expect("host:port");
+        assert_eq!((plain.host.as_str(), plain.port), ("10.0.0.1", 6380));
+        assert_eq!(plain.password, None);
+
+        let url = ShardAddress::parse("redis://user:secret@example.com:7000/2").expect("url");
+        assert_eq!((url.host.as_str(), url.port), ("example.com", 7000));
+        assert_eq!(url.username.as_deref(), Some("user"));
+        assert_eq!(url.password.as_deref(), Some("secret"));
+        assert_eq!(url.info.redis_settings().db(), 2);
+        assert_eq!(url.to_string(), "example.com:7000");
+        assert!(!format!("{url:?}").contains("secret"));
+    }
+
+    #[test]
+    fn rejects_what_it_cannot_dial_without_leaking_passwords() {
+        for bad in [
+            "rediss://:pw@example.com:6379",
+            "redis+unix:///tmp/redis.sock",
+            "http://x",
+        ] {
+            let Err(EngineError::Unavailable { reason }) = ShardAddress::parse(bad) else {
+                panic!("{bad} was accepted");
+            };
+            assert!(!reason.contains("pw@"), "{reason}");
+        }
+    }
+}

@@ -1,0 +1,16 @@
+//! The engine conformance suite, one test per case, on the shared server. Redis keeps its own
+//! clock, so the TTL cases run in real time.
+
+mod broker {
+    herald_engine::broker_conformance_tests!(
+        time = real,
+        broker = async { std::sync::Arc::new(crate::engine().await) },
+    );
+}
+
+mod presence {
+    herald_engine::presence_conformance_tests!(
+        time = real,
+        presence = async { std::sync::Arc::new(crate::engine().await) },
+    );
+}
