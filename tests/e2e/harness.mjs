@@ -49,7 +49,7 @@ export function defaultConfig() {
   };
 }
 
-function freePort() {
+export function freePort() {
   return new Promise((resolvePort, reject) => {
     const server = createServer();
     server.once('error', reject);

@@ -26,7 +26,7 @@ use crate::{Disconnect, SubscribeOverride};
 /// How often a node announces itself.
 pub(crate) const HEARTBEAT_INTERVAL: Duration = Duration::from_secs(3);
 /// A node not heard from for this long is considered gone.
-pub(crate) const NODE_TTL: Duration = Duration::from_secs(10);
+pub(crate) const NODE_TTL: Duration = Duration::from_secs(7);
 
 /// A control message, as sent between nodes (JSON: low volume, easy to read in a capture).
 #[derive(Debug, Clone, Serialize, Deserialize)]

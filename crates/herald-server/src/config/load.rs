@@ -286,7 +286,7 @@ mod tests {
     #[test]
     fn unknown_keys_are_collected_with_paths() {
         let json = r#"{"client": {"tokne": {"hmac_secret_key": "k"}},
-                       "engine": {"redis": {"address": "x"}},
+                       "engine": {"redis": {"address": "x", "adress": "y"}},
                        "channel": {"without_namespace": {"presnce": true},
                                    "namespaces": [{"name": "chat", "allowed_delta_types": []}]},
                        "admin": {"enabled": true}}"#;
@@ -298,7 +298,7 @@ mod tests {
                 "channel.namespaces[0].allowed_delta_types",
                 "channel.without_namespace.presnce",
                 "client.tokne",
-                "engine.redis",
+                "engine.redis.adress",
             ]
         );
     }

@@ -40,9 +40,9 @@ pub use origin::OriginPolicy;
 pub use raw::{
     ChannelConfig, ChannelOptionsConfig, ClientConfig, Config, EngineConfig, HealthConfig,
     HttpApiConfig, HttpServerConfig, LogConfig, NamespaceConfig, NodeConfig, PersonalChannelConfig,
-    ShutdownConfig, SubscriptionTokenConfig, TokenConfig, WebSocketConfig,
+    RedisEngineConfig, ShutdownConfig, SubscriptionTokenConfig, TokenConfig, WebSocketConfig,
 };
 pub use settings::{
-    ApiErrorMode, ClaimMatch, HealthSettings, HttpApiSettings, LogLevel, ServerSettings, TokenKeys,
-    TokenSettings, Validated, WebSocketSettings,
+    ApiErrorMode, ClaimMatch, EngineSettings, HealthSettings, HttpApiSettings, LogLevel,
+    ServerSettings, TokenKeys, TokenSettings, Validated, WebSocketSettings,
 };

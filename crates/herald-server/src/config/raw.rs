@@ -76,17 +76,57 @@ impl Default for LogConfig {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct EngineConfig {
-    /// `memory` (default). `redis` is recognised but refused until Herald has a Redis engine.
+    /// `memory` (default: one node, everything in process memory) or `redis` (several nodes
+    /// share channels, history and presence through Redis).
     #[serde(rename = "type")]
     pub kind: String,
+    /// `engine.redis.*`, used when `type` is `redis`.
+    pub redis: RedisEngineConfig,
 }
 
 impl Default for EngineConfig {
     fn default() -> Self {
         Self {
             kind: "memory".to_owned(),
+            redis: RedisEngineConfig::default(),
         }
     }
+}
+
+/// `engine.redis.*`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct RedisEngineConfig {
+    /// One address per shard (`redis://host:port` or `host:port`), as a list or a single
+    /// string; in the environment, separated by spaces. Default `redis://127.0.0.1:6379`.
+    /// Every node must list the same shards in the same order.
+    #[serde(deserialize_with = "string_or_list")]
+    pub address: Vec<String>,
+    /// Prefix of every Redis key and PUB/SUB channel. Default `centrifugo`.
+    pub prefix: String,
+}
+
+impl Default for RedisEngineConfig {
+    fn default() -> Self {
+        Self {
+            address: vec!["redis://127.0.0.1:6379".to_owned()],
+            prefix: "centrifugo".to_owned(),
+        }
+    }
+}
+
+/// Accepts `"a"` as well as `["a", "b"]`.
+fn string_or_list<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum OneOrMany {
+        One(String),
+        Many(Vec<String>),
+    }
+    Ok(match OneOrMany::deserialize(d)? {
+        OneOrMany::One(one) => vec![one],
+        OneOrMany::Many(many) => many,
+    })
 }
 
 /// `node.*`.

@@ -16,6 +16,17 @@ pub struct Validated {
     pub server: ServerSettings,
     /// Input for [`crate::jwt::JwtVerifier::from_config`].
     pub tokens: TokenSettings,
+    /// Which engine keeps channels, history and presence.
+    pub engine: EngineSettings,
+}
+
+/// `engine.*`, validated.
+#[derive(Debug, Clone)]
+pub enum EngineSettings {
+    /// The embedded single-node engine.
+    Memory,
+    /// Redis, shared by every node.
+    Redis(herald_redis::RedisOptions),
 }
 
 /// Server-only settings.

@@ -13,8 +13,8 @@ use super::error::ConfigError;
 use super::origin::OriginPolicy;
 use super::raw::{ChannelConfig, ChannelOptionsConfig, ClientConfig, Config, TokenConfig};
 use super::settings::{
-    ApiErrorMode, ClaimMatch, HealthSettings, HttpApiSettings, LogLevel, ServerSettings, TokenKeys,
-    TokenSettings, Validated, WebSocketSettings,
+    ApiErrorMode, ClaimMatch, EngineSettings, HealthSettings, HttpApiSettings, LogLevel,
+    ServerSettings, TokenKeys, TokenSettings, Validated, WebSocketSettings,
 };
 
 /// Used when `client.ping_interval` is 0, as Centrifugo's library does.
@@ -33,17 +33,7 @@ impl Config {
 
     fn validate_with_hostname(&self, hostname: &str) -> Result<Validated, ConfigError> {
         let mut c = Checker::default();
-        match self.engine.kind.as_str() {
-            "" | "memory" => {}
-            "redis" => c.errors.push(ConfigError::Unsupported {
-                key: "engine.type".to_owned(),
-                value: "redis".to_owned(),
-            }),
-            other => c.fail(
-                "engine.type",
-                format!("unknown engine type {other:?} (Herald supports memory)"),
-            ),
-        }
+        let engine = self.engine_settings(&mut c);
         let client = client_options(&self.client, &mut c);
         let channel = channel_config(&self.channel, &mut c);
         check_personal_channel(&client.subscribe_to_user_personal_channel, &channel, &mut c);
@@ -74,7 +64,38 @@ impl Config {
             node,
             server,
             tokens,
+            engine,
         })
+    }
+
+    fn engine_settings(&self, c: &mut Checker) -> EngineSettings {
+        match self.engine.kind.as_str() {
+            "" | "memory" => EngineSettings::Memory,
+            "redis" => {
+                let redis = &self.engine.redis;
+                if redis.address.is_empty() {
+                    c.fail(
+                        "engine.redis.address",
+                        "at least one Redis address is needed",
+                    );
+                }
+                if redis.prefix.is_empty() {
+                    c.fail("engine.redis.prefix", "must not be empty");
+                }
+                EngineSettings::Redis(herald_redis::RedisOptions {
+                    addresses: redis.address.clone(),
+                    prefix: redis.prefix.clone(),
+                    ..herald_redis::RedisOptions::default()
+                })
+            }
+            other => {
+                c.fail(
+                    "engine.type",
+                    format!("unknown engine type {other:?} (memory or redis)"),
+                );
+                EngineSettings::Memory
+            }
+        }
     }
 
     fn server_settings(&self, c: &mut Checker) -> ServerSettings {

@@ -245,8 +245,8 @@ fn history_rules() {
 #[test]
 fn engine_and_unsupported_features() {
     assert_problem(
-        json!({"engine": {"type": "redis"}}),
-        "engine.type redis is not supported yet",
+        json!({"engine": {"type": "redis", "redis": {"address": []}}}),
+        "engine.redis.address: at least one Redis address is needed",
     );
     assert_problem(
         json!({"engine": {"type": "nats"}}),
@@ -256,6 +256,24 @@ fn engine_and_unsupported_features() {
         json!({"client": {"token": {"jwks_public_endpoint": "https://x/jwks"}}}),
         "client.token.jwks_public_endpoint https://x/jwks is not supported yet",
     );
+}
+
+#[test]
+fn redis_engine_settings() {
+    let v = config(
+        json!({"engine": {"type": "redis", "redis": {"address": "redis://a:1", "prefix": "p"}}}),
+    )
+    .validate_with_hostname("h")
+    .expect("validates");
+    let EngineSettings::Redis(options) = v.engine else {
+        panic!("expected the Redis engine");
+    };
+    assert_eq!(options.addresses, vec!["redis://a:1"]);
+    assert_eq!(options.prefix, "p");
+    let list = config(json!({"engine": {"type": "redis", "redis": {"address": ["a:1", "b:2"]}}}))
+        .validate_with_hostname("h")
+        .expect("validates");
+    assert!(matches!(list.engine, EngineSettings::Redis(o) if o.addresses.len() == 2));
 }
 
 #[test]
@@ -380,7 +398,7 @@ fn server_settings() {
 #[test]
 fn several_problems_are_reported_together() {
     let found = problems(json!({
-        "engine": {"type": "redis"},
+        "engine": {"type": "cassandra"},
         "log": {"level": "loud"},
         "channel": {"namespaces": [{"name": "x"}]}
     }));
