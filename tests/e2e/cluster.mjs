@@ -40,6 +40,49 @@ export async function startRedis({ durable = false } = {}) {
   return redis;
 }
 
+/** Starts nats-server (no JetStream) on a free port; `restart` brings it back on the same port. */
+export async function startNats() {
+  const port = await freePort();
+  const nats = { port, url: `nats://127.0.0.1:${port}`, child: null };
+  nats.start = async () => {
+    const child = spawn('nats-server', ['-a', '127.0.0.1', '-p', String(port)], { stdio: 'ignore' });
+    child.once('error', (err) => { throw new Error(`nats-server could not start (apt-get install nats-server): ${err.message}`); });
+    running.add(child);
+    child.once('exit', () => running.delete(child));
+    nats.child = child;
+    await waitFor(() => new Promise((resolve) => {
+      const socket = connect(port, '127.0.0.1', () => { socket.end(); resolve(true); });
+      socket.once('error', () => resolve(false));
+    }), { what: 'nats-server to listen' });
+  };
+  nats.kill = async () => {
+    const child = nats.child;
+    if (!child || child.exitCode !== null) return;
+    const exited = new Promise((r) => child.once('exit', r));
+    child.kill('SIGKILL');
+    await exited;
+  };
+  await nats.start();
+  return nats;
+}
+
+/** A herald configuration with the NATS broker and Redis presence; no history (NATS has none). */
+export function natsConfig(nats, redis, name) {
+  const config = defaultConfig();
+  const open = {
+    allow_subscribe_for_client: true,
+    allow_publish_for_subscriber: true,
+    allow_presence_for_subscriber: true,
+    presence: true,
+    join_leave: true,
+  };
+  config.node = { name };
+  config.broker = { enabled: true, type: 'nats', nats: { url: nats.url, prefix: `e2e${nats.port}` } };
+  config.presence_manager = { enabled: true, type: 'redis', redis: { address: redis.url, prefix: `e2e${nats.port}` } };
+  config.channel = { without_namespace: open };
+  return config;
+}
+
 /** A herald configuration on the Redis engine. */
 export function clusterConfig(redis, name) {
   const config = defaultConfig();

@@ -17,4 +17,11 @@ pub enum EngineError {
     /// The broker has not been started with [`Broker::run`](crate::Broker::run).
     #[error("broker is not running")]
     NotRunning,
+    /// The broker cannot do this at all (history on a broker without streams, say): maps to
+    /// protocol error 108 (not available).
+    #[error("{what} is not supported by this broker")]
+    NotSupported {
+        /// What was asked for, for logs: `"history"`, ...
+        what: &'static str,
+    },
 }

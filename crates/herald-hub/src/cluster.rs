@@ -275,9 +275,7 @@ impl BrokerEventHandler for NodeEvents {
     }
 }
 
-/// Applies a control message to this node. Commands that reach sessions go through their
-/// bounded control channels, which may wait, so they run in a task: the broker's delivery path
-/// must never block.
+/// Applies a control message to this node's connections.
 fn apply(shared: Arc<Shared>, message: ControlMessage) {
     match message {
         ControlMessage::Node(node) => shared.nodes.record(node.into()),
@@ -325,7 +323,7 @@ fn apply(shared: Arc<Shared>, message: ControlMessage) {
             info,
         } => {
             let info = info.as_deref().map(decode_b64);
-            send_to_sessions(&shared, target.into(), move || Control::Refresh {
+            send_to_sessions(&shared, target.into(), || Control::Refresh {
                 expired,
                 expire_at,
                 info: info.clone(),
@@ -334,18 +332,23 @@ fn apply(shared: Arc<Shared>, message: ControlMessage) {
     }
 }
 
-fn send_to_sessions(shared: &Shared, target: Target, make: impl Fn() -> Control + Send + 'static) {
-    let sessions = shared.targets(&target);
-    if sessions.is_empty() {
-        return;
-    }
-    tokio::spawn(async move {
-        for (client, _, control) in sessions {
-            if control.send(make()).await.is_err() {
+/// Hands a command to each addressed session without waiting: the broker's delivery path must
+/// never block. Overflow policy: a session whose control channel is full is not keeping up, so
+/// it is closed with 3011 "force reconnect" (the client reconnects and its state is rebuilt)
+/// rather than the command being dropped.
+fn send_to_sessions(shared: &Shared, target: Target, make: impl Fn() -> Control) {
+    for (client, outbox, control) in shared.targets(&target) {
+        match control.try_send(make()) {
+            Ok(()) => {}
+            Err(tokio::sync::mpsc::error::TrySendError::Full(_)) => {
+                tracing::warn!(%client, "control channel full: forcing a reconnect");
+                outbox.close(herald_proto::DisconnectCode::FORCE_RECONNECT.into());
+            }
+            Err(tokio::sync::mpsc::error::TrySendError::Closed(_)) => {
                 tracing::debug!(%client, "connection closed before the API command reached it");
             }
         }
-    });
+    }
 }
 
 /// Announces this node every [`HEARTBEAT_INTERVAL`] until shutdown, then says goodbye.

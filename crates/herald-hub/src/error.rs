@@ -65,6 +65,8 @@ impl From<EngineError> for HubError {
     fn from(err: EngineError) -> Self {
         match err {
             EngineError::UnrecoverablePosition => Self::UnrecoverablePosition,
+            // History with a broker that has none (NATS): the feature is not available.
+            EngineError::NotSupported { .. } => Self::NotAvailable,
             EngineError::Unavailable { reason } => {
                 tracing::warn!(%reason, "engine call failed");
                 Self::Internal

@@ -23,9 +23,9 @@ use crate::{
     ChannelOptions, Disconnect, HubError, NodeOptions, PublicationDataFormat, TokenVerifier,
 };
 
-/// Capacity of a session's control channel (API subscribe/unsubscribe/refresh). A full channel
-/// makes the API call wait: backpressure instead of growth.
-const CONTROL_CAPACITY: usize = 16;
+/// Capacity of a session's control channel (API subscribe/unsubscribe/refresh, dropped
+/// subscriptions). A session whose channel is full is closed with 3011 (see `cluster.rs`).
+const CONTROL_CAPACITY: usize = 64;
 
 /// A handle on the node. Cheap to clone; every session and the HTTP API share one.
 #[derive(Clone)]

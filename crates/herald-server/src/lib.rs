@@ -5,12 +5,14 @@
 //! - [`jwt`]: connection and subscription JWT verification.
 //! - [`transport`]: the WebSocket transport.
 //! - [`api`]: the HTTP server API (`/api/<method>`).
+//! - [`engines`]: connecting the configured broker and presence manager.
 //! - [`server`]: assembling engine, hub and routes; graceful shutdown.
 //! - [`cli`]: the command line (`serve`, `genconfig`, `gentoken`, `checkconfig`, `version`).
 
 pub mod api;
 pub mod cli;
 pub mod config;
+pub mod engines;
 pub mod jwt;
 pub mod server;
 pub mod transport;

@@ -8,14 +8,12 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::routing::get;
-use herald_engine::memory::MemoryEngine;
 use herald_hub::{Hub, TokenVerifier};
-use herald_redis::RedisEngine;
 use tokio::net::TcpListener;
 use tokio_util::task::TaskTracker;
 
 use crate::api::ErrorMode;
-use crate::config::{ApiErrorMode, EngineSettings, Validated};
+use crate::config::{ApiErrorMode, Validated};
 use crate::transport::websocket::WebSocketTransport;
 
 /// Binds the configured address.
@@ -34,21 +32,8 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let settings = validated.server;
-    let hub = match validated.engine {
-        EngineSettings::Memory => {
-            let engine = Arc::new(MemoryEngine::new());
-            Hub::new(validated.node, engine.clone(), engine, verifier)
-        }
-        EngineSettings::Redis(options) => {
-            let addresses = options.addresses.join(" ");
-            let engine = RedisEngine::connect(options).await.map_err(|err| {
-                anyhow::anyhow!("cannot use the Redis engine at {addresses}: {err}")
-            })?;
-            tracing::info!(%addresses, "using the Redis engine");
-            let engine = Arc::new(engine);
-            Hub::new(validated.node, engine.clone(), engine, verifier)
-        }
-    };
+    let backends = crate::engines::connect(validated.engine).await?;
+    let hub = Hub::new(validated.node, backends.broker, backends.presence, verifier);
     hub.start().await?;
 
     let tracker = TaskTracker::new();

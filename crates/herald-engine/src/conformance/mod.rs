@@ -2,8 +2,8 @@
 //! [`PresenceManager`](crate::PresenceManager), so the memory engine and the Redis engine are held
 //! to the very same behaviour.
 //!
-//! Each case is a public async function in [`broker`] or [`presence`] that panics when the engine
-//! misbehaves. The two macros expand to one `#[tokio::test]` per case, so every case shows up
+//! Each case is a public async function in [`broker`], [`no_history`] or [`presence`] that
+//! panics when the engine misbehaves. The two macros expand to one `#[tokio::test]` per case, so every case shows up
 //! on its own in the test output:
 //!
 //! ```ignore
@@ -30,6 +30,10 @@
 //!   backend with its own clock (Redis) must use it, and its TTL cases then take a few seconds.
 //!   TTLs in the suite are whole seconds with at least half a second of margin, because Redis
 //!   counts TTLs in seconds.
+//! - `history = false` (after `time`, optional, default `true`) is for a broker without
+//!   history or idempotency (at-most-once PUB/SUB, like the NATS broker): the [`broker`] cases
+//!   that read streams, count offsets or expect suppressed publishes are skipped, and the
+//!   [`no_history`] cases run instead.
 //! - The calling crate needs `tokio` (with `macros` and `rt-multi-thread`) as a dependency.
 //! - Every case uses its own random channel names, so cases may share one backend, run in
 //!   parallel, and be run again against a backend that kept old data.
@@ -37,6 +41,7 @@
 mod handler;
 
 pub mod broker;
+pub mod no_history;
 pub mod presence;
 
 pub use handler::{DELIVERY_TIMEOUT, Event, RecordingHandler};
@@ -51,10 +56,29 @@ pub fn unique_channel(case: &str) -> String {
     )
 }
 
-/// Expands to one `#[tokio::test]` per [`broker`] case. See the [module docs](self).
+/// Expands to one `#[tokio::test]` per [`broker`] case (with `history = false`: per
+/// [`no_history`] case, plus the [`broker`] cases that need no history). See the
+/// [module docs](self).
 #[macro_export]
 macro_rules! broker_conformance_tests {
     (time = $time:tt, broker = $make:expr $(,)?) => {
+        $crate::broker_conformance_tests!(time = $time, history = true, broker = $make);
+    };
+    (time = $time:tt, history = false, broker = $make:expr $(,)?) => {
+        $crate::__conformance_tests!($time, broker, $make;
+            join_and_leave_reach_handler,
+            publish_before_run_is_not_running,
+        );
+        $crate::__conformance_tests!($time, no_history, $make;
+            publications_reach_handler_in_order_without_positions,
+            publication_fields_survive_delivery,
+            history_is_not_supported,
+        );
+        $crate::__conformance_tests!(multi_thread, no_history, $make;
+            concurrent_publishes_arrive_in_publisher_order,
+        );
+    };
+    (time = $time:tt, history = true, broker = $make:expr $(,)?) => {
         $crate::__conformance_tests!($time, broker, $make;
             offsets_start_at_one_and_increase_by_one,
             epoch_is_eight_letters_and_stable,
@@ -86,7 +110,7 @@ macro_rules! broker_conformance_tests {
     };
     ($($other:tt)*) => {
         ::core::compile_error!(
-            "usage: broker_conformance_tests!(time = paused | real, broker = <future of Arc<impl Broker>>)"
+            "usage: broker_conformance_tests!(time = paused | real, [history = true | false,] broker = <future of Arc<impl Broker>>)"
         );
     };
 }

@@ -38,11 +38,12 @@ pub use generate::{default_config_file, default_config_file_in};
 pub use load::{Format, Loaded, load, load_str, process_env};
 pub use origin::OriginPolicy;
 pub use raw::{
-    ChannelConfig, ChannelOptionsConfig, ClientConfig, Config, EngineConfig, HealthConfig,
-    HttpApiConfig, HttpServerConfig, LogConfig, NamespaceConfig, NodeConfig, PersonalChannelConfig,
-    RedisEngineConfig, ShutdownConfig, SubscriptionTokenConfig, TokenConfig, WebSocketConfig,
+    BrokerConfig, ChannelConfig, ChannelOptionsConfig, ClientConfig, Config, EngineConfig,
+    HealthConfig, HttpApiConfig, HttpServerConfig, LogConfig, NamespaceConfig, NatsBrokerConfig,
+    NodeConfig, PersonalChannelConfig, PresenceManagerConfig, RedisEngineConfig, ShutdownConfig,
+    SubscriptionTokenConfig, TokenConfig, WebSocketConfig,
 };
 pub use settings::{
-    ApiErrorMode, ClaimMatch, EngineSettings, HealthSettings, HttpApiSettings, LogLevel,
-    ServerSettings, TokenKeys, TokenSettings, Validated, WebSocketSettings,
+    ApiErrorMode, BackendSettings, ClaimMatch, EngineSettings, HealthSettings, HttpApiSettings,
+    LogLevel, ServerSettings, TokenKeys, TokenSettings, Validated, WebSocketSettings,
 };

@@ -18,6 +18,10 @@ pub struct Config {
     pub log: LogConfig,
     /// Broker and presence storage.
     pub engine: EngineConfig,
+    /// A standalone broker instead of the engine's (e.g. NATS).
+    pub broker: BrokerConfig,
+    /// A standalone presence manager instead of the engine's.
+    pub presence_manager: PresenceManagerConfig,
     /// This node's identity.
     pub node: NodeConfig,
     /// Client connections: auth, tokens, limits, timers.
@@ -111,6 +115,81 @@ impl Default for RedisEngineConfig {
         Self {
             address: vec!["redis://127.0.0.1:6379".to_owned()],
             prefix: "centrifugo".to_owned(),
+        }
+    }
+}
+
+/// `broker.*`: a broker configured apart from the engine (Centrifugo's broker / presence
+/// manager split), e.g. NATS for publications with Redis for presence.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct BrokerConfig {
+    /// Use this broker instead of the engine's. Default false.
+    pub enabled: bool,
+    /// `memory`, `redis` or `nats`. Default `memory`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// `broker.redis.*`, when `type` is `redis`.
+    pub redis: RedisEngineConfig,
+    /// `broker.nats.*`, when `type` is `nats`.
+    pub nats: NatsBrokerConfig,
+}
+
+impl Default for BrokerConfig {
+    fn default() -> Self {
+        Self {
+            enabled: false,
+            kind: "memory".to_owned(),
+            redis: RedisEngineConfig::default(),
+            nats: NatsBrokerConfig::default(),
+        }
+    }
+}
+
+/// `broker.nats.*`. NATS delivers at most once: no history, no recovery.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct NatsBrokerConfig {
+    /// Server URL (several may be given separated by commas). Default `nats://localhost:4222`.
+    pub url: String,
+    /// Subject prefix. Default `centrifugo`.
+    pub prefix: String,
+    /// Limit for establishing the connection. Default `1s`.
+    pub dial_timeout: GoDuration,
+    /// Limit for a write to NATS. Default `1s`.
+    pub write_timeout: GoDuration,
+}
+
+impl Default for NatsBrokerConfig {
+    fn default() -> Self {
+        Self {
+            url: "nats://localhost:4222".to_owned(),
+            prefix: "centrifugo".to_owned(),
+            dial_timeout: GoDuration::from_secs(1),
+            write_timeout: GoDuration::from_secs(1),
+        }
+    }
+}
+
+/// `presence_manager.*`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct PresenceManagerConfig {
+    /// Use this presence manager instead of the engine's. Default false.
+    pub enabled: bool,
+    /// `memory` or `redis`. Default `memory`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// `presence_manager.redis.*`, when `type` is `redis`.
+    pub redis: RedisEngineConfig,
+}
+
+impl Default for PresenceManagerConfig {
+    fn default() -> Self {
+        Self {
+            enabled: false,
+            kind: "memory".to_owned(),
+            redis: RedisEngineConfig::default(),
         }
     }
 }

@@ -20,15 +20,25 @@ pub struct Validated {
     pub engine: EngineSettings,
 }
 
-/// `engine.*`, validated.
+/// `engine.*`, `broker.*` and `presence_manager.*`, validated.
 #[derive(Debug, Clone)]
-pub enum EngineSettings {
+pub struct EngineSettings {
+    /// Who moves publications and keeps history.
+    pub broker: BackendSettings,
+    /// Who keeps presence.
+    pub presence: BackendSettings,
+}
+
+/// One backend.
+#[derive(Debug, Clone, PartialEq)]
+pub enum BackendSettings {
     /// The embedded single-node engine.
     Memory,
     /// Redis, shared by every node.
     Redis(herald_redis::RedisOptions),
+    /// NATS (brokers only): at-most-once delivery, no history.
+    Nats(herald_nats::NatsOptions),
 }
-
 /// Server-only settings.
 #[derive(Debug, Clone)]
 pub struct ServerSettings {

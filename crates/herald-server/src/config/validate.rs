@@ -11,10 +11,12 @@ use regex::Regex;
 use super::duration::GoDuration;
 use super::error::ConfigError;
 use super::origin::OriginPolicy;
-use super::raw::{ChannelConfig, ChannelOptionsConfig, ClientConfig, Config, TokenConfig};
+use super::raw::{
+    ChannelConfig, ChannelOptionsConfig, ClientConfig, Config, RedisEngineConfig, TokenConfig,
+};
 use super::settings::{
-    ApiErrorMode, ClaimMatch, EngineSettings, HealthSettings, HttpApiSettings, LogLevel,
-    ServerSettings, TokenKeys, TokenSettings, Validated, WebSocketSettings,
+    ApiErrorMode, BackendSettings, ClaimMatch, EngineSettings, HealthSettings, HttpApiSettings,
+    LogLevel, ServerSettings, TokenKeys, TokenSettings, Validated, WebSocketSettings,
 };
 
 /// Used when `client.ping_interval` is 0, as Centrifugo's library does.
@@ -23,6 +25,57 @@ const LIBRARY_PING_INTERVAL: Duration = Duration::from_secs(25);
 const LIBRARY_PONG_TIMEOUT: Duration = Duration::from_secs(10);
 /// Presence entries outlive at least two refreshes, and never less than Centrifugo's 60s.
 const MIN_PRESENCE_TTL: Duration = Duration::from_secs(60);
+
+/// The NATS broker keeps no history, so no namespace may ask for history or recovery: every
+/// subscribe would fail at run time otherwise.
+fn check_no_history(channel: &hub::ChannelConfig, c: &mut Checker) {
+    let namespaces = channel
+        .namespaces
+        .iter()
+        .map(|ns| (format!("channel.namespaces[{}]", ns.name), &ns.options));
+    let all = std::iter::once((
+        "channel.without_namespace".to_owned(),
+        &channel.without_namespace,
+    ))
+    .chain(namespaces);
+    for (key, options) in all {
+        if options.history_enabled() || options.force_recovery || options.force_positioning {
+            c.fail(
+                format!("{key}.history_size"),
+                "the NATS broker keeps no history: history, recovery and positioning are not available",
+            );
+        }
+    }
+}
+
+fn redis_settings(redis: &RedisEngineConfig, key: &str, c: &mut Checker) -> BackendSettings {
+    if redis.address.is_empty() {
+        c.fail(
+            &format!("{key}.address"),
+            "at least one Redis address is needed",
+        );
+    }
+    if redis.prefix.is_empty() {
+        c.fail(&format!("{key}.prefix"), "must not be empty");
+    }
+    BackendSettings::Redis(herald_redis::RedisOptions {
+        addresses: redis.address.clone(),
+        prefix: redis.prefix.clone(),
+        ..herald_redis::RedisOptions::default()
+    })
+}
+
+/// A duration that must be above zero; zero means `default`.
+fn positive(value: GoDuration, key: &str, default: Duration, c: &mut Checker) -> Duration {
+    match value.to_std() {
+        Some(d) if d.is_zero() => default,
+        Some(d) => d,
+        None => {
+            c.fail(key, "must not be negative");
+            default
+        }
+    }
+}
 
 impl Config {
     /// Checks everything and converts to hub options and server settings. When several keys are
@@ -48,6 +101,9 @@ impl Config {
             }),
             skip_signature_verify: self.client.insecure_skip_token_signature_verify,
         };
+        if matches!(engine.broker, BackendSettings::Nats(_)) {
+            check_no_history(&channel, &mut c);
+        }
         let server = self.server_settings(&mut c);
         let name = if self.node.name.is_empty() {
             format!("{hostname}_{}", self.http_server.port)
@@ -69,33 +125,71 @@ impl Config {
     }
 
     fn engine_settings(&self, c: &mut Checker) -> EngineSettings {
-        match self.engine.kind.as_str() {
-            "" | "memory" => EngineSettings::Memory,
-            "redis" => {
-                let redis = &self.engine.redis;
-                if redis.address.is_empty() {
-                    c.fail(
-                        "engine.redis.address",
-                        "at least one Redis address is needed",
-                    );
-                }
-                if redis.prefix.is_empty() {
-                    c.fail("engine.redis.prefix", "must not be empty");
-                }
-                EngineSettings::Redis(herald_redis::RedisOptions {
-                    addresses: redis.address.clone(),
-                    prefix: redis.prefix.clone(),
-                    ..herald_redis::RedisOptions::default()
-                })
-            }
+        let engine = match self.engine.kind.as_str() {
+            "" | "memory" => BackendSettings::Memory,
+            "redis" => redis_settings(&self.engine.redis, "engine.redis", c),
             other => {
                 c.fail(
                     "engine.type",
                     format!("unknown engine type {other:?} (memory or redis)"),
                 );
-                EngineSettings::Memory
+                BackendSettings::Memory
             }
-        }
+        };
+        let broker = if self.broker.enabled {
+            match self.broker.kind.as_str() {
+                "" | "memory" => BackendSettings::Memory,
+                "redis" => redis_settings(&self.broker.redis, "broker.redis", c),
+                "nats" => {
+                    let nats = &self.broker.nats;
+                    let defaults = herald_nats::NatsOptions::default();
+                    BackendSettings::Nats(herald_nats::NatsOptions {
+                        url: nats.url.clone(),
+                        prefix: nats.prefix.clone(),
+                        connect_timeout: positive(
+                            nats.dial_timeout,
+                            "broker.nats.dial_timeout",
+                            defaults.connect_timeout,
+                            c,
+                        ),
+                        command_timeout: positive(
+                            nats.write_timeout,
+                            "broker.nats.write_timeout",
+                            defaults.command_timeout,
+                            c,
+                        ),
+                        ..defaults
+                    })
+                }
+                other => {
+                    c.fail(
+                        "broker.type",
+                        format!("unknown broker type {other:?} (memory, redis or nats)"),
+                    );
+                    BackendSettings::Memory
+                }
+            }
+        } else {
+            engine.clone()
+        };
+        let presence = if self.presence_manager.enabled {
+            match self.presence_manager.kind.as_str() {
+                "" | "memory" => BackendSettings::Memory,
+                "redis" => {
+                    redis_settings(&self.presence_manager.redis, "presence_manager.redis", c)
+                }
+                other => {
+                    c.fail(
+                        "presence_manager.type",
+                        format!("unknown presence manager type {other:?} (memory or redis)"),
+                    );
+                    BackendSettings::Memory
+                }
+            }
+        } else {
+            engine
+        };
+        EngineSettings { broker, presence }
     }
 
     fn server_settings(&self, c: &mut Checker) -> ServerSettings {

@@ -265,15 +265,49 @@ fn redis_engine_settings() {
     )
     .validate_with_hostname("h")
     .expect("validates");
-    let EngineSettings::Redis(options) = v.engine else {
+    let BackendSettings::Redis(options) = &v.engine.broker else {
         panic!("expected the Redis engine");
     };
     assert_eq!(options.addresses, vec!["redis://a:1"]);
     assert_eq!(options.prefix, "p");
+    assert_eq!(v.engine.presence, v.engine.broker, "one engine serves both");
     let list = config(json!({"engine": {"type": "redis", "redis": {"address": ["a:1", "b:2"]}}}))
         .validate_with_hostname("h")
         .expect("validates");
-    assert!(matches!(list.engine, EngineSettings::Redis(o) if o.addresses.len() == 2));
+    assert!(matches!(list.engine.broker, BackendSettings::Redis(o) if o.addresses.len() == 2));
+}
+
+#[test]
+fn nats_broker_with_redis_presence() {
+    let v = config(json!({
+        "broker": {"enabled": true, "type": "nats", "nats": {"url": "nats://n:4222", "prefix": "x"}},
+        "presence_manager": {"enabled": true, "type": "redis", "redis": {"address": "redis://r:6379"}}
+    }))
+    .validate_with_hostname("h")
+    .expect("validates");
+    let BackendSettings::Nats(nats) = &v.engine.broker else {
+        panic!("expected NATS");
+    };
+    assert_eq!(
+        (nats.url.as_str(), nats.prefix.as_str()),
+        ("nats://n:4222", "x")
+    );
+    assert!(
+        matches!(&v.engine.presence, BackendSettings::Redis(r) if r.addresses == ["redis://r:6379"])
+    );
+    assert_problem(
+        json!({"broker": {"enabled": true, "type": "nats"},
+               "channel": {"without_namespace": {"history_size": 10, "history_ttl": "60s"}}}),
+        "the NATS broker keeps no history",
+    );
+    assert_problem(
+        json!({"broker": {"enabled": true, "type": "kafka"}}),
+        "broker.type: unknown broker type",
+    );
+    assert_problem(
+        json!({"presence_manager": {"enabled": true, "type": "nats"}}),
+        "presence_manager.type: unknown presence manager type",
+    );
 }
 
 #[test]

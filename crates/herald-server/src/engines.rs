@@ -1,0 +1,79 @@
+//! Connecting the configured backends: the broker (publications, history, control plane) and
+//! the presence manager, each the memory engine, Redis or (brokers only) NATS.
+
+use std::sync::Arc;
+
+use anyhow::Context;
+use herald_engine::memory::MemoryEngine;
+use herald_engine::{Broker, PresenceManager};
+use herald_nats::NatsBroker;
+use herald_redis::{RedisEngine, RedisOptions};
+
+use crate::config::{BackendSettings, EngineSettings};
+
+/// The connected backends.
+pub struct Backends {
+    /// Moves publications between nodes and keeps history.
+    pub broker: Arc<dyn Broker>,
+    /// Keeps presence.
+    pub presence: Arc<dyn PresenceManager>,
+}
+
+impl std::fmt::Debug for Backends {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Backends").finish_non_exhaustive()
+    }
+}
+
+/// Connects what `settings` asks for. When broker and presence are the same backend (the
+/// `engine` case), one instance serves both.
+pub async fn connect(settings: EngineSettings) -> anyhow::Result<Backends> {
+    match (settings.broker, settings.presence) {
+        (BackendSettings::Memory, BackendSettings::Memory) => {
+            let engine = Arc::new(MemoryEngine::new());
+            Ok(Backends {
+                broker: engine.clone(),
+                presence: engine,
+            })
+        }
+        (BackendSettings::Redis(broker), BackendSettings::Redis(presence))
+            if broker == presence =>
+        {
+            let engine = Arc::new(redis(broker).await?);
+            Ok(Backends {
+                broker: engine.clone(),
+                presence: engine,
+            })
+        }
+        (broker, presence) => {
+            let broker: Arc<dyn Broker> = match broker {
+                BackendSettings::Memory => Arc::new(MemoryEngine::new()),
+                BackendSettings::Redis(options) => Arc::new(redis(options).await?),
+                BackendSettings::Nats(options) => {
+                    let url = options.url.clone();
+                    let broker = NatsBroker::connect(options)
+                        .await
+                        .map_err(|err| anyhow::anyhow!("{err}"))
+                        .with_context(|| format!("cannot use the NATS broker at {url}"))?;
+                    tracing::info!(%url, "using the NATS broker (at most once, no history)");
+                    Arc::new(broker)
+                }
+            };
+            let presence: Arc<dyn PresenceManager> = match presence {
+                BackendSettings::Redis(options) => Arc::new(redis(options).await?),
+                BackendSettings::Memory | BackendSettings::Nats(_) => Arc::new(MemoryEngine::new()),
+            };
+            Ok(Backends { broker, presence })
+        }
+    }
+}
+
+async fn redis(options: RedisOptions) -> anyhow::Result<RedisEngine> {
+    let addresses = options.addresses.join(" ");
+    let engine = RedisEngine::connect(options)
+        .await
+        .map_err(|err| anyhow::anyhow!("{err}"))
+        .with_context(|| format!("cannot use Redis at {addresses}"))?;
+    tracing::info!(%addresses, "using Redis");
+    Ok(engine)
+}
