@@ -6,7 +6,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use herald_engine::EngineError;
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig};
+use redis::cluster::ClusterClientBuilder;
+use redis::cluster_async::ClusterConnection;
+use redis::{AsyncConnectionConfig, Cmd, Pipeline, RedisFuture, Value};
 
 use crate::delivery::Delivery;
 use crate::keys::{Keys, shard_index};
@@ -22,20 +25,24 @@ const COMMAND_RECONNECT_DELAY: Duration = Duration::from_millis(50);
 /// The Redis engine: implements [`Broker`](herald_engine::Broker) (PUB/SUB between nodes and
 /// stream history) and [`PresenceManager`](herald_engine::PresenceManager) over one or more
 /// Redis servers. Share it as `Arc<RedisEngine>`; dropping it stops its background tasks.
+///
+/// Redis Cluster is detected automatically, as in Centrifugo: see [`RedisEngine::connect`].
 pub struct RedisEngine {
     pub(crate) shards: Box<[Shard]>,
+    /// Whether the addresses are nodes of one Redis Cluster (then there is a single shard).
+    cluster: bool,
     pub(crate) keys: Keys,
     pub(crate) delivery: Arc<Delivery>,
     /// Least TTL of presence keys, ms.
     pub(crate) presence_key_ttl_ms: u64,
 }
 
-/// One Redis server and the engine's two connections to it.
+/// One Redis server (or one Redis Cluster) and the engine's two connections to it.
 pub(crate) struct Shard {
     pub(crate) address: ShardAddress,
     /// Commands and scripts: multiplexed (concurrent callers pipeline on one connection) and
     /// reconnecting on demand.
-    pub(crate) commands: ConnectionManager,
+    pub(crate) commands: Commands,
     /// The PUB/SUB connection and its reader task.
     pub(crate) subscriber: Subscriber,
 }
@@ -46,10 +53,24 @@ impl RedisEngine {
     /// address it cannot dial, a zero timeout) or a server cannot be reached; once connected,
     /// the engine reconnects by itself.
     ///
+    /// **Redis Cluster** is detected automatically, as Centrifugo does: the first address that
+    /// answers is asked `INFO cluster`, and `cluster_enabled:1` switches the engine to cluster
+    /// mode. Then every address is a seed node of that one cluster (not a shard: jump-hash
+    /// sharding over addresses is not used, the cluster shards by slot), and:
+    /// - keys carry the channel as a hash tag (`{p}.stream.{<ch>}`, `{p}.result.{<ch>}.{key}`,
+    ///   ...), so all keys of a channel share a slot and every script runs on one node;
+    /// - commands and scripts go through the `redis` crate's cluster client, routed by key and
+    ///   following slot moves;
+    /// - PUB/SUB uses classic PUBLISH, which the cluster broadcasts to every node, so one
+    ///   PUB/SUB connection to a single node hears everything. It is opened to the first
+    ///   reachable address; when that node fails, the connection moves on to the next address
+    ///   (and `handle_gap` is reported once every channel is subscribed again).
+    ///
     /// Must be called within a tokio runtime, which runs the engine's reader tasks.
     pub async fn connect(options: RedisOptions) -> Result<Self, EngineError> {
         let addresses = options.shard_addresses()?;
-        let keys = Keys::new(&options.prefix);
+        let cluster = detect_cluster(&addresses, &options).await?;
+        let keys = Keys::new(&options.prefix, cluster);
         let delivery = Arc::new(Delivery::new(keys.clone()));
         let settings = Settings {
             connect_timeout: options.connect_timeout,
@@ -59,15 +80,30 @@ impl RedisEngine {
             reconnect_max_delay: options.reconnect_max_delay,
         };
         let mut shards = Vec::with_capacity(addresses.len());
-        for address in addresses {
-            let commands = connect_commands(&address, &options).await?;
+        if cluster {
+            let commands = connect_cluster(&addresses, &options).await?;
             let subscriber =
-                Subscriber::start(address.clone(), settings.clone(), Arc::clone(&delivery)).await?;
+                Subscriber::start(addresses.clone(), settings, Arc::clone(&delivery)).await?;
             shards.push(Shard {
-                address,
+                address: addresses[0].clone(),
                 commands,
                 subscriber,
             });
+        } else {
+            for address in addresses {
+                let commands = connect_commands(&address, &options).await?;
+                let subscriber = Subscriber::start(
+                    vec![address.clone()],
+                    settings.clone(),
+                    Arc::clone(&delivery),
+                )
+                .await?;
+                shards.push(Shard {
+                    address,
+                    commands,
+                    subscriber,
+                });
+            }
         }
         // Control messages travel on the first shard, which every node has.
         shards[0]
@@ -76,10 +112,16 @@ impl RedisEngine {
             .await?;
         Ok(Self {
             shards: shards.into_boxed_slice(),
+            cluster,
             keys,
             delivery,
             presence_key_ttl_ms: millis(options.presence_ttl).max(1),
         })
+    }
+
+    /// Whether the engine runs against a Redis Cluster (detected when connecting).
+    pub fn is_cluster(&self) -> bool {
+        self.cluster
     }
 
     /// Whether every shard's PUB/SUB connection is up with all its channels subscribed. False
@@ -96,7 +138,8 @@ impl RedisEngine {
         self.delivery.undecodable()
     }
 
-    /// Index of the shard holding `channel`, among the configured addresses.
+    /// Index of the shard holding `channel`, among the configured addresses. Always 0 with
+    /// Redis Cluster, which places channels by slot itself.
     pub fn shard_of(&self, channel: &str) -> usize {
         shard_index(channel, self.shards.len())
     }
@@ -112,16 +155,104 @@ impl fmt::Debug for RedisEngine {
         let shards: Vec<String> = self.shards.iter().map(|s| s.address.to_string()).collect();
         f.debug_struct("RedisEngine")
             .field("shards", &shards)
+            .field("cluster", &self.cluster)
             .field("keys", &self.keys)
             .field("running", &self.delivery.running().is_ok())
             .finish_non_exhaustive()
     }
 }
 
+/// The command connection of a shard: to one server, or to a Redis Cluster.
+#[derive(Clone)]
+pub(crate) enum Commands {
+    Single(ConnectionManager),
+    Cluster(ClusterConnection),
+}
+
+impl ConnectionLike for Commands {
+    fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
+        match self {
+            Self::Single(connection) => connection.req_packed_command(cmd),
+            Self::Cluster(connection) => connection.req_packed_command(cmd),
+        }
+    }
+
+    fn req_packed_commands<'a>(
+        &'a mut self,
+        pipeline: &'a Pipeline,
+        offset: usize,
+        count: usize,
+    ) -> RedisFuture<'a, Vec<Value>> {
+        match self {
+            Self::Single(connection) => connection.req_packed_commands(pipeline, offset, count),
+            Self::Cluster(connection) => connection.req_packed_commands(pipeline, offset, count),
+        }
+    }
+
+    fn get_db(&self) -> i64 {
+        match self {
+            Self::Single(connection) => connection.get_db(),
+            Self::Cluster(connection) => connection.get_db(),
+        }
+    }
+}
+
+/// Asks the first address that answers whether it is a Redis Cluster node (`INFO cluster`).
+async fn detect_cluster(
+    addresses: &[ShardAddress],
+    options: &RedisOptions,
+) -> Result<bool, EngineError> {
+    let config = AsyncConnectionConfig::new()
+        .set_connection_timeout(Some(options.connect_timeout))
+        .set_response_timeout(Some(options.command_timeout));
+    let mut last_error = None;
+    for address in addresses {
+        let attempt = async {
+            let client = redis::Client::open(address.info.clone())?;
+            let mut connection = client
+                .get_multiplexed_async_connection_with_config(&config)
+                .await?;
+            redis::cmd("INFO")
+                .arg("cluster")
+                .query_async::<String>(&mut connection)
+                .await
+        };
+        match attempt.await {
+            Ok(info) => return Ok(cluster_enabled(&info)),
+            Err(error) => {
+                tracing::warn!(shard = %address, %error, "redis did not answer INFO cluster");
+                last_error = Some(unavailable(&format!("connect {address}"), error));
+            }
+        }
+    }
+    Err(last_error.unwrap_or_else(|| unavailable("connect", "no address")))
+}
+
+/// Whether an `INFO cluster` reply says cluster mode is on.
+fn cluster_enabled(info: &str) -> bool {
+    info.lines().any(|line| line.trim() == "cluster_enabled:1")
+}
+
+async fn connect_cluster(
+    addresses: &[ShardAddress],
+    options: &RedisOptions,
+) -> Result<Commands, EngineError> {
+    let failed = |e: redis::RedisError| unavailable("connect to cluster", e);
+    let retries = u32::try_from(COMMAND_RECONNECT_ATTEMPTS).unwrap_or(u32::MAX);
+    let client = ClusterClientBuilder::new(addresses.iter().map(|a| a.info.clone()))
+        .connection_timeout(options.connect_timeout)
+        .response_timeout(options.command_timeout)
+        .retries(retries)
+        .build()
+        .map_err(failed)?;
+    let connection = client.get_async_connection().await.map_err(failed)?;
+    Ok(Commands::Cluster(connection))
+}
+
 async fn connect_commands(
     address: &ShardAddress,
     options: &RedisOptions,
-) -> Result<ConnectionManager, EngineError> {
+) -> Result<Commands, EngineError> {
     let failed = |e: redis::RedisError| unavailable(&format!("connect {address}"), e);
     let client = redis::Client::open(address.info.clone()).map_err(failed)?;
     let config = ConnectionManagerConfig::new()
@@ -132,5 +263,18 @@ async fn connect_commands(
         .set_max_delay(options.reconnect_max_delay);
     ConnectionManager::new_with_config(client, config)
         .await
+        .map(Commands::Single)
         .map_err(failed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_cluster_enabled_from_info() {
+        assert!(cluster_enabled("# Cluster\r\ncluster_enabled:1\r\n"));
+        assert!(!cluster_enabled("# Cluster\r\ncluster_enabled:0\r\n"));
+        assert!(!cluster_enabled(""));
+    }
 }

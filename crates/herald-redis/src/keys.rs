@@ -1,6 +1,14 @@
 //! Where a channel's data lives: which shard, and under which keys, named as Centrifugo names
 //! them (see `centrifugo-protocol.md` §6). All keys of a channel are on one shard, so every
 //! script touches a single server.
+//!
+//! With Redis Cluster, the channel name in every key is wrapped in a hash tag
+//! (`{p}.stream.{<ch>}`, as Centrifugo does), so all keys of a channel hash to one slot and each
+//! script runs on one node. A channel name that is empty or starts with `}` makes an empty hash
+//! tag, which Redis ignores: such a channel's keys may then land on different slots and its
+//! scripts fail with CROSSSLOT.
+
+use std::borrow::Cow;
 
 /// Key and PUB/SUB channel names under one prefix.
 #[derive(Debug, Clone)]
@@ -8,13 +16,26 @@ pub(crate) struct Keys {
     prefix: String,
     /// `{prefix}.client.`, the PUB/SUB channel name before the channel.
     client_prefix: String,
+    /// Wrap channel names of keys in a hash tag, for Redis Cluster.
+    cluster: bool,
 }
 
 impl Keys {
-    pub(crate) fn new(prefix: &str) -> Self {
+    pub(crate) fn new(prefix: &str, cluster: bool) -> Self {
         Self {
             prefix: prefix.to_owned(),
             client_prefix: format!("{prefix}.client."),
+            cluster,
+        }
+    }
+
+    /// The channel as it appears in key names: `{ch}` (a hash tag) with Redis Cluster, else as
+    /// it is. PUB/SUB channel names never carry the tag.
+    fn tagged<'a>(&self, channel: &'a str) -> Cow<'a, str> {
+        if self.cluster {
+            Cow::Owned(format!("{{{channel}}}"))
+        } else {
+            Cow::Borrowed(channel)
         }
     }
 
@@ -36,27 +57,31 @@ impl Keys {
 
     /// Stream of publications: `{p}.stream.{ch}`.
     pub(crate) fn stream(&self, channel: &str) -> String {
-        format!("{}.stream.{channel}", self.prefix)
+        format!("{}.stream.{}", self.prefix, self.tagged(channel))
     }
 
     /// Hash of the stream position, `e` epoch and `s` top offset: `{p}.stream.meta.{ch}`.
     pub(crate) fn stream_meta(&self, channel: &str) -> String {
-        format!("{}.stream.meta.{channel}", self.prefix)
+        format!("{}.stream.meta.{}", self.prefix, self.tagged(channel))
     }
 
     /// Hash of a remembered publish result, `e` and `s`: `{p}.result.{ch}.{key}`.
     pub(crate) fn result(&self, channel: &str, idempotency_key: &str) -> String {
-        format!("{}.result.{channel}.{idempotency_key}", self.prefix)
+        format!(
+            "{}.result.{}.{idempotency_key}",
+            self.prefix,
+            self.tagged(channel)
+        )
     }
 
     /// Hash of client id to encoded `ClientInfo`: `{p}.presence.data.{ch}`.
     pub(crate) fn presence_data(&self, channel: &str) -> String {
-        format!("{}.presence.data.{channel}", self.prefix)
+        format!("{}.presence.data.{}", self.prefix, self.tagged(channel))
     }
 
     /// Sorted set of client id scored by expiry (Unix milliseconds): `{p}.presence.expire.{ch}`.
     pub(crate) fn presence_expire(&self, channel: &str) -> String {
-        format!("{}.presence.expire.{channel}", self.prefix)
+        format!("{}.presence.expire.{}", self.prefix, self.tagged(channel))
     }
 }
 
@@ -97,7 +122,7 @@ mod tests {
 
     #[test]
     fn names_keys_as_centrifugo() {
-        let keys = Keys::new("centrifugo");
+        let keys = Keys::new("centrifugo", false);
         assert_eq!(keys.client_channel("news"), "centrifugo.client.news");
         assert_eq!(keys.control_channel(), "centrifugo.control");
         assert_eq!(keys.stream("news"), "centrifugo.stream.news");
@@ -111,6 +136,25 @@ mod tests {
         assert_eq!(keys.channel_of(b"centrifugo.client.a:b"), Some("a:b"));
         assert_eq!(keys.channel_of(b"other.client.a"), None);
         assert_eq!(keys.channel_of(b"centrifugo.client.\xff"), None);
+    }
+
+    #[test]
+    fn tags_channels_in_cluster_keys() {
+        let keys = Keys::new("centrifugo", true);
+        assert_eq!(keys.client_channel("news"), "centrifugo.client.news");
+        assert_eq!(keys.control_channel(), "centrifugo.control");
+        assert_eq!(keys.stream("news"), "centrifugo.stream.{news}");
+        assert_eq!(keys.stream_meta("news"), "centrifugo.stream.meta.{news}");
+        assert_eq!(keys.result("news", "k"), "centrifugo.result.{news}.k");
+        assert_eq!(
+            keys.presence_data("news"),
+            "centrifugo.presence.data.{news}"
+        );
+        assert_eq!(
+            keys.presence_expire("news"),
+            "centrifugo.presence.expire.{news}"
+        );
+        assert_eq!(keys.channel_of(b"centrifugo.client.news"), Some("news"));
     }
 
     #[test]

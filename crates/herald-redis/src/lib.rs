@@ -17,6 +17,17 @@
 //!   `{p}.presence.expire.{ch}` of expiry times on the Redis clock.
 //! - **Sharding**: with several addresses, a channel lives on the shard picked by a jump
 //!   consistent hash of FNV-1a-64 of its name, as in Centrifugo.
+//! - **Redis Cluster** is detected automatically when connecting (`INFO cluster` on the first
+//!   address that answers reports `cluster_enabled:1`), as in Centrifugo; there is no option.
+//!   The addresses are then seed nodes of one cluster, not shards: no jump hash, the cluster
+//!   places channels by slot. Keys wrap the channel in a hash tag so a channel's keys share one
+//!   slot and each script runs on one node: `{p}.stream.{<ch>}`, `{p}.stream.meta.{<ch>}`,
+//!   `{p}.result.{<ch>}.{key}`, `{p}.presence.data.{<ch>}`, `{p}.presence.expire.{<ch>}`
+//!   (PUB/SUB channel names are unchanged). Commands go through the `redis` crate's cluster
+//!   client, routed by key. PUB/SUB stays classic: the cluster broadcasts every PUBLISH to all
+//!   nodes, so one PUB/SUB connection, to the first reachable address, hears everything; when
+//!   its node fails it moves on to the next address and reports the gap. Sharded PUB/SUB
+//!   (`SPUBLISH`) is not used.
 //!
 //! Key names follow Centrifugo's; the values are Herald's own compact binary format (see
 //! `codec.rs`), so Herald and Centrifugo nodes cannot share a Redis.

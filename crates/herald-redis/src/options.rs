@@ -15,6 +15,13 @@ pub struct RedisOptions {
     /// Channels are spread over shards by a jump consistent hash of the FNV-1a-64 hash of the
     /// channel name, as in Centrifugo, so every node must list the same shards in the same
     /// order. Default: `["redis://127.0.0.1:6379"]`.
+    ///
+    /// With Redis Cluster (detected automatically, see
+    /// [`RedisEngine::connect`](crate::RedisEngine::connect)) these are instead seed nodes of
+    /// the one cluster, in any order: there is no jump-hash sharding, the cluster places
+    /// channels by slot. The PUB/SUB connection uses the first that answers, then the next
+    /// when it fails, so list several. Credentials are taken from the first; a cluster only
+    /// has database 0.
     pub addresses: Vec<String>,
     /// Prefix of every key and PUB/SUB channel (`{prefix}.stream.{channel}`, ...).
     /// Default: `"centrifugo"`.

@@ -8,19 +8,36 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::routing::get;
+use axum::serve::ListenerExt;
 use herald_hub::{Hub, TokenVerifier};
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpSocket};
 use tokio_util::task::TaskTracker;
 
 use crate::api::ErrorMode;
 use crate::config::{ApiErrorMode, Validated};
 use crate::transport::websocket::WebSocketTransport;
 
+/// Pending connections the kernel queues for `accept`. The default of 128 overflows in a
+/// reconnect storm and each dropped SYN costs the client a one-second retransmit.
+const LISTEN_BACKLOG: u32 = 4096;
+
 /// Binds the configured address.
 pub async fn bind(validated: &Validated) -> anyhow::Result<TcpListener> {
     let address = validated.server.listen_address();
-    TcpListener::bind(&address)
+    let resolved = tokio::net::lookup_host(&address)
         .await
+        .map_err(|err| anyhow::anyhow!("cannot resolve {address}: {err}"))?
+        .next()
+        .ok_or_else(|| anyhow::anyhow!("{address} resolves to nothing"))?;
+    let socket = if resolved.is_ipv4() {
+        TcpSocket::new_v4()?
+    } else {
+        TcpSocket::new_v6()?
+    };
+    socket.set_reuseaddr(true)?;
+    socket
+        .bind(resolved)
+        .and_then(|()| socket.listen(LISTEN_BACKLOG))
         .map_err(|err| anyhow::anyhow!("cannot listen on {address}: {err}"))
 }
 
@@ -47,6 +64,12 @@ pub async fn serve(
         tracing::info!("shutting down: closing every client with 3001");
         stopping_hub.shutdown();
     };
+    // Small frames (pings, replies, single publications) must not wait for Nagle's algorithm.
+    let listener = listener.tap_io(|stream| {
+        if let Err(err) = stream.set_nodelay(true) {
+            tracing::debug!(%err, "TCP_NODELAY not set");
+        }
+    });
     axum::serve(
         listener,
         app.into_make_service_with_connect_info::<SocketAddr>(),

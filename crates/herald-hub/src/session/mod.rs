@@ -122,6 +122,11 @@ impl Session {
         &self.client
     }
 
+    /// Whether the connect command succeeded.
+    pub fn is_connected(&self) -> bool {
+        self.state == State::Connected
+    }
+
     /// The user id (empty before connect and for anonymous users).
     pub fn user(&self) -> &str {
         &self.user

@@ -13,12 +13,17 @@
 //! [`Subscriber::is_healthy`] is false until the channels are subscribed again, and then the
 //! handler hears of the gap (`BrokerEventHandler::handle_gap`) so positioned subscribers can
 //! recover from history.
+//!
+//! With Redis Cluster, the connection is given every configured address: PUBLISH is broadcast
+//! to all nodes of a cluster, so a connection to any one node hears everything. It connects to
+//! the first address that answers, and whenever connecting to the current address fails it
+//! moves on to the next one, round robin.
 
 pub(crate) mod resp;
 
 use std::collections::{HashSet, VecDeque};
 use std::io;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
@@ -69,7 +74,10 @@ struct Pending {
 }
 
 struct Shared {
-    address: ShardAddress,
+    /// Where the connection may go: one address, or the nodes of a Redis Cluster.
+    addresses: Vec<ShardAddress>,
+    /// Index in `addresses` of the one connected to, or tried next.
+    current: AtomicUsize,
     settings: Settings,
     delivery: Arc<Delivery>,
     /// Every PUB/SUB channel this node wants, resubscribed after a reconnect. Std mutex:
@@ -103,13 +111,17 @@ enum RequestError {
 impl Subscriber {
     /// Opens the first connection (failing if it cannot) and starts the reader task, which
     /// keeps a connection open from then on.
+    ///
+    /// `addresses` must not be empty; with several, they are tried in order.
     pub(crate) async fn start(
-        address: ShardAddress,
+        addresses: Vec<ShardAddress>,
         settings: Settings,
         delivery: Arc<Delivery>,
     ) -> Result<Self, EngineError> {
+        assert!(!addresses.is_empty(), "a subscriber needs an address");
         let shared = Arc::new(Shared {
-            address,
+            addresses,
+            current: AtomicUsize::new(0),
             settings,
             delivery,
             channels: Mutex::default(),
@@ -117,12 +129,25 @@ impl Subscriber {
             pending: Mutex::default(),
             healthy: AtomicBool::new(false),
         });
-        let connection = shared
-            .establish()
-            .await
-            .map_err(|e| EngineError::Unavailable {
-                reason: format!("redis pub/sub {}: {e}", shared.address),
-            })?;
+        let mut failures = Vec::new();
+        let mut connection = None;
+        for _ in 0..shared.addresses.len() {
+            match shared.establish().await {
+                Ok(established) => {
+                    connection = Some(established);
+                    break;
+                }
+                Err(error) => {
+                    failures.push(format!("{}: {error}", shared.address()));
+                    shared.next_address();
+                }
+            }
+        }
+        let Some(connection) = connection else {
+            return Err(EngineError::Unavailable {
+                reason: format!("redis pub/sub {}", failures.join("; ")),
+            });
+        };
         // No channel is wanted yet, so the first connection is complete as it is.
         shared.healthy.store(true, Ordering::Relaxed);
         let task = tokio::spawn(Arc::clone(&shared).run(connection)).abort_handle();
@@ -168,6 +193,20 @@ impl Drop for Subscriber {
 }
 
 impl Shared {
+    /// The address connected to, or tried next.
+    fn address(&self) -> &ShardAddress {
+        &self.addresses[self.current.load(Ordering::Relaxed) % self.addresses.len()]
+    }
+
+    /// Moves on to the next address, after failing to connect to the current one.
+    fn next_address(&self) {
+        if self.addresses.len() > 1 {
+            let next = (self.current.load(Ordering::Relaxed) + 1) % self.addresses.len();
+            self.current.store(next, Ordering::Relaxed);
+            tracing::info!(shard = %self.address(), "redis pub/sub trying the next address");
+        }
+    }
+
     /// The reader task: reads until the connection breaks, then reconnects with backoff.
     async fn run(self: Arc<Self>, first: (OwnedReadHalf, BytesMut)) {
         let mut connection = Some(first);
@@ -183,7 +222,8 @@ impl Shared {
                         connection
                     }
                     Err(error) => {
-                        tracing::warn!(shard = %self.address, %error, "redis pub/sub reconnect failed");
+                        tracing::warn!(shard = %self.address(), %error, "redis pub/sub reconnect failed");
+                        self.next_address();
                         sleep(jittered(delay)).await;
                         delay = (delay * 2).min(self.settings.reconnect_max_delay);
                         continue;
@@ -193,7 +233,7 @@ impl Shared {
             let error = self.read(read, buf, reconnected).await;
             self.lost().await;
             tracing::warn!(
-                shard = %self.address,
+                shard = %self.address(),
                 %error,
                 channels = lock(&self.channels).len(),
                 "redis pub/sub connection lost; publications until it is back do not reach this node",
@@ -215,7 +255,7 @@ impl Shared {
     }
 
     async fn handshake(&self) -> io::Result<(OwnedReadHalf, OwnedWriteHalf, BytesMut)> {
-        let address = &self.address;
+        let address = self.address();
         let stream = TcpStream::connect((address.host.as_str(), address.port)).await?;
         stream.set_nodelay(true)?;
         let (mut read, mut write) = stream.into_split();
@@ -353,7 +393,7 @@ impl Shared {
                 Ok(Ok(Ok(()))) => {}
                 // Refused (an ACL, say): nothing a reconnect would change, so carry on.
                 Ok(Ok(Err(error))) => {
-                    tracing::error!(shard = %self.address, %error, "redis refused to resubscribe channels");
+                    tracing::error!(shard = %self.address(), %error, "redis refused to resubscribe channels");
                 }
                 Ok(Err(_)) => return Err(io::ErrorKind::ConnectionAborted.into()),
                 Err(_) => {
@@ -365,7 +405,7 @@ impl Shared {
             }
         }
         if subscribed > 0 {
-            tracing::info!(shard = %self.address, channels = subscribed, "redis pub/sub resubscribed");
+            tracing::info!(shard = %self.address(), channels = subscribed, "redis pub/sub resubscribed");
         }
         Ok(())
     }
@@ -388,17 +428,17 @@ impl Shared {
                 }
                 [Frame::Bulk(kind), ..] if kind.as_ref() == b"pong" => {}
                 other => {
-                    tracing::warn!(shard = %self.address, frame = ?other, "unexpected redis pub/sub frame")
+                    tracing::warn!(shard = %self.address(), frame = ?other, "unexpected redis pub/sub frame")
                 }
             },
             Frame::Error(error) => {
                 let error = String::from_utf8_lossy(&error).into_owned();
-                tracing::warn!(shard = %self.address, %error, "redis pub/sub error");
+                tracing::warn!(shard = %self.address(), %error, "redis pub/sub error");
                 self.confirm(Err(error));
             }
             Frame::Simple(reply) if reply.as_ref() == b"PONG" => {}
             other => {
-                tracing::warn!(shard = %self.address, frame = ?other, "unexpected redis pub/sub frame");
+                tracing::warn!(shard = %self.address(), frame = ?other, "unexpected redis pub/sub frame");
             }
         }
     }
@@ -415,7 +455,7 @@ impl Shared {
                 }
                 Some(_) => pending.pop_front(),
                 None => {
-                    tracing::warn!(shard = %self.address, "redis pub/sub answer to no command");
+                    tracing::warn!(shard = %self.address(), "redis pub/sub answer to no command");
                     None
                 }
             }
@@ -493,7 +533,7 @@ impl Shared {
             RequestError::Timeout => "timed out".to_owned(),
         };
         EngineError::Unavailable {
-            reason: format!("redis {what} {channel} on {}: {why}", self.address),
+            reason: format!("redis {what} {channel} on {}: {why}", self.address()),
         }
     }
 }

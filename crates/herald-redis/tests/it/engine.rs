@@ -19,7 +19,7 @@ use tokio::time::{Instant, sleep};
 use crate::server::{self, RedisServer};
 use crate::{PREFIX, engine, options};
 
-async fn running(engine: RedisEngine) -> (Arc<RedisEngine>, Arc<Spy>) {
+pub(crate) async fn running(engine: RedisEngine) -> (Arc<RedisEngine>, Arc<Spy>) {
     let engine = Arc::new(engine);
     let handler = Arc::new(Spy::default());
     engine.run(handler.clone()).await.expect("run");
@@ -28,10 +28,10 @@ async fn running(engine: RedisEngine) -> (Arc<RedisEngine>, Arc<Spy>) {
 
 /// A `RecordingHandler` that also records control messages and gaps.
 #[derive(Debug, Default)]
-struct Spy {
+pub(crate) struct Spy {
     events: RecordingHandler,
-    controls: Mutex<Vec<Vec<u8>>>,
-    gaps: AtomicUsize,
+    pub(crate) controls: Mutex<Vec<Vec<u8>>>,
+    pub(crate) gaps: AtomicUsize,
 }
 
 impl std::ops::Deref for Spy {
@@ -71,7 +71,7 @@ impl BrokerEventHandler for Spy {
 }
 
 /// Polls `condition` until it holds, for at most 10 s.
-async fn eventually(what: &str, condition: impl Fn() -> bool) {
+pub(crate) async fn eventually(what: &str, condition: impl Fn() -> bool) {
     let deadline = Instant::now() + Duration::from_secs(10);
     while !condition() {
         assert!(Instant::now() < deadline, "timed out waiting for {what}");
@@ -88,7 +88,7 @@ async fn raw(server: &RedisServer) -> MultiplexedConnection {
         .expect("connect")
 }
 
-fn with_history() -> PublishOptions {
+pub(crate) fn with_history() -> PublishOptions {
     PublishOptions {
         history_size: 10,
         history_ttl: Duration::from_secs(60),
@@ -97,14 +97,14 @@ fn with_history() -> PublishOptions {
     }
 }
 
-fn text(s: &'static str) -> Publication {
+pub(crate) fn text(s: &'static str) -> Publication {
     Publication {
         data: Bytes::from_static(s.as_bytes()),
         ..Publication::default()
     }
 }
 
-fn all() -> HistoryOptions {
+pub(crate) fn all() -> HistoryOptions {
     HistoryOptions {
         filter: HistoryFilter {
             limit: HistoryLimit::All,

@@ -1,7 +1,9 @@
 //! Integration tests of herald-redis against real `redis-server` processes that the tests start
-//! themselves on free ports (never the system Redis): the engine conformance suite, plus what
-//! only a networked engine has (several nodes, shards, lost connections).
+//! themselves on free ports (never the system Redis): the engine conformance suite, on one
+//! server and on a 3-master Redis Cluster, plus what only a networked engine has (several
+//! nodes, shards, lost connections, cluster failover).
 
+mod cluster;
 mod conformance;
 mod engine;
 mod server;

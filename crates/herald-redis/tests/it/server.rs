@@ -15,12 +15,16 @@ const READY_TIMEOUT: Duration = Duration::from_secs(10);
 /// Runs redis-server ("$@") in the background and kills it as soon as its stdin reaches EOF,
 /// which happens when the `RedisServer` is dropped or the test process exits (statics are never
 /// dropped). Exits when redis-server exits, so a failed start is seen at once.
-/// (An asynchronous list reads /dev/null unless redirected, hence fd 3.)
+/// (An asynchronous list reads /dev/null unless redirected, hence fd 3.) Then removes
+/// `$HERALD_CLEANUP_DIR`, if set: the private directory of a cluster node.
 const SUPERVISOR: &str = r#"exec 3<&0
 "$@" </dev/null &
 pid=$!
 (read -r _ <&3; kill "$pid" 2>/dev/null) &
-wait "$pid""#;
+wait "$pid"
+status=$?
+if [ -n "$HERALD_CLEANUP_DIR" ]; then rm -rf "$HERALD_CLEANUP_DIR"; fi
+exit "$status""#;
 
 static SHARED: LazyLock<RedisServer> = LazyLock::new(RedisServer::start);
 static SECOND: LazyLock<RedisServer> = LazyLock::new(RedisServer::start);
@@ -51,20 +55,51 @@ impl RedisServer {
     ///
     /// When redis-server is not installed, or does not come up.
     pub fn start() -> Self {
+        Self::start_with(false)
+    }
+
+    /// Starts a server, as [`RedisServer::start`], with Redis Cluster enabled when `cluster`
+    /// (its `nodes.conf` in a directory of its own, removed when the server stops). The node
+    /// knows no other yet; see `cluster.rs`.
+    pub fn start_with(cluster: bool) -> Self {
         let binary = binary();
         let mut last_error = String::new();
         for _ in 0..5 {
-            let port = free_port();
-            let mut supervisor = Command::new("sh")
+            let mut port = free_port();
+            // A cluster node also listens on port + 10000, its cluster bus.
+            while cluster && port > 55_000 {
+                port = free_port();
+            }
+            let mut command = Command::new("sh");
+            command
                 .arg("-c")
                 .arg(SUPERVISOR)
                 .arg("sh")
                 .arg(&binary)
                 .args(["--port", &port.to_string()])
                 .args(["--bind", "127.0.0.1"])
-                .args(["--save", "", "--appendonly", "no", "--daemonize", "no"])
-                .arg("--dir")
-                .arg(std::env::temp_dir())
+                .args(["--save", "", "--appendonly", "no", "--daemonize", "no"]);
+            if cluster {
+                let dir = std::env::temp_dir().join(format!(
+                    "herald-redis-cluster-{}-{port}",
+                    std::process::id()
+                ));
+                std::fs::create_dir_all(&dir).expect("create a cluster node directory");
+                command
+                    .args(["--cluster-enabled", "yes"])
+                    .args(["--cluster-config-file", "nodes.conf"])
+                    .args(["--cluster-node-timeout", "2000"])
+                    .args(["--cluster-require-full-coverage", "no"])
+                    .arg("--dir")
+                    .arg(&dir)
+                    .env("HERALD_CLEANUP_DIR", &dir);
+            } else {
+                command
+                    .arg("--dir")
+                    .arg(std::env::temp_dir())
+                    .env_remove("HERALD_CLEANUP_DIR");
+            }
+            let mut supervisor = command
                 .stdin(Stdio::piped())
                 .stdout(Stdio::null())
                 .stderr(Stdio::null())
@@ -83,6 +118,11 @@ impl RedisServer {
             }
         }
         panic!("redis-server did not start: {last_error}");
+    }
+
+    /// The port it listens on, on 127.0.0.1.
+    pub fn port(&self) -> u16 {
+        self.port
     }
 
     /// `redis://127.0.0.1:<port>`.
@@ -118,6 +158,15 @@ impl Drop for RedisServer {
         drop(self.stdin.take());
         let _ = self.supervisor.wait();
     }
+}
+
+/// A program installed with redis-server (`redis-cli`): next to it, or in PATH.
+pub fn sibling_binary(name: &str) -> PathBuf {
+    let next_to = binary().with_file_name(name);
+    if next_to.exists() {
+        return next_to;
+    }
+    PathBuf::from(name)
 }
 
 /// The redis-server binary; the tests fail, never pass silently, without one.

@@ -51,12 +51,12 @@ fn check_no_history(channel: &hub::ChannelConfig, c: &mut Checker) {
 fn redis_settings(redis: &RedisEngineConfig, key: &str, c: &mut Checker) -> BackendSettings {
     if redis.address.is_empty() {
         c.fail(
-            &format!("{key}.address"),
+            format!("{key}.address"),
             "at least one Redis address is needed",
         );
     }
     if redis.prefix.is_empty() {
-        c.fail(&format!("{key}.prefix"), "must not be empty");
+        c.fail(format!("{key}.prefix"), "must not be empty");
     }
     BackendSettings::Redis(herald_redis::RedisOptions {
         addresses: redis.address.clone(),

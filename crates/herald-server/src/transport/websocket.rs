@@ -187,7 +187,12 @@ async fn run_connection<S>(
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
     let mut session = transport.hub.session(protocol);
-    let span = tracing::debug_span!("client", client = %session.client_id(), %remote);
+    let span = tracing::debug_span!(
+        "client",
+        client = %session.client_id(),
+        user = tracing::field::Empty,
+        %remote
+    );
     let outbox = session.outbox();
     let (sink, mut incoming) = stream.split();
     let writer = tokio::spawn(
@@ -195,12 +200,18 @@ async fn run_connection<S>(
     );
     async {
         tracing::debug!(?protocol, "connection opened");
+        let mut user_recorded = false;
         loop {
             tokio::select! {
                 message = incoming.next() => match message {
                     Some(Ok(message)) if message.is_text() || message.is_binary() => {
                         let payload = Bytes::from(message.into_payload());
-                        if session.handle_frame(&payload).await == Flow::Close {
+                        let flow = session.handle_frame(&payload).await;
+                        if !user_recorded && session.is_connected() {
+                            tracing::Span::current().record("user", session.user());
+                            user_recorded = true;
+                        }
+                        if flow == Flow::Close {
                             break;
                         }
                     }

@@ -1,0 +1,208 @@
+//! Herald (Centrifugo client protocol v2) over WebSocket, JSON or Protobuf, through the
+//! workspace's own codec in `herald-proto`.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+use herald_proto::{Command, ConnectRequest, Protocol, Reply, SubscribeRequest};
+use tokio_websockets::Message;
+
+use super::{Flavor, Ws, excerpt, recv, send};
+use crate::error::ConnectError;
+
+/// How long a pong write may take before the connection counts as dead.
+const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The codec of a Herald flavor.
+pub(super) fn protocol(flavor: Flavor) -> Protocol {
+    if flavor == Flavor::HeraldProtobuf {
+        Protocol::Protobuf
+    } else {
+        Protocol::Json
+    }
+}
+
+/// An HS256 connection token for `user`, valid for a day.
+pub(super) fn token(secret: &str, user: &str) -> Result<String, ConnectError> {
+    #[derive(serde::Serialize)]
+    struct Claims<'a> {
+        sub: &'a str,
+        exp: u64,
+    }
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let claims = Claims {
+        sub: user,
+        exp: now + 24 * 3600,
+    };
+    jsonwebtoken::encode(
+        &jsonwebtoken::Header::default(),
+        &claims,
+        &jsonwebtoken::EncodingKey::from_secret(secret.as_bytes()),
+    )
+    .map_err(|e| ConnectError::Handshake(format!("signing the token: {e}")))
+}
+
+/// Connect (id 1) then subscribe (id 2), waiting for each reply like the SDKs do.
+pub(super) async fn handshake(
+    ws: &mut Ws,
+    protocol: Protocol,
+    token: String,
+    channel: &str,
+    timeout: Duration,
+    early: &mut Vec<Bytes>,
+) -> Result<(), ConnectError> {
+    let connect = Command {
+        id: 1,
+        connect: Some(ConnectRequest {
+            token,
+            name: "herald-bench".to_owned(),
+            ..ConnectRequest::default()
+        }),
+        ..Command::default()
+    };
+    send_command(ws, protocol, &connect, "connect", timeout).await?;
+    await_reply(ws, protocol, 1, "connect", timeout, early).await?;
+
+    let subscribe = Command {
+        id: 2,
+        subscribe: Some(SubscribeRequest {
+            channel: channel.to_owned(),
+            ..SubscribeRequest::default()
+        }),
+        ..Command::default()
+    };
+    send_command(ws, protocol, &subscribe, "subscribe", timeout).await?;
+    await_reply(ws, protocol, 2, "subscribe", timeout, early).await?;
+    Ok(())
+}
+
+/// Hands over the publications of one frame and answers pings.
+pub(super) async fn read_frame(
+    ws: &mut Ws,
+    protocol: Protocol,
+    message: &Message,
+    on_data: &mut impl FnMut(&[u8]),
+) -> Result<(), String> {
+    if !(message.is_text() || message.is_binary()) {
+        return Ok(()); // WebSocket pings and pongs are answered by tokio-websockets.
+    }
+    let replies = herald_proto::decode_reply(protocol, message.as_payload())
+        .map_err(|e| format!("undecodable frame ({e}): {}", excerpt(message.as_payload())))?;
+    for reply in replies {
+        if is_ping(&reply) {
+            send_command(ws, protocol, &Command::default(), "pong", WRITE_TIMEOUT)
+                .await
+                .map_err(|e| e.to_string())?;
+        } else if let Some(publication) = reply.push.and_then(|push| push.r#pub) {
+            on_data(&publication.data);
+        }
+    }
+    Ok(())
+}
+
+/// A server ping is a reply with neither id nor push (`{}` / `0x00`); the answer is an empty
+/// command, else the server closes with 3012 after `pong_timeout`.
+fn is_ping(reply: &Reply) -> bool {
+    reply.id == 0 && reply.push.is_none() && reply.error.is_none()
+}
+
+async fn send_command(
+    ws: &mut Ws,
+    protocol: Protocol,
+    command: &Command,
+    stage: &'static str,
+    timeout: Duration,
+) -> Result<(), ConnectError> {
+    let bytes =
+        herald_proto::encode_command(protocol, command).map_err(|e| ConnectError::Protocol {
+            stage,
+            detail: format!("encoding the command: {e}"),
+        })?;
+    let message = if protocol.is_binary() {
+        Message::binary(bytes)
+    } else {
+        Message::text(bytes)
+    };
+    send(ws, message, stage, timeout).await
+}
+
+/// Reads until the reply with `id`; publications met on the way go to `early`, pings are
+/// answered, an error reply is a rejection.
+async fn await_reply(
+    ws: &mut Ws,
+    protocol: Protocol,
+    id: u32,
+    stage: &'static str,
+    timeout: Duration,
+    early: &mut Vec<Bytes>,
+) -> Result<(), ConnectError> {
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+        let message = recv(ws, stage, left).await?;
+        if !(message.is_text() || message.is_binary()) {
+            continue;
+        }
+        let replies = herald_proto::decode_reply(protocol, message.as_payload()).map_err(|e| {
+            ConnectError::Protocol {
+                stage,
+                detail: format!("{e}: {}", excerpt(message.as_payload())),
+            }
+        })?;
+        let mut done = false;
+        for reply in replies {
+            if reply.id == id {
+                if let Some(error) = reply.error {
+                    return Err(ConnectError::Rejected {
+                        stage,
+                        code: error.code,
+                        message: error.message,
+                    });
+                }
+                done = true;
+            } else if is_ping(&reply) {
+                send_command(ws, protocol, &Command::default(), stage, timeout).await?;
+            } else if let Some(publication) = reply.push.and_then(|push| push.r#pub) {
+                early.push(publication.data);
+            }
+        }
+        if done {
+            return Ok(());
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn token_carries_the_user() {
+        let token = token("secret", "user-7").expect("signs");
+        let mut validation = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::HS256);
+        validation.required_spec_claims.clear();
+        let data = jsonwebtoken::decode::<serde_json::Value>(
+            &token,
+            &jsonwebtoken::DecodingKey::from_secret(b"secret"),
+            &validation,
+        )
+        .expect("verifies");
+        assert_eq!(data.claims["sub"], "user-7");
+    }
+
+    #[test]
+    fn pings_are_empty_replies() {
+        let ping = herald_proto::decode_reply(Protocol::Json, b"{}").expect("decodes");
+        assert!(is_ping(&ping[0]));
+        let ping = herald_proto::decode_reply(Protocol::Protobuf, &[0]).expect("decodes");
+        assert!(is_ping(&ping[0]));
+        let push = herald_proto::decode_reply(
+            Protocol::Json,
+            br#"{"push":{"channel":"c","pub":{"data":{"a":1},"offset":3}}}"#,
+        )
+        .expect("decodes");
+        assert!(!is_ping(&push[0]));
+    }
+}

@@ -1,0 +1,182 @@
+//! The command line: one subcommand per workload plus helpers for `bench/run`. Parsed here,
+//! turned into a checked plan by each workload ("parse, don't validate").
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::adapter::Flavor;
+
+/// herald-bench: load generator for Herald and peer servers (Socket.IO).
+#[derive(Debug, Clone, Parser)]
+#[command(name = "herald-bench", version, about, long_about = None)]
+pub struct Cli {
+    /// The workload or helper to run.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Subcommands.
+#[derive(Debug, Clone, Subcommand)]
+pub enum Command {
+    /// Open N connections (JWT connect + subscribe), measure connects/s and server memory per
+    /// connection, hold them, then check every one still receives a publication.
+    Connect(ConnectArgs),
+    /// N subscribers on one channel, publications through the HTTP API at a fixed rate (open
+    /// loop); deliveries/s, loss, order, latency, server CPU. `--step` searches the highest
+    /// sustainable rate.
+    Fanout(FanoutArgs),
+    /// Rooms of K clients with chat-like traffic (not implemented yet).
+    Rooms(PendingArgs),
+    /// Drop every connection at once and measure reconnect + recovery (not implemented yet).
+    Storm(PendingArgs),
+    /// Render result files (`--json` output) as BENCHMARKS.md.
+    Markdown(MarkdownArgs),
+    /// Wait until a TCP address accepts connections (for scripts).
+    Wait(WaitArgs),
+    /// Internal: a worker process holding a share of the connections.
+    #[command(hide = true)]
+    Worker(WorkerArgs),
+}
+
+/// Options every workload shares.
+#[derive(Debug, Clone, Args)]
+pub struct CommonArgs {
+    /// Server address; its WebSocket endpoint and HTTP API share it.
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8000")]
+    pub server: SocketAddr,
+    /// Protocol the server speaks.
+    #[arg(long, value_enum, default_value = "herald-json")]
+    pub protocol: Flavor,
+    /// HMAC secret for connection tokens (Herald's client.token.hmac_secret_key); without it
+    /// clients connect without a token.
+    #[arg(long, value_name = "SECRET")]
+    pub token_secret: Option<String>,
+    /// HTTP API key (Herald's http_api.key), sent as X-API-Key.
+    #[arg(long, value_name = "KEY")]
+    pub api_key: Option<String>,
+    /// Pid of the server process, for its CPU time, memory and liveness (from /proc).
+    #[arg(long, value_name = "PID")]
+    pub server_pid: Option<u32>,
+    /// Channel (Socket.IO: room) to subscribe to.
+    #[arg(long, default_value = "bench")]
+    pub channel: String,
+    /// Source addresses 127.0.0.1 ..= 127.0.0.N for client sockets; default: one per 20,000
+    /// connections.
+    #[arg(long, value_name = "N")]
+    pub source_addrs: Option<usize>,
+    /// Worker processes holding the connections; default: one per 18,000 connections (the
+    /// open-file limit is 20,000 per process), in this process when 1.
+    #[arg(long, value_name = "K")]
+    pub workers: Option<usize>,
+    /// Connections being opened at once.
+    #[arg(long, value_name = "C", default_value_t = 256)]
+    pub concurrency: usize,
+    /// Deadline of each step of opening a connection, in seconds.
+    #[arg(long, value_name = "SECONDS", default_value_t = 10.0)]
+    pub connect_timeout: f64,
+    /// Print one JSON object instead of tables.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `connect`.
+#[derive(Debug, Clone, Args)]
+pub struct ConnectArgs {
+    /// Shared options.
+    #[command(flatten)]
+    pub common: CommonArgs,
+    /// Connections to open.
+    #[arg(long, value_name = "N", default_value_t = 1000)]
+    pub connections: usize,
+    /// Seconds to hold them open before the liveness check.
+    #[arg(long, value_name = "SECONDS", default_value_t = 5.0)]
+    pub hold: f64,
+    /// Seconds to wait after opening before reading the server's memory, so it settles.
+    #[arg(long, value_name = "SECONDS", default_value_t = 1.0)]
+    pub settle: f64,
+    /// Seconds the liveness check waits for every connection to receive its publication.
+    #[arg(long, value_name = "SECONDS", default_value_t = 10.0)]
+    pub drain_timeout: f64,
+}
+
+/// `fanout`.
+#[derive(Debug, Clone, Args)]
+pub struct FanoutArgs {
+    /// Shared options.
+    #[command(flatten)]
+    pub common: CommonArgs,
+    /// Subscribers on the channel.
+    #[arg(long, value_name = "N", default_value_t = 1000)]
+    pub subscribers: usize,
+    /// Publications per second (the first rate with --step).
+    #[arg(long, value_name = "R", default_value_t = 100.0)]
+    pub rate: f64,
+    /// Seconds of publishing (per step with --step).
+    #[arg(long, value_name = "SECONDS", default_value_t = 10.0)]
+    pub duration: f64,
+    /// Size of each publication's data in bytes.
+    #[arg(long, value_name = "BYTES", default_value_t = 128)]
+    pub payload: usize,
+    /// Raise the rate after each sustainable round until p99 passes --p99-bound-ms or a
+    /// message is lost; report the highest sustainable rate.
+    #[arg(long)]
+    pub step: bool,
+    /// Rate multiplier between steps.
+    #[arg(long, value_name = "F", default_value_t = 1.5)]
+    pub step_factor: f64,
+    /// Most steps to run.
+    #[arg(long, value_name = "N", default_value_t = 12)]
+    pub max_steps: usize,
+    /// A round is sustainable while its p99 latency stays at or below this.
+    #[arg(long, value_name = "MS", default_value_t = 50.0)]
+    pub p99_bound_ms: f64,
+    /// Seconds to wait for deliveries after the last publication.
+    #[arg(long, value_name = "SECONDS", default_value_t = 5.0)]
+    pub drain_timeout: f64,
+}
+
+/// Workloads of part 2 accept any arguments for now.
+#[derive(Debug, Clone, Args)]
+pub struct PendingArgs {
+    /// Ignored.
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+    pub rest: Vec<String>,
+}
+
+/// `markdown`.
+#[derive(Debug, Clone, Args)]
+pub struct MarkdownArgs {
+    /// Where to write; `-` for stdout.
+    #[arg(long, value_name = "FILE", default_value = "BENCHMARKS.md")]
+    pub out: PathBuf,
+    /// Say at the top that these are quick-mode numbers.
+    #[arg(long)]
+    pub quick: bool,
+    /// An extra line for the header (versions, date); repeatable.
+    #[arg(long, value_name = "TEXT")]
+    pub note: Vec<String>,
+    /// Result files written by `--json`, in the order they should appear.
+    #[arg(required = true)]
+    pub results: Vec<PathBuf>,
+}
+
+/// `wait`.
+#[derive(Debug, Clone, Args)]
+pub struct WaitArgs {
+    /// Address to probe.
+    #[arg(long, value_name = "ADDR")]
+    pub addr: SocketAddr,
+    /// Give up after this many seconds.
+    #[arg(long, value_name = "SECONDS", default_value_t = 15.0)]
+    pub timeout: f64,
+}
+
+/// `worker` (internal).
+#[derive(Debug, Clone, Args)]
+pub struct WorkerArgs {
+    /// The group to open, as JSON.
+    #[arg(long)]
+    pub spec: String,
+}
