@@ -135,6 +135,10 @@ pub struct FanoutArgs {
     /// Seconds to wait for deliveries after the last publication.
     #[arg(long, value_name = "SECONDS", default_value_t = 5.0)]
     pub drain_timeout: f64,
+    /// Publish through this server's HTTP API instead of `--server` (another node of the same
+    /// cluster: every delivery then crosses the broker between nodes).
+    #[arg(long, value_name = "ADDR")]
+    pub publish_server: Option<std::net::SocketAddr>,
 }
 
 /// Workloads of part 2 accept any arguments for now.

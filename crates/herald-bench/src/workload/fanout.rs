@@ -94,6 +94,10 @@ async fn rounds(
     let cpus = Machine::current().cpus;
     let mut steps = Vec::new();
     let mut rate = args.rate;
+    let mut publish_target = plan.spec.target.clone();
+    if let Some(addr) = args.publish_server {
+        publish_target.addr = addr;
+    }
     let max_steps = if args.step { args.max_steps } else { 1 };
     for index in 0..max_steps {
         if index > 0 {
@@ -108,7 +112,7 @@ async fn rounds(
         let result = run_round(
             groups,
             meters,
-            &plan.spec.target,
+            &publish_target,
             &plan.spec.channel,
             settings,
         )
