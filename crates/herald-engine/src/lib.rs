@@ -7,6 +7,7 @@
 //! - [`conformance`] is the test suite every engine runs (the memory engine here, the Redis
 //!   engine in its own crate), one `#[tokio::test]` per case via
 //!   [`broker_conformance_tests!`] and [`presence_conformance_tests!`].
+//! - [`wire`] is the binary layout of publication bodies and client infos that engines share.
 //!
 //! Engine crates depend on this crate only, never on the hub or the server.
 //!
@@ -50,6 +51,7 @@ mod types;
 
 pub mod conformance;
 pub mod memory;
+pub mod wire;
 
 pub use error::EngineError;
 pub use traits::{Broker, BrokerEventHandler, PresenceManager};

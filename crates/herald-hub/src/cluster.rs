@@ -338,7 +338,7 @@ fn apply(shared: Arc<Shared>, message: ControlMessage) {
 /// rather than the command being dropped.
 fn send_to_sessions(shared: &Shared, target: Target, make: impl Fn() -> Control) {
     for (client, outbox, control) in shared.targets(&target) {
-        match control.try_send(make()) {
+        match control.try_send(Box::new(make())) {
             Ok(()) => {}
             Err(tokio::sync::mpsc::error::TrySendError::Full(_)) => {
                 tracing::warn!(%client, "control channel full: forcing a reconnect");

@@ -14,7 +14,6 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use bytes::Bytes;
 use herald_engine::{BrokerEventHandler, ClientInfo, Publication, StreamPosition};
 use herald_proto::{DisconnectCode, Protocol, Push, UnsubscribeCode};
-use tokio::sync::mpsc;
 
 use crate::convert::{proto_client_info, proto_publication};
 use crate::outbox::Outbox;
@@ -40,7 +39,7 @@ struct Channel {
 pub(crate) struct NewSubscriber {
     pub(crate) outbox: Arc<Outbox>,
     /// The session's control channel, to tell it a subscription lost its place.
-    pub(crate) control: mpsc::Sender<Control>,
+    pub(crate) control: crate::node::ControlSender,
     pub(crate) push_join_leave: bool,
     /// Deliveries are checked against the stream position.
     pub(crate) positioned: bool,
@@ -342,7 +341,7 @@ impl Subscriber {
         let told = herald_proto::encode_push(outbox.protocol(), &push).is_ok_and(|bytes| {
             self.spec
                 .control
-                .try_send(Control::Dropped(channel.to_owned()))
+                .try_send(Box::new(Control::Dropped(channel.to_owned())))
                 .is_ok()
                 && outbox.push(bytes).is_ok()
         });

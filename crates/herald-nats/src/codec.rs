@@ -17,36 +17,16 @@
 //! varint       = unsigned LEB128, at most 10 bytes
 //! ```
 //!
-//! A publication's offset is never sent: it is always delivered as 0.
+//! A publication's offset is never sent: it is always delivered as 0. The body, client-info, join
+//! and leave layouts are [`herald_engine::wire`]'s, shared with the Redis engine; only the
+//! publication framing lives here.
 
-use std::collections::HashMap;
-
-use bytes::{Buf, Bytes};
+use bytes::Bytes;
+pub(crate) use herald_engine::wire::DecodeError;
+use herald_engine::wire::{self, JOIN_PREFIX, LEAVE_PREFIX, decode_client_info, strip};
 use herald_engine::{ClientInfo, Publication};
 
 const PUBLICATION_PREFIX: &[u8] = b"p1:";
-const JOIN_PREFIX: &[u8] = b"j1:";
-const LEAVE_PREFIX: &[u8] = b"l1:";
-
-/// Longest varint: 64 bits in 7-bit groups.
-const MAX_VARINT_LEN: usize = 10;
-
-/// Why bytes could not be decoded.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub(crate) enum DecodeError {
-    /// The message does not start with a known kind and version.
-    #[error("unknown message kind")]
-    UnknownKind,
-    /// The input ended inside a field.
-    #[error("truncated {0}")]
-    Truncated(&'static str),
-    /// A field holds a value it cannot hold.
-    #[error("invalid {0}")]
-    Invalid(&'static str),
-    /// Bytes are left after the last field.
-    #[error("{0} trailing bytes")]
-    Trailing(usize),
-}
 
 /// A decoded channel message.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -63,37 +43,24 @@ pub(crate) enum Message {
 pub(crate) fn encode_publication(publication: &Publication) -> Bytes {
     let mut out = Vec::with_capacity(PUBLICATION_PREFIX.len() + 32 + publication.data.len());
     out.extend_from_slice(PUBLICATION_PREFIX);
-    put_varint(&mut out, zigzag(publication.time));
-    put_bytes(&mut out, &publication.data);
-    put_varint(&mut out, publication.tags.len() as u64);
-    for (key, value) in &publication.tags {
-        put_bytes(&mut out, key.as_bytes());
-        put_bytes(&mut out, value.as_bytes());
-    }
-    match &publication.info {
-        Some(info) => {
-            out.push(1);
-            put_client_info(&mut out, info);
-        }
-        None => out.push(0),
-    }
+    wire::put_body(&mut out, publication);
     out.into()
 }
 
 /// The message announcing that `info` joined.
 pub(crate) fn encode_join(info: &ClientInfo) -> Bytes {
-    encode_presence_event(JOIN_PREFIX, info)
+    wire::encode_presence_event(JOIN_PREFIX, info).into()
 }
 
 /// The message announcing that `info` left.
 pub(crate) fn encode_leave(info: &ClientInfo) -> Bytes {
-    encode_presence_event(LEAVE_PREFIX, info)
+    wire::encode_presence_event(LEAVE_PREFIX, info).into()
 }
 
 /// Decodes a message. `payload` is shared, so publication data is not copied.
 pub(crate) fn decode(payload: Bytes) -> Result<Message, DecodeError> {
     if let Some(rest) = strip(&payload, PUBLICATION_PREFIX) {
-        return decode_publication(rest).map(Message::Publication);
+        return wire::decode_body(0, rest).map(Message::Publication);
     }
     if let Some(rest) = strip(&payload, JOIN_PREFIX) {
         return decode_client_info(rest).map(Message::Join);
@@ -104,137 +71,10 @@ pub(crate) fn decode(payload: Bytes) -> Result<Message, DecodeError> {
     Err(DecodeError::UnknownKind)
 }
 
-fn decode_publication(mut input: Bytes) -> Result<Publication, DecodeError> {
-    let time = unzigzag(get_varint(&mut input, "time")?);
-    let data = get_bytes(&mut input, "data")?;
-    let tag_count = get_varint(&mut input, "tag count")?;
-    // Each tag takes at least two bytes, which bounds the allocation by the input size.
-    if tag_count > (input.remaining() / 2) as u64 {
-        return Err(DecodeError::Invalid("tag count"));
-    }
-    let mut tags = HashMap::with_capacity(tag_count as usize);
-    for _ in 0..tag_count {
-        let key = get_string(&mut input, "tag key")?;
-        let value = get_string(&mut input, "tag value")?;
-        tags.insert(key, value);
-    }
-    let info = match get_u8(&mut input, "info flag")? {
-        0 => None,
-        1 => Some(get_client_info(&mut input)?),
-        _ => return Err(DecodeError::Invalid("info flag")),
-    };
-    no_trailing(&input)?;
-    Ok(Publication {
-        offset: 0,
-        data,
-        info,
-        tags,
-        time,
-    })
-}
-
-fn decode_client_info(mut input: Bytes) -> Result<ClientInfo, DecodeError> {
-    let info = get_client_info(&mut input)?;
-    no_trailing(&input)?;
-    Ok(info)
-}
-
-fn encode_presence_event(prefix: &[u8], info: &ClientInfo) -> Bytes {
-    let mut out = Vec::with_capacity(prefix.len() + 16 + info.conn_info.len());
-    out.extend_from_slice(prefix);
-    put_client_info(&mut out, info);
-    out.into()
-}
-
-fn strip(payload: &Bytes, prefix: &[u8]) -> Option<Bytes> {
-    payload
-        .starts_with(prefix)
-        .then(|| payload.slice(prefix.len()..))
-}
-
-fn no_trailing(input: &Bytes) -> Result<(), DecodeError> {
-    match input.remaining() {
-        0 => Ok(()),
-        n => Err(DecodeError::Trailing(n)),
-    }
-}
-
-fn put_client_info(out: &mut Vec<u8>, info: &ClientInfo) {
-    put_bytes(out, info.user.as_bytes());
-    put_bytes(out, info.client.as_bytes());
-    put_bytes(out, &info.conn_info);
-    put_bytes(out, &info.chan_info);
-}
-
-fn get_client_info(input: &mut Bytes) -> Result<ClientInfo, DecodeError> {
-    Ok(ClientInfo {
-        user: get_string(input, "user")?,
-        client: get_string(input, "client")?,
-        conn_info: get_bytes(input, "conn info")?,
-        chan_info: get_bytes(input, "chan info")?,
-    })
-}
-
-fn put_bytes(out: &mut Vec<u8>, bytes: &[u8]) {
-    put_varint(out, bytes.len() as u64);
-    out.extend_from_slice(bytes);
-}
-
-fn put_varint(out: &mut Vec<u8>, mut value: u64) {
-    while value >= 0x80 {
-        out.push((value as u8) | 0x80);
-        value >>= 7;
-    }
-    out.push(value as u8);
-}
-
-fn get_u8(input: &mut Bytes, what: &'static str) -> Result<u8, DecodeError> {
-    if input.has_remaining() {
-        Ok(input.get_u8())
-    } else {
-        Err(DecodeError::Truncated(what))
-    }
-}
-
-fn get_varint(input: &mut Bytes, what: &'static str) -> Result<u64, DecodeError> {
-    let mut value = 0u64;
-    for i in 0..MAX_VARINT_LEN {
-        let byte = get_u8(input, what)?;
-        // The tenth byte may only carry the single top bit.
-        if i == MAX_VARINT_LEN - 1 && byte > 1 {
-            return Err(DecodeError::Invalid(what));
-        }
-        value |= u64::from(byte & 0x7f) << (7 * i);
-        if byte & 0x80 == 0 {
-            return Ok(value);
-        }
-    }
-    Err(DecodeError::Invalid(what))
-}
-
-fn get_bytes(input: &mut Bytes, what: &'static str) -> Result<Bytes, DecodeError> {
-    let len = get_varint(input, what)?;
-    match usize::try_from(len) {
-        Ok(len) if len <= input.remaining() => Ok(input.split_to(len)),
-        _ => Err(DecodeError::Truncated(what)),
-    }
-}
-
-fn get_string(input: &mut Bytes, what: &'static str) -> Result<String, DecodeError> {
-    let bytes = get_bytes(input, what)?;
-    String::from_utf8(bytes.to_vec()).map_err(|_| DecodeError::Invalid(what))
-}
-
-fn zigzag(value: i64) -> u64 {
-    ((value << 1) ^ (value >> 63)) as u64
-}
-
-fn unzigzag(value: u64) -> i64 {
-    ((value >> 1) as i64) ^ -((value & 1) as i64)
-}
-
 #[cfg(test)]
 mod tests {
+    use std::collections::HashMap;
+
     use rand::{Rng, RngCore};
 
     use super::*;
@@ -333,15 +173,6 @@ mod tests {
             decode(Bytes::from_static(b"j1:\x01\xff\x00\x00\x00")),
             Err(DecodeError::Invalid("user"))
         );
-    }
-
-    #[test]
-    fn rejects_overlong_varints() {
-        let mut input = Bytes::from_static(&[0xff; 11]);
-        assert_eq!(get_varint(&mut input, "v"), Err(DecodeError::Invalid("v")));
-        let mut max = Vec::new();
-        put_varint(&mut max, u64::MAX);
-        assert_eq!(get_varint(&mut Bytes::from(max), "v"), Ok(u64::MAX));
     }
 
     #[test]

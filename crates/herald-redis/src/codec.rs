@@ -22,36 +22,19 @@
 //! A stream entry is `XADD {prefix}.stream.{channel} <offset>-0 d <body>`: the offset lives in the
 //! entry id, so the body never carries it. The publish script builds the publication message
 //! around the same body once it knows the offset and epoch, so a publication is encoded once.
+//!
+//! The body, client-info, join and leave layouts are [`herald_engine::wire`]'s, shared with the
+//! NATS broker; only the publication framing and the stream entries live here.
 
-use std::collections::HashMap;
-
-use bytes::{Buf, Bytes};
+use bytes::Bytes;
+use herald_engine::wire::{self, JOIN_PREFIX, LEAVE_PREFIX, strip};
+pub(crate) use herald_engine::wire::{
+    DecodeError, decode_body, decode_client_info, encode_client_info,
+};
 use herald_engine::{ClientInfo, Publication, StreamPosition};
 
 /// Prefix of a publication message, before `offset:epoch:body`.
 pub(crate) const PUBLICATION_PREFIX: &[u8] = b"p1:";
-const JOIN_PREFIX: &[u8] = b"j1:";
-const LEAVE_PREFIX: &[u8] = b"l1:";
-
-/// Longest varint: 64 bits in 7-bit groups.
-const MAX_VARINT_LEN: usize = 10;
-
-/// Why bytes could not be decoded.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub(crate) enum DecodeError {
-    /// The message does not start with a known kind and version.
-    #[error("unknown message kind")]
-    UnknownKind,
-    /// The input ended inside a field.
-    #[error("truncated {0}")]
-    Truncated(&'static str),
-    /// A field holds a value it cannot hold.
-    #[error("invalid {0}")]
-    Invalid(&'static str),
-    /// Bytes are left after the last field.
-    #[error("{0} trailing bytes")]
-    Trailing(usize),
-}
 
 /// A decoded PUB/SUB message.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -70,54 +53,8 @@ pub(crate) enum Message {
 /// Encodes everything of `publication` but its offset (see the module docs).
 pub(crate) fn encode_body(publication: &Publication) -> Vec<u8> {
     let mut out = Vec::with_capacity(32 + publication.data.len());
-    put_varint(&mut out, zigzag(publication.time));
-    put_bytes(&mut out, &publication.data);
-    put_varint(&mut out, publication.tags.len() as u64);
-    for (key, value) in &publication.tags {
-        put_bytes(&mut out, key.as_bytes());
-        put_bytes(&mut out, value.as_bytes());
-    }
-    match &publication.info {
-        Some(info) => {
-            out.push(1);
-            put_client_info(&mut out, info);
-        }
-        None => out.push(0),
-    }
+    wire::put_body(&mut out, publication);
     out
-}
-
-/// Decodes a body written by [`encode_body`] into a publication at `offset`.
-pub(crate) fn decode_body(offset: u64, body: Bytes) -> Result<Publication, DecodeError> {
-    let mut input = body;
-    let time = unzigzag(get_varint(&mut input, "time")?);
-    let data = get_bytes(&mut input, "data")?;
-    let tag_count = get_varint(&mut input, "tag count")?;
-    // Each tag takes at least two bytes, which bounds the allocation by the input size.
-    if tag_count > (input.remaining() / 2) as u64 {
-        return Err(DecodeError::Invalid("tag count"));
-    }
-    let mut tags = HashMap::with_capacity(tag_count as usize);
-    for _ in 0..tag_count {
-        let key = get_string(&mut input, "tag key")?;
-        let value = get_string(&mut input, "tag value")?;
-        tags.insert(key, value);
-    }
-    let info = match get_u8(&mut input, "info flag")? {
-        0 => None,
-        1 => Some(get_client_info(&mut input)?),
-        _ => return Err(DecodeError::Invalid("info flag")),
-    };
-    if input.has_remaining() {
-        return Err(DecodeError::Trailing(input.remaining()));
-    }
-    Ok(Publication {
-        offset,
-        data,
-        info,
-        tags,
-        time,
-    })
 }
 
 /// The PUB/SUB message of a publication kept in no stream (offset 0, empty epoch). Publications
@@ -132,29 +69,12 @@ pub(crate) fn encode_unpositioned_publication(body: &[u8]) -> Vec<u8> {
 
 /// The PUB/SUB message announcing that `info` joined.
 pub(crate) fn encode_join(info: &ClientInfo) -> Vec<u8> {
-    encode_presence_event(JOIN_PREFIX, info)
+    wire::encode_presence_event(JOIN_PREFIX, info)
 }
 
 /// The PUB/SUB message announcing that `info` left.
 pub(crate) fn encode_leave(info: &ClientInfo) -> Vec<u8> {
-    encode_presence_event(LEAVE_PREFIX, info)
-}
-
-/// Encodes `info` alone, as stored in the presence hash.
-pub(crate) fn encode_client_info(info: &ClientInfo) -> Vec<u8> {
-    let mut out = Vec::new();
-    put_client_info(&mut out, info);
-    out
-}
-
-/// Decodes what [`encode_client_info`] wrote.
-pub(crate) fn decode_client_info(bytes: Bytes) -> Result<ClientInfo, DecodeError> {
-    let mut input = bytes;
-    let info = get_client_info(&mut input)?;
-    if input.has_remaining() {
-        return Err(DecodeError::Trailing(input.remaining()));
-    }
-    Ok(info)
+    wire::encode_presence_event(LEAVE_PREFIX, info)
 }
 
 /// Decodes a PUB/SUB message. `payload` is shared, so publication data is not copied.
@@ -193,19 +113,6 @@ pub(crate) fn parse_offset(digits: &[u8]) -> Result<u64, DecodeError> {
         .ok_or(DecodeError::Invalid("offset"))
 }
 
-fn encode_presence_event(prefix: &[u8], info: &ClientInfo) -> Vec<u8> {
-    let mut out = Vec::with_capacity(prefix.len() + 16);
-    out.extend_from_slice(prefix);
-    put_client_info(&mut out, info);
-    out
-}
-
-fn strip(payload: &Bytes, prefix: &[u8]) -> Option<Bytes> {
-    payload
-        .starts_with(prefix)
-        .then(|| payload.slice(prefix.len()..))
-}
-
 /// Splits `input` at the first `:`, dropping it.
 fn split_field(input: Bytes, what: &'static str) -> Result<(Bytes, Bytes), DecodeError> {
     let colon = input
@@ -215,84 +122,11 @@ fn split_field(input: Bytes, what: &'static str) -> Result<(Bytes, Bytes), Decod
     Ok((input.slice(..colon), input.slice(colon + 1..)))
 }
 
-fn put_client_info(out: &mut Vec<u8>, info: &ClientInfo) {
-    put_bytes(out, info.user.as_bytes());
-    put_bytes(out, info.client.as_bytes());
-    put_bytes(out, &info.conn_info);
-    put_bytes(out, &info.chan_info);
-}
-
-fn get_client_info(input: &mut Bytes) -> Result<ClientInfo, DecodeError> {
-    Ok(ClientInfo {
-        user: get_string(input, "user")?,
-        client: get_string(input, "client")?,
-        conn_info: get_bytes(input, "conn info")?,
-        chan_info: get_bytes(input, "chan info")?,
-    })
-}
-
-fn put_bytes(out: &mut Vec<u8>, bytes: &[u8]) {
-    put_varint(out, bytes.len() as u64);
-    out.extend_from_slice(bytes);
-}
-
-fn put_varint(out: &mut Vec<u8>, mut value: u64) {
-    while value >= 0x80 {
-        out.push((value as u8) | 0x80);
-        value >>= 7;
-    }
-    out.push(value as u8);
-}
-
-fn get_u8(input: &mut Bytes, what: &'static str) -> Result<u8, DecodeError> {
-    if input.has_remaining() {
-        Ok(input.get_u8())
-    } else {
-        Err(DecodeError::Truncated(what))
-    }
-}
-
-fn get_varint(input: &mut Bytes, what: &'static str) -> Result<u64, DecodeError> {
-    let mut value = 0u64;
-    for i in 0..MAX_VARINT_LEN {
-        let byte = get_u8(input, what)?;
-        let bits = u64::from(byte & 0x7f);
-        // The tenth byte may only carry the single top bit.
-        if i == MAX_VARINT_LEN - 1 && byte > 1 {
-            return Err(DecodeError::Invalid(what));
-        }
-        value |= bits << (7 * i);
-        if byte & 0x80 == 0 {
-            return Ok(value);
-        }
-    }
-    Err(DecodeError::Invalid(what))
-}
-
-fn get_bytes(input: &mut Bytes, what: &'static str) -> Result<Bytes, DecodeError> {
-    let len = get_varint(input, what)?;
-    let len = usize::try_from(len).map_err(|_| DecodeError::Truncated(what))?;
-    if len > input.remaining() {
-        return Err(DecodeError::Truncated(what));
-    }
-    Ok(input.split_to(len))
-}
-
-fn get_string(input: &mut Bytes, what: &'static str) -> Result<String, DecodeError> {
-    let bytes = get_bytes(input, what)?;
-    String::from_utf8(bytes.to_vec()).map_err(|_| DecodeError::Invalid(what))
-}
-
-fn zigzag(value: i64) -> u64 {
-    ((value << 1) ^ (value >> 63)) as u64
-}
-
-fn unzigzag(value: u64) -> i64 {
-    ((value >> 1) as i64) ^ -((value & 1) as i64)
-}
-
 #[cfg(test)]
 mod tests {
+    use std::collections::HashMap;
+
+    use herald_engine::wire::{unzigzag, zigzag};
     use rand::{Rng, RngCore};
 
     use super::*;
@@ -420,15 +254,6 @@ mod tests {
             decode_body(1, body[..body.len() - 1].to_vec().into()).map(|_| ()),
             Err(DecodeError::Truncated("chan info"))
         );
-    }
-
-    #[test]
-    fn rejects_overlong_varints() {
-        let mut input = Bytes::from_static(&[0xff; 11]);
-        assert_eq!(get_varint(&mut input, "v"), Err(DecodeError::Invalid("v")));
-        let mut max = Vec::new();
-        put_varint(&mut max, u64::MAX);
-        assert_eq!(get_varint(&mut Bytes::from(max), "v"), Ok(u64::MAX));
     }
 
     #[test]

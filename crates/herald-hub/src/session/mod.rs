@@ -85,8 +85,8 @@ pub struct Session {
     conn_info: Bytes,
     expire_at: Option<i64>,
     subs: HashMap<String, Subscription>,
-    control_tx: mpsc::Sender<Control>,
-    control_rx: mpsc::Receiver<Control>,
+    control_tx: crate::node::ControlSender,
+    control_rx: mpsc::Receiver<Box<Control>>,
     timers: Timers,
 }
 
@@ -137,7 +137,7 @@ impl Session {
         // Control messages queued before this frame arrived come first: a subscription dropped
         // for a gap must be forgotten before the client's resubscribe is handled.
         while let Ok(control) = self.control_rx.try_recv() {
-            if self.on_control(control).await == Flow::Close {
+            if self.on_control(*control).await == Flow::Close {
                 return Flow::Close;
             }
         }
@@ -166,7 +166,7 @@ impl Session {
                 self.outbox.close(DisconnectCode::SHUTDOWN.into());
                 Event::Closed(DisconnectCode::SHUTDOWN.into())
             }
-            Some(control) = self.control_rx.recv() => Event::Control(control),
+            Some(control) = self.control_rx.recv() => Event::Control(*control),
             _ = sleep_until(deadline) => Event::Timer,
         }
     }
