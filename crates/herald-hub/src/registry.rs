@@ -172,6 +172,11 @@ impl Registry {
             return;
         }
         for buffered in pending.publications {
+            if buffered.offset == 0 {
+                // Published without history (`skip_history`): not part of the stream.
+                let _ = subscriber.spec.outbox.push(buffered.message);
+                continue;
+            }
             subscriber.deliver_positioned(
                 channel,
                 buffered.offset,
@@ -443,4 +448,66 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::outbox::Drained;
+
+    fn subscriber(outbox: &Arc<Outbox>, positioned: bool) -> NewSubscriber {
+        let (control, _) = crate::node::control_channel();
+        NewSubscriber {
+            outbox: outbox.clone(),
+            control,
+            push_join_leave: false,
+            positioned,
+            server_side: false,
+        }
+    }
+
+    fn publication(offset: u64) -> Publication {
+        Publication {
+            offset,
+            data: Bytes::from_static(b"{}"),
+            ..Default::default()
+        }
+    }
+
+    fn position(offset: u64) -> StreamPosition {
+        StreamPosition {
+            offset,
+            epoch: "abcdefgh".into(),
+        }
+    }
+
+    async fn offsets(outbox: &Outbox) -> Vec<u64> {
+        let Drained::Messages(messages) = outbox.drain().await else {
+            panic!("outbox closed");
+        };
+        messages
+            .iter()
+            .flat_map(|m| herald_proto::decode_reply(Protocol::Json, m).expect("valid"))
+            .map(|r| r.push.and_then(|p| p.r#pub).map_or(u64::MAX, |p| p.offset))
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn activation_queues_the_reply_then_only_what_continues_the_position() {
+        let registry = Registry::new();
+        let outbox = Arc::new(Outbox::new(Protocol::Json, 1 << 20));
+        let client: Arc<str> = Arc::from("c");
+        assert_eq!(
+            registry.add_pending("ch", &client, subscriber(&outbox, true)),
+            Ok(true)
+        );
+        // Arrive while the subscribe is pending: 2 is covered by the reply's position, 3
+        // continues it, a publication without history (offset 0) is not part of the stream.
+        registry.handle_publication("ch", &publication(2), &position(2));
+        registry.handle_publication("ch", &publication(3), &position(3));
+        registry.handle_publication("ch", &publication(0), &StreamPosition::default());
+        let reply = Bytes::from_static(br#"{"id":2,"subscribe":{}}"#);
+        registry.activate("ch", &client, Some(reply), Some(position(2)));
+        assert_eq!(offsets(&outbox).await, vec![u64::MAX, 3, 0]);
+    }
 }
