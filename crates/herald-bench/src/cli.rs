@@ -27,10 +27,24 @@ pub enum Command {
     /// loop); deliveries/s, loss, order, latency, server CPU. `--step` searches the highest
     /// sustainable rate.
     Fanout(FanoutArgs),
-    /// Rooms of K clients with chat-like traffic (not implemented yet).
-    Rooms(PendingArgs),
-    /// Drop every connection at once and measure reconnect + recovery (not implemented yet).
-    Storm(PendingArgs),
+    /// Rooms of K clients with chat-like traffic: every client publishes (client-side
+    /// `publish`) to its room at a fixed rate; deliveries/s, latency, loss, server CPU.
+    ///
+    /// Herald config: the room channels (`<channel>-<room>`) must allow client publishing, e.g.
+    /// `{"channel":{"without_namespace":{"allow_subscribe_for_client":true,
+    /// "allow_publish_for_subscriber":true}}}`.
+    Rooms(RoomsArgs),
+    /// N clients on one recoverable channel while publishing runs; every socket is dropped at
+    /// once, each client reconnects after a jittered backoff and resubscribes with recovery;
+    /// time until all are back, recovered or not, lost/duplicated/out-of-order messages.
+    ///
+    /// Herald config: the channel needs history and recovery, e.g.
+    /// `{"channel":{"without_namespace":{"allow_subscribe_for_client":true,
+    /// "history_size":1000,"history_ttl":"300s","force_recovery":true}}}`. `history_size`,
+    /// and `client.recovery_max_publication_limit` when set (300 by default, as in Centrifugo),
+    /// must hold at least rate x (longest time a client is away) publications, else the
+    /// late clients get `recovered: false` and the run fails.
+    Storm(StormArgs),
     /// Render result files (`--json` output) as BENCHMARKS.md.
     Markdown(MarkdownArgs),
     /// Wait until a TCP address accepts connections (for scripts).
@@ -141,12 +155,62 @@ pub struct FanoutArgs {
     pub publish_server: Option<std::net::SocketAddr>,
 }
 
-/// Workloads of part 2 accept any arguments for now.
+/// `storm`.
 #[derive(Debug, Clone, Args)]
-pub struct PendingArgs {
-    /// Ignored.
-    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
-    pub rest: Vec<String>,
+pub struct StormArgs {
+    /// Shared options.
+    #[command(flatten)]
+    pub common: CommonArgs,
+    /// Clients on the channel.
+    #[arg(long, value_name = "N", default_value_t = 1000)]
+    pub clients: usize,
+    /// Publications per second through the HTTP API, for the whole run.
+    #[arg(long, value_name = "R", default_value_t = 100.0)]
+    pub rate: f64,
+    /// Seconds of publishing.
+    #[arg(long, value_name = "SECONDS", default_value_t = 10.0)]
+    pub duration: f64,
+    /// Seconds of publishing before every connection is dropped.
+    #[arg(long, value_name = "SECONDS", default_value_t = 3.0)]
+    pub warmup: f64,
+    /// Each client waits a uniform 0..=MS before reconnecting (and between failed attempts).
+    #[arg(long, value_name = "MS", default_value_t = 500)]
+    pub max_backoff_ms: u64,
+    /// Size of each publication's data in bytes.
+    #[arg(long, value_name = "BYTES", default_value_t = 128)]
+    pub payload: usize,
+    /// Seconds to wait for every client to be back after the drop.
+    #[arg(long, value_name = "SECONDS", default_value_t = 30.0)]
+    pub recover_timeout: f64,
+    /// Seconds to wait for deliveries after the last publication.
+    #[arg(long, value_name = "SECONDS", default_value_t = 5.0)]
+    pub drain_timeout: f64,
+}
+
+/// `rooms`.
+#[derive(Debug, Clone, Args)]
+pub struct RoomsArgs {
+    /// Shared options (`--channel` is the prefix of the room channels).
+    #[command(flatten)]
+    pub common: CommonArgs,
+    /// Clients in all.
+    #[arg(long, value_name = "N", default_value_t = 1000)]
+    pub clients: usize,
+    /// Clients per room (the last room may be smaller).
+    #[arg(long, value_name = "K", default_value_t = 10)]
+    pub room_size: usize,
+    /// Messages per second each client publishes.
+    #[arg(long, value_name = "R", default_value_t = 1.0)]
+    pub rate: f64,
+    /// Seconds of publishing.
+    #[arg(long, value_name = "SECONDS", default_value_t = 10.0)]
+    pub duration: f64,
+    /// Size of each message's data in bytes.
+    #[arg(long, value_name = "BYTES", default_value_t = 128)]
+    pub payload: usize,
+    /// Seconds to wait for deliveries after the last publication.
+    #[arg(long, value_name = "SECONDS", default_value_t = 5.0)]
+    pub drain_timeout: f64,
 }
 
 /// `markdown`.

@@ -8,7 +8,8 @@
 //! latency is measured from when a message *should* have been sent.
 //!
 //! Key pieces:
-//! - [`workload`]: `connect` and `fanout` (`rooms` and `storm` come in part 2 of issue #3).
+//! - [`workload`]: `connect`, `fanout`, `rooms` (chat-like rooms) and `storm` (drop every
+//!   connection, reconnect with recovery).
 //! - [`group::Groups`]: the subscribers, in this process or in worker processes beyond the
 //!   20,000 open-file limit, with mergeable results ([`stats`]).
 //! - [`tracker::SeqTracker`]: lost, duplicated and out-of-order counts per connection.
@@ -71,8 +72,12 @@ pub async fn run_workload(
         Command::Fanout(args) => workload::fanout::run(args, exe, command_line)
             .await
             .map(Report::Fanout),
-        Command::Rooms(_) => Err(BenchError::NotImplemented("rooms")),
-        Command::Storm(_) => Err(BenchError::NotImplemented("storm")),
+        Command::Rooms(args) => workload::rooms::run(args, exe, command_line)
+            .await
+            .map(Report::Rooms),
+        Command::Storm(args) => workload::storm::run(args, exe, command_line)
+            .await
+            .map(Report::Storm),
         Command::Markdown(_) | Command::Wait(_) | Command::Worker(_) => Err(
             BenchError::InvalidArgs("not a workload subcommand".to_owned()),
         ),

@@ -50,6 +50,8 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let json = match &command {
                 Command::Connect(a) => a.common.json,
                 Command::Fanout(a) => a.common.json,
+                Command::Storm(a) => a.common.json,
+                Command::Rooms(a) => a.common.json,
                 _ => false,
             };
             let exe = std::env::current_exe().context("finding this executable")?;

@@ -48,7 +48,7 @@ pub fn render(reports: &[Report], quick: bool, notes: &[String]) -> String {
         .iter()
         .filter_map(|r| match r {
             Report::Connect(c) => Some(c),
-            Report::Fanout(_) => None,
+            _ => None,
         })
         .collect();
     if !connects.is_empty() {
@@ -61,6 +61,19 @@ pub fn render(reports: &[Report], quick: bool, notes: &[String]) -> String {
             fixed_section(&mut out, &group);
         }
     }
+    for report in reports {
+        let title = match report {
+            Report::Storm(_) => "Reconnect storm",
+            Report::Rooms(_) => "Rooms",
+            _ => continue,
+        };
+        let _ = write!(
+            out,
+            "\n## {title}\n\n```\n{}```\n\nCommand: `{}`\n",
+            report.to_table(),
+            run_of(report).command
+        );
+    }
     out
 }
 
@@ -68,6 +81,8 @@ fn run_of(report: &Report) -> &crate::report::RunInfo {
     match report {
         Report::Connect(r) => &r.run,
         Report::Fanout(r) => &r.run,
+        Report::Storm(r) => &r.run,
+        Report::Rooms(r) => &r.run,
     }
 }
 

@@ -17,6 +17,10 @@ pub enum Report {
     Connect(ConnectReport),
     /// `fanout`.
     Fanout(FanoutReport),
+    /// `storm`.
+    Storm(StormReport),
+    /// `rooms`.
+    Rooms(RoomsReport),
 }
 
 impl Report {
@@ -26,6 +30,8 @@ impl Report {
         match self {
             Report::Connect(r) => r.ok(),
             Report::Fanout(r) => r.ok(),
+            Report::Storm(r) => r.ok(),
+            Report::Rooms(r) => r.ok(),
         }
     }
 
@@ -34,6 +40,8 @@ impl Report {
         match self {
             Report::Connect(r) => r.to_table(),
             Report::Fanout(r) => r.to_table(),
+            Report::Storm(r) => r.to_table(),
+            Report::Rooms(r) => r.to_table(),
         }
     }
 }
@@ -327,6 +335,294 @@ pub struct StepReport {
     pub verdict: String,
     /// A few close reasons.
     pub close_reasons: Vec<String>,
+}
+
+/// The `storm` workload's result.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StormReport {
+    /// Run description.
+    pub run: RunInfo,
+    /// Opening the clients before the storm.
+    pub open: OpenSummary,
+    /// Clients.
+    pub clients: u64,
+    /// Publications per second.
+    pub rate: f64,
+    /// Seconds of publishing.
+    pub duration_seconds: f64,
+    /// Seconds of publishing before the drop.
+    pub warmup_seconds: f64,
+    /// Largest reconnect backoff, ms.
+    pub max_backoff_ms: u64,
+    /// Publications attempted.
+    pub published: u64,
+    /// Publications the API rejected.
+    pub publish_failed: u64,
+    /// The first rejection.
+    pub first_publish_error: Option<String>,
+    /// Clients reconnected and resubscribed after the drop.
+    pub back: u64,
+    /// Clients that never came back (gave up or timed out).
+    pub not_back: u64,
+    /// Clients whose recovering subscribe said `recovered: false`.
+    pub not_recovered: u64,
+    /// Seconds from the drop until the coordinator saw every client back (`None` if some
+    /// never came back).
+    pub all_back_seconds: Option<f64>,
+    /// Per client, time from the drop to its recovering subscribe reply.
+    pub back_time: LatencySummary,
+    /// Connections the machine dropped because a listen queue was full, from the drop until
+    /// everyone was back (each costs a client a SYN retransmit: 1 s, then 3 s, 7 s).
+    pub listen_overflows: Option<u64>,
+    /// Reconnect attempts that failed and were retried after another backoff.
+    pub reconnect_retries: u64,
+    /// Accepted publications x clients.
+    pub expected_deliveries: u64,
+    /// Distinct deliveries (live and recovered).
+    pub received: u64,
+    /// Accepted publications some client never got (per client).
+    pub lost: u64,
+    /// Deliveries of a number a client already had.
+    pub duplicates: u64,
+    /// Deliveries after a later number.
+    pub out_of_order: u64,
+    /// Clients that got everything exactly once in order.
+    pub complete_clients: u64,
+    /// Publications that were not the run's.
+    pub foreign: u64,
+    /// Server CPU seconds from the start of publishing to the end of draining.
+    pub server_cpu_seconds: Option<f64>,
+    /// The same as a share of the machine.
+    pub server_cpu_share: Option<f64>,
+    /// Generator CPU seconds over the same span.
+    pub bench_cpu_seconds: f64,
+    /// Server RSS after the clients connected, bytes.
+    pub server_rss_before: Option<u64>,
+    /// Server RSS right before the drop.
+    pub server_rss_at_drop: Option<u64>,
+    /// Server RSS after draining.
+    pub server_rss_after: Option<u64>,
+    /// A few reasons clients failed to come back or were closed.
+    pub failures: Vec<String>,
+}
+
+impl StormReport {
+    /// Nothing lost or duplicated, every client back and recovered, every publish accepted.
+    pub fn ok(&self) -> bool {
+        self.lost == 0
+            && self.duplicates == 0
+            && self.not_back == 0
+            && self.not_recovered == 0
+            && self.publish_failed == 0
+    }
+
+    fn to_table(&self) -> String {
+        let mut t = Table::new(format!(
+            "storm: {} clients, {} msg/s, drop after {:.1} s, backoff 0..{} ms, {}",
+            self.clients,
+            self.rate,
+            self.warmup_seconds,
+            self.max_backoff_ms,
+            self.run.flavor.name()
+        ));
+        open_rows(&mut t, &self.open);
+        t.row(
+            "published",
+            format!("{} ({} failed)", self.published, self.publish_failed),
+        );
+        if let Some(error) = &self.first_publish_error {
+            t.row("first publish error", error.clone());
+        }
+        t.row(
+            "back after the drop",
+            format!("{} of {}", self.back, self.clients),
+        );
+        t.row("recovered: false", self.not_recovered.to_string());
+        t.row(
+            "all back (resubscribed)",
+            opt(self.all_back_seconds, |s| {
+                format!("{:.3} s after the drop", s)
+            }),
+        );
+        t.row(
+            "back time p50 / p99 / max",
+            format!(
+                "{:.1} / {:.1} / {:.1} ms",
+                ms(self.back_time.p50_us),
+                ms(self.back_time.p99_us),
+                ms(self.back_time.max_us)
+            ),
+        );
+        t.row(
+            "deliveries",
+            format!("{} of {}", self.received, self.expected_deliveries),
+        );
+        t.row(
+            "lost / duplicated / out of order",
+            format!(
+                "{} / {} / {}",
+                self.lost, self.duplicates, self.out_of_order
+            ),
+        );
+        t.row(
+            "listen queue overflows",
+            opt(self.listen_overflows, |n| n.to_string()),
+        );
+        t.row(
+            "failed reconnect attempts",
+            self.reconnect_retries.to_string(),
+        );
+        t.row(
+            "complete clients",
+            format!("{} of {}", self.complete_clients, self.clients),
+        );
+        t.row(
+            "server CPU",
+            match (self.server_cpu_seconds, self.server_cpu_share) {
+                (Some(s), Some(share)) => format!("{s:.2} s ({})", percent(share)),
+                _ => "n/a".to_owned(),
+            },
+        );
+        t.row("generator CPU", format!("{:.2} s", self.bench_cpu_seconds));
+        t.row("server RSS before", opt(self.server_rss_before, mib));
+        t.row("server RSS at the drop", opt(self.server_rss_at_drop, mib));
+        t.row("server RSS after", opt(self.server_rss_after, mib));
+        for failure in &self.failures {
+            t.row("failure", failure.clone());
+        }
+        t.row("verdict", verdict(self.ok()));
+        t.finish()
+    }
+}
+
+/// The `rooms` workload's result.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RoomsReport {
+    /// Run description.
+    pub run: RunInfo,
+    /// Opening the clients.
+    pub open: OpenSummary,
+    /// Clients.
+    pub clients: u64,
+    /// Clients per room.
+    pub room_size: u64,
+    /// Rooms.
+    pub rooms: u64,
+    /// Messages per second per client.
+    pub rate_per_client: f64,
+    /// Seconds of publishing.
+    pub duration_seconds: f64,
+    /// Data bytes per message.
+    pub payload_bytes: usize,
+    /// Messages sent.
+    pub sent: u64,
+    /// Messages the server rejected (error reply or a failed send).
+    pub publish_failed: u64,
+    /// The first rejection.
+    pub first_publish_error: Option<String>,
+    /// Accepted messages x members of the sender's room.
+    pub expected_deliveries: u64,
+    /// Distinct deliveries.
+    pub received: u64,
+    /// Expected deliveries that never arrived.
+    pub lost: u64,
+    /// Deliveries of a message the client already had.
+    pub duplicates: u64,
+    /// Deliveries after a later message of the same sender.
+    pub out_of_order: u64,
+    /// Connections closed during the run.
+    pub closed: u64,
+    /// Seconds from the first due time to the last delivery.
+    pub active_seconds: f64,
+    /// Deliveries per second of `active_seconds`.
+    pub deliveries_per_second: f64,
+    /// End-to-end latency from each message's due time.
+    pub latency: LatencySummary,
+    /// Server CPU seconds while publishing and draining.
+    pub server_cpu_seconds: Option<f64>,
+    /// The same as a share of the machine.
+    pub server_cpu_share: Option<f64>,
+    /// Deliveries per server CPU-second.
+    pub deliveries_per_server_cpu_second: Option<f64>,
+    /// Generator CPU seconds.
+    pub bench_cpu_seconds: f64,
+    /// Server RSS after the clients connected.
+    pub server_rss: Option<u64>,
+    /// A few close reasons.
+    pub close_reasons: Vec<String>,
+}
+
+impl RoomsReport {
+    /// Nothing lost, duplicated, rejected or closed.
+    pub fn ok(&self) -> bool {
+        self.lost == 0 && self.duplicates == 0 && self.publish_failed == 0 && self.closed == 0
+    }
+
+    fn to_table(&self) -> String {
+        let mut t = Table::new(format!(
+            "rooms: {} clients in {} rooms of {}, {} msg/s per client, {}",
+            self.clients,
+            self.rooms,
+            self.room_size,
+            self.rate_per_client,
+            self.run.flavor.name()
+        ));
+        open_rows(&mut t, &self.open);
+        t.row(
+            "sent",
+            format!("{} ({} failed)", self.sent, self.publish_failed),
+        );
+        if let Some(error) = &self.first_publish_error {
+            t.row("first publish error", error.clone());
+        }
+        t.row(
+            "deliveries",
+            format!("{} of {}", self.received, self.expected_deliveries),
+        );
+        t.row(
+            "lost / duplicated / out of order",
+            format!(
+                "{} / {} / {}",
+                self.lost, self.duplicates, self.out_of_order
+            ),
+        );
+        t.row(
+            "deliveries/s",
+            format!(
+                "{:.0} over {:.2} s",
+                self.deliveries_per_second, self.active_seconds
+            ),
+        );
+        t.row(
+            "latency p50 / p90 / p99 / max",
+            format!(
+                "{:.2} / {:.2} / {:.2} / {:.2} ms",
+                ms(self.latency.p50_us),
+                ms(self.latency.p90_us),
+                ms(self.latency.p99_us),
+                ms(self.latency.max_us)
+            ),
+        );
+        t.row(
+            "server CPU",
+            match (self.server_cpu_seconds, self.server_cpu_share) {
+                (Some(s), Some(share)) => format!("{s:.2} s ({})", percent(share)),
+                _ => "n/a".to_owned(),
+            },
+        );
+        t.row(
+            "deliveries per server CPU-second",
+            opt(self.deliveries_per_server_cpu_second, |d| format!("{d:.0}")),
+        );
+        t.row("generator CPU", format!("{:.2} s", self.bench_cpu_seconds));
+        t.row("server RSS", opt(self.server_rss, mib));
+        t.row("closed", self.closed.to_string());
+        for reason in &self.close_reasons {
+            t.row("close reason", reason.clone());
+        }
+        t.row("verdict", verdict(self.ok()));
+        t.finish()
+    }
 }
 
 fn open_rows(t: &mut Table, open: &OpenSummary) {

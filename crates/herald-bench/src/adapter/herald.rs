@@ -4,10 +4,10 @@
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
-use herald_proto::{Command, ConnectRequest, Protocol, Reply, SubscribeRequest};
+use herald_proto::{Command, ConnectRequest, Protocol, PublishRequest, Reply, SubscribeRequest};
 use tokio_websockets::Message;
 
-use super::{Flavor, Ws, excerpt, recv, send};
+use super::{Event, Flavor, Resume, Subscribed, Ws, excerpt, recv, send};
 use crate::error::ConnectError;
 
 /// How long a pong write may take before the connection counts as dead.
@@ -44,15 +44,27 @@ pub(super) fn token(secret: &str, user: &str) -> Result<String, ConnectError> {
     .map_err(|e| ConnectError::Handshake(format!("signing the token: {e}")))
 }
 
+/// What a handshake needs.
+pub(super) struct Handshake<'a> {
+    pub(super) token: String,
+    pub(super) channel: &'a str,
+    pub(super) resume: Option<&'a Resume>,
+    pub(super) timeout: Duration,
+}
+
 /// Connect (id 1) then subscribe (id 2), waiting for each reply like the SDKs do.
 pub(super) async fn handshake(
     ws: &mut Ws,
     protocol: Protocol,
-    token: String,
-    channel: &str,
-    timeout: Duration,
-    early: &mut Vec<Bytes>,
-) -> Result<(), ConnectError> {
+    hs: Handshake<'_>,
+    early: &mut Vec<(u64, Bytes)>,
+) -> Result<Subscribed, ConnectError> {
+    let Handshake {
+        token,
+        channel,
+        resume,
+        timeout,
+    } = hs;
     let connect = Command {
         id: 1,
         connect: Some(ConnectRequest {
@@ -69,13 +81,47 @@ pub(super) async fn handshake(
         id: 2,
         subscribe: Some(SubscribeRequest {
             channel: channel.to_owned(),
+            recover: resume.is_some(),
+            offset: resume.map_or(0, |r| r.offset),
+            epoch: resume.map(|r| r.epoch.clone()).unwrap_or_default(),
             ..SubscribeRequest::default()
         }),
         ..Command::default()
     };
     send_command(ws, protocol, &subscribe, "subscribe", timeout).await?;
-    await_reply(ws, protocol, 2, "subscribe", timeout, early).await?;
-    Ok(())
+    let reply = await_reply(ws, protocol, 2, "subscribe", timeout, early).await?;
+    let result = reply.subscribe.unwrap_or_default();
+    Ok(Subscribed {
+        epoch: result.epoch,
+        offset: result.offset,
+        recoverable: result.recoverable,
+        recovered: result.recovered,
+        publications: result
+            .publications
+            .into_iter()
+            .map(|p| (p.offset, p.data))
+            .collect(),
+    })
+}
+
+/// Sends a client-side publish with command `id`.
+pub(super) async fn publish(
+    ws: &mut Ws,
+    protocol: Protocol,
+    id: u32,
+    channel: &str,
+    data: Bytes,
+) -> Result<(), ConnectError> {
+    let command = Command {
+        id,
+        publish: Some(PublishRequest {
+            channel: channel.to_owned(),
+            data,
+            ..PublishRequest::default()
+        }),
+        ..Command::default()
+    };
+    send_command(ws, protocol, &command, "publish", WRITE_TIMEOUT).await
 }
 
 /// Hands over the publications of one frame and answers pings.
@@ -83,7 +129,7 @@ pub(super) async fn read_frame(
     ws: &mut Ws,
     protocol: Protocol,
     message: &Message,
-    on_data: &mut impl FnMut(&[u8]),
+    on_event: &mut impl FnMut(Event<'_>),
 ) -> Result<(), String> {
     if !(message.is_text() || message.is_binary()) {
         return Ok(()); // WebSocket pings and pongs are answered by tokio-websockets.
@@ -96,7 +142,15 @@ pub(super) async fn read_frame(
                 .await
                 .map_err(|e| e.to_string())?;
         } else if let Some(publication) = reply.push.and_then(|push| push.r#pub) {
-            on_data(&publication.data);
+            on_event(Event::Publication {
+                offset: publication.offset,
+                data: &publication.data,
+            });
+        } else if reply.id != 0 {
+            on_event(Event::Reply {
+                id: reply.id,
+                error: reply.error.map(|e| format!("{}: {}", e.code, e.message)),
+            });
         }
     }
     Ok(())
@@ -136,8 +190,8 @@ async fn await_reply(
     id: u32,
     stage: &'static str,
     timeout: Duration,
-    early: &mut Vec<Bytes>,
-) -> Result<(), ConnectError> {
+    early: &mut Vec<(u64, Bytes)>,
+) -> Result<Reply, ConnectError> {
     let deadline = tokio::time::Instant::now() + timeout;
     loop {
         let left = deadline.saturating_duration_since(tokio::time::Instant::now());
@@ -151,7 +205,7 @@ async fn await_reply(
                 detail: format!("{e}: {}", excerpt(message.as_payload())),
             }
         })?;
-        let mut done = false;
+        let mut done = None;
         for reply in replies {
             if reply.id == id {
                 if let Some(error) = reply.error {
@@ -161,15 +215,15 @@ async fn await_reply(
                         message: error.message,
                     });
                 }
-                done = true;
+                done = Some(reply);
             } else if is_ping(&reply) {
                 send_command(ws, protocol, &Command::default(), stage, timeout).await?;
             } else if let Some(publication) = reply.push.and_then(|push| push.r#pub) {
-                early.push(publication.data);
+                early.push((publication.offset, publication.data));
             }
         }
-        if done {
-            return Ok(());
+        if let Some(reply) = done {
+            return Ok(reply);
         }
     }
 }

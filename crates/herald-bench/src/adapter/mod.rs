@@ -80,8 +80,34 @@ pub struct Target {
 pub struct Client {
     ws: Ws,
     flavor: Flavor,
-    /// Publication data that arrived together with the handshake replies.
-    early: Vec<Bytes>,
+    /// Publications (offset, data) that arrived together with the handshake replies.
+    early: Vec<(u64, Bytes)>,
+    /// Id of the next client command (connect and subscribe used 1 and 2).
+    next_id: u32,
+}
+
+/// Where a Herald subscription resumes: `{"recover":true,"offset":..,"epoch":..}`.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Resume {
+    /// Offset of the last publication seen.
+    pub offset: u64,
+    /// Epoch of the stream, from the first subscribe reply.
+    pub epoch: String,
+}
+
+/// What the subscribe reply said about the stream (Herald only).
+#[derive(Debug, Clone, Default)]
+pub struct Subscribed {
+    /// The stream's epoch.
+    pub epoch: String,
+    /// The stream's top offset.
+    pub offset: u64,
+    /// Whether the subscription is recoverable.
+    pub recoverable: bool,
+    /// Whether a requested recovery succeeded.
+    pub recovered: bool,
+    /// Missed publications (offset, data) carried by the reply, in order.
+    pub publications: Vec<(u64, Bytes)>,
 }
 
 impl Client {
@@ -93,6 +119,21 @@ impl Client {
         user: &str,
         channel: &str,
     ) -> Result<Client, ConnectError> {
+        Self::open_resuming(target, source, user, channel, None)
+            .await
+            .map(|(client, _)| client)
+    }
+
+    /// [`Client::open`] that, for Herald, subscribes with recovery from `resume` when given
+    /// and returns what the subscribe reply said (`None` for Socket.IO). Publications that
+    /// arrived before the reply stay queued for [`Client::next_pub`].
+    pub async fn open_resuming(
+        target: &Target,
+        source: IpAddr,
+        user: &str,
+        channel: &str,
+        resume: Option<&Resume>,
+    ) -> Result<(Client, Option<Subscribed>), ConnectError> {
         let timeout = target.connect_timeout;
         let stream = net::connect(source, target.addr, timeout).await?;
         let uri = format!("ws://{}{}", target.addr, target.flavor.path());
@@ -118,6 +159,7 @@ impl Client {
                 other => ConnectError::Handshake(other.to_string()),
             })?;
         let mut early = Vec::new();
+        let mut subscribed = None;
         match target.flavor {
             Flavor::HeraldJson | Flavor::HeraldProtobuf => {
                 let token = match &target.token_secret {
@@ -125,26 +167,70 @@ impl Client {
                     None => String::new(),
                 };
                 let protocol = herald::protocol(target.flavor);
-                herald::handshake(&mut ws, protocol, token, channel, timeout, &mut early).await?;
+                let hs = herald::Handshake {
+                    token,
+                    channel,
+                    resume,
+                    timeout,
+                };
+                subscribed = Some(herald::handshake(&mut ws, protocol, hs, &mut early).await?);
             }
             Flavor::Socketio => {
-                socketio::handshake(&mut ws, channel, timeout, &mut early).await?;
+                let mut data = Vec::new();
+                socketio::handshake(&mut ws, channel, timeout, &mut data).await?;
+                early.extend(data.into_iter().map(|d| (0, d)));
             }
         }
-        Ok(Client {
+        let client = Client {
             ws,
             flavor: target.flavor,
             early,
-        })
+            next_id: 3,
+        };
+        Ok((client, subscribed))
+    }
+
+    /// Sends a client-side `publish` of `data` to `channel` (Herald only); returns the
+    /// command's id, which the reply carries (see [`Client::next_event`]).
+    pub async fn publish(&mut self, channel: &str, data: Bytes) -> Result<u32, String> {
+        if !self.flavor.is_herald() {
+            return Err("client-side publish needs the Herald protocol".to_owned());
+        }
+        let id = self.next_id;
+        self.next_id = self.next_id.wrapping_add(1).max(3);
+        herald::publish(
+            &mut self.ws,
+            herald::protocol(self.flavor),
+            id,
+            channel,
+            data,
+        )
+        .await
+        .map_err(|e| e.to_string())?;
+        Ok(id)
     }
 
     /// Waits for the next frame and calls `on_data` with the data of every publication in it
     /// (zero or more); heartbeats are answered here. `Err` says why the connection is over.
     /// There is no deadline: an idle subscriber is normal, and the caller ends the task.
     pub async fn next(&mut self, mut on_data: impl FnMut(&[u8])) -> Result<(), String> {
+        self.next_event(|event| {
+            if let Event::Publication { data, .. } = event {
+                on_data(data);
+            }
+        })
+        .await
+    }
+
+    /// [`Client::next`] with every event: publications with their offsets (0 for Socket.IO)
+    /// and replies to commands sent with [`Client::publish`].
+    pub async fn next_event(&mut self, mut on_event: impl FnMut(Event<'_>)) -> Result<(), String> {
         if !self.early.is_empty() {
-            for data in self.early.drain(..) {
-                on_data(&data);
+            for (offset, data) in self.early.drain(..) {
+                on_event(Event::Publication {
+                    offset,
+                    data: &data,
+                });
             }
             return Ok(());
         }
@@ -162,13 +248,35 @@ impl Client {
                     &mut self.ws,
                     herald::protocol(self.flavor),
                     &message,
-                    &mut on_data,
+                    &mut on_event,
                 )
                 .await
             }
-            Flavor::Socketio => socketio::read_frame(&mut self.ws, &message, &mut on_data).await,
+            Flavor::Socketio => {
+                let mut on_data = |data: &[u8]| on_event(Event::Publication { offset: 0, data });
+                socketio::read_frame(&mut self.ws, &message, &mut on_data).await
+            }
         }
     }
+}
+
+/// Something a connection received.
+#[derive(Debug)]
+pub enum Event<'a> {
+    /// A publication on the subscribed channel.
+    Publication {
+        /// Its offset in the channel's stream (0 when the server sends none).
+        offset: u64,
+        /// Its data.
+        data: &'a [u8],
+    },
+    /// The reply to command `id`, with the error message if it failed.
+    Reply {
+        /// The command's id.
+        id: u32,
+        /// `code: message` of an error reply.
+        error: Option<String>,
+    },
 }
 
 /// `: <code> <reason>` for a close frame, `None` for other messages.

@@ -4,6 +4,8 @@
 
 pub mod connect;
 pub mod fanout;
+pub mod rooms;
+pub mod storm;
 
 use std::time::Duration;
 

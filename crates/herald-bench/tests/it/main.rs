@@ -1,6 +1,6 @@
-//! herald-bench against the workspace's real `herald` binary: a tiny `fanout` and `connect`
-//! run in-process must count every delivery exactly once. No timing is asserted: the machine
-//! running the tests may be slow or busy.
+//! herald-bench against the workspace's real `herald` binary: tiny `fanout`, `connect`,
+//! `storm` and `rooms` runs in-process must count every delivery exactly once. No timing is
+//! asserted: the machine running the tests may be slow or busy.
 
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
@@ -77,7 +77,8 @@ fn start_herald() -> Server {
             "allow_subscribe_for_client": true,
             "history_size": 100,
             "history_ttl": "300s",
-            "force_recovery": true
+            "force_recovery": true,
+            "allow_publish_for_subscriber": true
         }}
     });
     std::fs::write(&config, json.to_string()).expect("config written");
@@ -128,7 +129,7 @@ fn cli(args: &[&str], server: &Server) -> Cli {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn fanout_and_connect_count_every_delivery_once() {
+async fn every_workload_counts_every_delivery_once() {
     let server = start_herald();
     // Workers are not used at these sizes; the binary path is never run.
     let exe = PathBuf::from("herald-bench");
@@ -182,6 +183,85 @@ async fn fanout_and_connect_count_every_delivery_once() {
     assert_eq!(connect.closed, 0);
     assert!(connect.server_rss_after.is_some());
     assert!(connect.ok());
+
+    // Storm: every socket dropped at once, reconnect with recovery; nothing lost or doubled.
+    let storm = cli(
+        &[
+            "storm",
+            "--clients",
+            "30",
+            "--rate",
+            "100",
+            "--duration",
+            "3",
+            "--warmup",
+            "1",
+            "--max-backoff-ms",
+            "300",
+            "--channel",
+            "storm",
+        ],
+        &server,
+    );
+    let report = herald_bench::run_workload(&storm.command, &exe, "it".into())
+        .await
+        .expect("storm runs");
+    let Report::Storm(storm) = report else {
+        panic!("storm report expected");
+    };
+    assert_eq!(storm.open.opened, 30);
+    assert_eq!(storm.published, 300);
+    assert_eq!(storm.publish_failed, 0, "{:?}", storm.first_publish_error);
+    assert_eq!(
+        (storm.back, storm.not_back),
+        (30, 0),
+        "{:?}",
+        storm.failures
+    );
+    assert_eq!(storm.not_recovered, 0);
+    assert_eq!(storm.expected_deliveries, 300 * 30);
+    assert_eq!(storm.received, storm.expected_deliveries);
+    assert_eq!(
+        (storm.lost, storm.duplicates, storm.out_of_order),
+        (0, 0, 0)
+    );
+    assert_eq!(storm.complete_clients, 30);
+    assert!(storm.ok());
+
+    // Rooms: 12 clients in rooms of 3 publishing from the client side.
+    let rooms = cli(
+        &[
+            "rooms",
+            "--clients",
+            "12",
+            "--room-size",
+            "3",
+            "--rate",
+            "5",
+            "--duration",
+            "2",
+            "--channel",
+            "room",
+        ],
+        &server,
+    );
+    let report = herald_bench::run_workload(&rooms.command, &exe, "it".into())
+        .await
+        .expect("rooms runs");
+    let Report::Rooms(rooms) = report else {
+        panic!("rooms report expected");
+    };
+    assert_eq!((rooms.open.opened, rooms.rooms), (12, 4));
+    assert_eq!(rooms.sent, 12 * 10);
+    assert_eq!(rooms.publish_failed, 0, "{:?}", rooms.first_publish_error);
+    assert_eq!(rooms.expected_deliveries, 12 * 10 * 3);
+    assert_eq!(rooms.received, rooms.expected_deliveries);
+    assert_eq!(
+        (rooms.lost, rooms.duplicates, rooms.out_of_order),
+        (0, 0, 0)
+    );
+    assert_eq!(rooms.latency.count, rooms.received);
+    assert!(rooms.ok());
 
     // A server that is gone is a clear error, not a hang.
     let addr = server.addr.to_string();
