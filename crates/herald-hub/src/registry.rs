@@ -245,6 +245,7 @@ impl Registry {
             return;
         };
         let mut encoded = EncodeOnce::new(push);
+        let (offset, epoch) = position.map_or((0, ""), |p| (p.offset, p.epoch.as_str()));
         for subscriber in entry.subscribers.values_mut() {
             if subscriber.broken
                 || (only_join_leave
@@ -260,7 +261,6 @@ impl Registry {
                     .close(DisconnectCode::INAPPROPRIATE_PROTOCOL.into());
                 continue;
             };
-            let (offset, epoch) = position.map_or((0, ""), |p| (p.offset, p.epoch.as_str()));
             if let Some(pending) = &mut subscriber.pending {
                 pending.bytes += message.len();
                 pending.publications.push(Buffered {
@@ -305,13 +305,14 @@ impl Subscriber {
         if self.broken {
             return;
         }
-        let Some(position) = &self.position else {
+        let Some(position) = &mut self.position else {
             let _ = self.spec.outbox.push(message);
             return;
         };
         match continuity(position, offset, epoch) {
             Continuity::Next => {
-                self.position = Some((offset, position.1.clone()));
+                // Same epoch: only the offset moves (no refcount traffic per delivery).
+                position.0 = offset;
                 let _ = self.spec.outbox.push(message);
             }
             Continuity::Seen => {}
