@@ -19,6 +19,7 @@ use serde::{Deserialize, Serialize};
 use tokio::time::Instant;
 
 use crate::node::{NodeInfo, Shared, Target};
+use crate::outbox::ControlRejected;
 use crate::registry::Registry;
 use crate::session::{Control, ServerSubscription};
 use crate::{Disconnect, SubscribeOverride};
@@ -286,7 +287,7 @@ fn apply(shared: Arc<Shared>, message: ControlMessage) {
             reason,
         } => {
             let disconnect = Disconnect { code, reason };
-            for (_, outbox, _) in shared.targets(&target.into()) {
+            for (_, outbox) in shared.targets(&target.into()) {
                 outbox.close(disconnect.clone());
             }
         }
@@ -333,18 +334,18 @@ fn apply(shared: Arc<Shared>, message: ControlMessage) {
 }
 
 /// Hands a command to each addressed session without waiting: the broker's delivery path must
-/// never block. Overflow policy: a session whose control channel is full is not keeping up, so
+/// never block. Overflow policy: a session whose control queue is full is not keeping up, so
 /// it is closed with 3011 "force reconnect" (the client reconnects and its state is rebuilt)
 /// rather than the command being dropped.
 fn send_to_sessions(shared: &Shared, target: Target, make: impl Fn() -> Control) {
-    for (client, outbox, control) in shared.targets(&target) {
-        match control.try_send(Box::new(make())) {
+    for (client, outbox) in shared.targets(&target) {
+        match outbox.push_control(make()) {
             Ok(()) => {}
-            Err(tokio::sync::mpsc::error::TrySendError::Full(_)) => {
-                tracing::warn!(%client, "control channel full: forcing a reconnect");
+            Err(ControlRejected::Full) => {
+                tracing::warn!(%client, "control queue full: forcing a reconnect");
                 outbox.close(herald_proto::DisconnectCode::FORCE_RECONNECT.into());
             }
-            Err(tokio::sync::mpsc::error::TrySendError::Closed(_)) => {
+            Err(ControlRejected::Closed) => {
                 tracing::debug!(%client, "connection closed before the API command reached it");
             }
         }

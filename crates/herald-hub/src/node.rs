@@ -10,7 +10,6 @@ use herald_engine::{
     PresenceManager, PresenceStats, Publication, PublishOptions, StreamPosition,
 };
 use herald_proto::{DisconnectCode, Protocol};
-use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
@@ -18,19 +17,10 @@ use crate::channels::{ChannelRules, ResolvedChannel};
 use crate::cluster::{ControlMessage, NodeEvents, Nodes};
 use crate::outbox::Outbox;
 use crate::registry::Registry;
-use crate::session::{Control, ServerSubscription, Session};
+use crate::session::{ServerSubscription, Session};
 use crate::{
     ChannelOptions, Disconnect, HubError, NodeOptions, PublicationDataFormat, TokenVerifier,
 };
-
-/// Capacity of a session's control channel (API subscribe/unsubscribe/refresh, dropped
-/// subscriptions). A session whose channel is full is closed with 3011 (see `cluster.rs`).
-/// Commands travel boxed: tokio allocates a channel's first block of 32 slots up front, and
-/// 32 pointers cost every idle connection far less than 32 inline commands.
-const CONTROL_CAPACITY: usize = 64;
-
-/// The sending side of a session's control channel.
-pub(crate) type ControlSender = mpsc::Sender<Box<Control>>;
 
 /// A handle on the node. Cheap to clone; every session and the HTTP API share one.
 #[derive(Clone)]
@@ -70,7 +60,6 @@ struct Clients {
 struct ClientHandle {
     user: String,
     outbox: Arc<Outbox>,
-    control: ControlSender,
 }
 
 /// A publish from the server API.
@@ -376,7 +365,6 @@ impl Hub {
         client: &Arc<str>,
         user: &str,
         outbox: &Arc<Outbox>,
-        control: ControlSender,
     ) -> Result<(), Disconnect> {
         if self.is_shutting_down() {
             return Err(DisconnectCode::SHUTDOWN.into());
@@ -395,7 +383,6 @@ impl Hub {
         let handle = ClientHandle {
             user: user.to_owned(),
             outbox: outbox.clone(),
-            control,
         };
         clients.by_id.insert(client.clone(), handle);
         Ok(())
@@ -451,7 +438,7 @@ impl Shared {
     }
 
     /// This node's connections addressed by `target`.
-    pub(crate) fn targets(&self, target: &Target) -> Vec<(Arc<str>, Arc<Outbox>, ControlSender)> {
+    pub(crate) fn targets(&self, target: &Target) -> Vec<(Arc<str>, Arc<Outbox>)> {
         let clients = self.clients();
         let Some(ids) = clients.by_user.get(&target.user) else {
             return Vec::new();
@@ -463,7 +450,7 @@ impl Shared {
                 clients
                     .by_id
                     .get(id)
-                    .map(|h| (id.clone(), h.outbox.clone(), h.control.clone()))
+                    .map(|h| (id.clone(), h.outbox.clone()))
             })
             .collect()
     }
@@ -474,10 +461,6 @@ impl Shared {
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
-}
-
-pub(crate) fn control_channel() -> (ControlSender, mpsc::Receiver<Box<Control>>) {
-    mpsc::channel(CONTROL_CAPACITY)
 }
 
 /// Checks a payload against the namespace's `publication_data_format` (107 when it does not fit).

@@ -1,8 +1,14 @@
-//! The per-connection outgoing queue: encoded messages waiting for the connection's writer.
+//! The per-connection queues: encoded messages waiting for the connection's writer, and
+//! control commands waiting for its session.
 //!
-//! Bounded in bytes by `client.queue_max_size`. Overflow policy: the connection is closed with
-//! 3008 "slow" and the queue is dropped — a client that cannot keep up recovers from history on
-//! reconnect, nothing is lost silently and nothing grows without bound.
+//! Messages are bounded in bytes by `client.queue_max_size`. Overflow policy: the connection is
+//! closed with 3008 "slow" and the queue is dropped — a client that cannot keep up recovers from
+//! history on reconnect, nothing is lost silently and nothing grows without bound.
+//!
+//! Control commands (API subscribe/unsubscribe/refresh, dropped subscriptions) are bounded by
+//! [`CONTROL_CAPACITY`]; the sender decides what a full queue means (see `cluster.rs`). They
+//! share the outbox's lock and wake-up instead of a channel of their own: a tokio channel costs
+//! every idle connection close to a kilobyte, this costs it nothing until a command arrives.
 
 use std::collections::VecDeque;
 use std::sync::Mutex;
@@ -12,6 +18,10 @@ use herald_proto::{DisconnectCode, Protocol};
 use tokio::sync::Notify;
 
 use crate::Disconnect;
+use crate::session::Control;
+
+/// Most control commands queued for one session.
+pub(crate) const CONTROL_CAPACITY: usize = 64;
 
 /// Encoded messages for one connection, drained by its writer into frames.
 #[derive(Debug)]
@@ -22,8 +32,8 @@ pub struct Outbox {
     state: Mutex<State>,
     /// Wakes the writer (the only waiter) when there is something to drain.
     ready: Notify,
-    /// Wakes everyone watching for the close (the session's reader side).
-    closing: Notify,
+    /// Wakes the session when the queue is closed or a control command arrives.
+    attention: Notify,
 }
 
 #[derive(Debug, Default)]
@@ -31,6 +41,25 @@ struct State {
     queue: VecDeque<Bytes>,
     bytes: usize,
     close: Option<Disconnect>,
+    controls: VecDeque<Box<Control>>,
+}
+
+/// Why the session is woken (see [`Outbox::attention`]).
+#[derive(Debug)]
+pub(crate) enum Attention {
+    /// The queue is closed.
+    Closed(Disconnect),
+    /// A control command for the session.
+    Control(Box<Control>),
+}
+
+/// A control command that was not queued.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ControlRejected {
+    /// [`CONTROL_CAPACITY`] commands are already waiting: the session is not keeping up.
+    Full,
+    /// The connection is closing.
+    Closed,
 }
 
 /// What the writer should do next.
@@ -54,7 +83,7 @@ impl Outbox {
             max_bytes,
             state: Mutex::new(State::default()),
             ready: Notify::new(),
-            closing: Notify::new(),
+            attention: Notify::new(),
         }
     }
 
@@ -80,7 +109,7 @@ impl Outbox {
             state.close = Some(DisconnectCode::SLOW.into());
             drop(state);
             self.ready.notify_one();
-            self.closing.notify_waiters();
+            self.attention.notify_waiters();
             return Err(Closed);
         }
         state.bytes += message.len();
@@ -103,7 +132,51 @@ impl Outbox {
         }
         drop(state);
         self.ready.notify_one();
-        self.closing.notify_waiters();
+        self.attention.notify_waiters();
+    }
+
+    /// Queues a control command for the session.
+    pub(crate) fn push_control(&self, control: Control) -> Result<(), ControlRejected> {
+        let mut state = self.lock();
+        if state.close.is_some() {
+            return Err(ControlRejected::Closed);
+        }
+        if state.controls.len() >= CONTROL_CAPACITY {
+            return Err(ControlRejected::Full);
+        }
+        state.controls.push_back(Box::new(control));
+        drop(state);
+        self.attention.notify_waiters();
+        Ok(())
+    }
+
+    /// The oldest queued control command, if any.
+    pub(crate) fn take_control(&self) -> Option<Box<Control>> {
+        let mut state = self.lock();
+        let control = state.controls.pop_front();
+        if state.controls.is_empty() {
+            // Give the allocation back: commands are rare.
+            state.controls = VecDeque::new();
+        }
+        control
+    }
+
+    /// Waits until the queue is closed (that first) or a control command is queued, and takes
+    /// the command. Cancel-safe: nothing is taken unless it returns.
+    pub(crate) async fn attention(&self) -> Attention {
+        loop {
+            // Registered before the checks, so a wake-up between them and the await is seen.
+            let notified = self.attention.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            if let Some(reason) = self.close_reason() {
+                return Attention::Closed(reason);
+            }
+            if let Some(control) = self.take_control() {
+                return Attention::Control(control);
+            }
+            notified.await;
+        }
     }
 
     /// The close reason, once the queue is closed.
@@ -123,23 +196,10 @@ impl Outbox {
         }
     }
 
-    /// Waits until the queue is closed and returns why.
-    pub async fn closed(&self) -> Disconnect {
-        loop {
-            // Registered before the check, so a close between the check and the await is seen.
-            let notified = self.closing.notified();
-            tokio::pin!(notified);
-            notified.as_mut().enable();
-            if let Some(reason) = self.close_reason() {
-                return reason;
-            }
-            notified.await;
-        }
-    }
-
     fn try_drain(&self) -> Option<Drained> {
         let mut state = self.lock();
-        let messages: Vec<Bytes> = state.queue.drain(..).collect();
+        // Taking the queue (not draining it) leaves no allocation behind on an idle connection.
+        let messages = Vec::from(std::mem::take(&mut state.queue));
         state.bytes = 0;
         match &state.close {
             Some(close) => Some(Drained::Close(messages, close.clone())),

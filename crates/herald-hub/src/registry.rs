@@ -37,9 +37,9 @@ struct Channel {
 /// What the registry needs to know about a new subscription.
 #[derive(Debug)]
 pub(crate) struct NewSubscriber {
+    /// The connection's queues; its control queue tells the session a subscription lost its
+    /// place.
     pub(crate) outbox: Arc<Outbox>,
-    /// The session's control channel, to tell it a subscription lost its place.
-    pub(crate) control: crate::node::ControlSender,
     pub(crate) push_join_leave: bool,
     /// Deliveries are checked against the stream position.
     pub(crate) positioned: bool,
@@ -345,9 +345,8 @@ impl Subscriber {
         // message is queued before the push can reach the client. A full control channel falls
         // back to reconnecting the client, which recovers every channel.
         let told = herald_proto::encode_push(outbox.protocol(), &push).is_ok_and(|bytes| {
-            self.spec
-                .control
-                .try_send(Box::new(Control::Dropped(channel.to_owned())))
+            outbox
+                .push_control(Control::Dropped(channel.to_owned()))
                 .is_ok()
                 && outbox.push(bytes).is_ok()
         });
@@ -457,10 +456,8 @@ mod tests {
     use crate::outbox::Drained;
 
     fn subscriber(outbox: &Arc<Outbox>, positioned: bool) -> NewSubscriber {
-        let (control, _) = crate::node::control_channel();
         NewSubscriber {
             outbox: outbox.clone(),
-            control,
             push_join_leave: false,
             positioned,
             server_side: false,

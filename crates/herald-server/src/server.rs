@@ -3,15 +3,20 @@
 //! `shutdown.timeout`).
 
 use std::future::Future;
-use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::Router;
+use axum::extract::ConnectInfo;
 use axum::routing::get;
-use axum::serve::ListenerExt;
 use herald_hub::{Hub, TokenVerifier};
+use http::Request;
+use hyper::body::Incoming;
+use hyper_util::rt::TokioIo;
 use tokio::net::{TcpListener, TcpSocket};
+use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
+use tower_service::Service;
 
 use crate::api::ErrorMode;
 use crate::config::{ApiErrorMode, Validated};
@@ -64,18 +69,7 @@ pub async fn serve(
         tracing::info!("shutting down: closing every client with 3001");
         stopping_hub.shutdown();
     };
-    // Small frames (pings, replies, single publications) must not wait for Nagle's algorithm.
-    let listener = listener.tap_io(|stream| {
-        if let Err(err) = stream.set_nodelay(true) {
-            tracing::debug!(%err, "TCP_NODELAY not set");
-        }
-    });
-    axum::serve(
-        listener,
-        app.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(stop)
-    .await?;
+    accept_loop(listener, app, stop).await;
 
     tracker.close();
     if tokio::time::timeout(settings.shutdown_timeout, tracker.wait())
@@ -89,6 +83,73 @@ pub async fn serve(
     }
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Pause after an `accept` error that is not about one connection (out of file descriptors):
+/// retrying at once would spin.
+const ACCEPT_ERROR_PAUSE: Duration = Duration::from_millis(100);
+
+/// Accepts connections until `stop` resolves and serves each with hyper's HTTP/1. The streams
+/// go to hyper as plain `TokioIo<TcpStream>` so the WebSocket transport can take the raw socket
+/// back after an upgrade. On stop: no new connections, open HTTP requests finish (idle
+/// keep-alive connections close), then this returns.
+async fn accept_loop(listener: TcpListener, app: Router, stop: impl Future<Output = ()>) {
+    let connections = TaskTracker::new();
+    let stopping = CancellationToken::new();
+    tokio::pin!(stop);
+    loop {
+        let (stream, remote) = tokio::select! {
+            () = &mut stop => break,
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(err) if is_per_connection_error(&err) => continue,
+                Err(err) => {
+                    tracing::error!(%err, "accept failed; pausing");
+                    tokio::time::sleep(ACCEPT_ERROR_PAUSE).await;
+                    continue;
+                }
+            },
+        };
+        // Small frames (pings, replies, single publications) must not wait for Nagle's algorithm.
+        if let Err(err) = stream.set_nodelay(true) {
+            tracing::debug!(%err, "TCP_NODELAY not set");
+        }
+        let router = app.clone();
+        let service = hyper::service::service_fn(move |mut request: Request<Incoming>| {
+            request.extensions_mut().insert(ConnectInfo(remote));
+            router.clone().call(request)
+        });
+        let stopping = stopping.clone();
+        connections.spawn(async move {
+            let connection = hyper::server::conn::http1::Builder::new()
+                .serve_connection(TokioIo::new(stream), service)
+                .with_upgrades();
+            tokio::pin!(connection);
+            let result = tokio::select! {
+                result = connection.as_mut() => result,
+                () = stopping.cancelled() => {
+                    connection.as_mut().graceful_shutdown();
+                    connection.await
+                }
+            };
+            if let Err(err) = result {
+                tracing::debug!(%remote, %err, "http connection ended with an error");
+            }
+        });
+    }
+    stopping.cancel();
+    connections.close();
+    connections.wait().await;
+}
+
+/// Errors that concern only the connection being accepted (it was reset before we took it).
+fn is_per_connection_error(err: &std::io::Error) -> bool {
+    matches!(
+        err.kind(),
+        std::io::ErrorKind::ConnectionRefused
+            | std::io::ErrorKind::ConnectionAborted
+            | std::io::ErrorKind::ConnectionReset
+    )
 }
 
 fn routes(hub: &Hub, settings: &crate::config::ServerSettings, tracker: TaskTracker) -> Router {

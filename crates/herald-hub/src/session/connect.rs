@@ -26,12 +26,7 @@ impl Session {
         self.user = claims.user.clone();
         self.conn_info = claims.info.clone();
         self.expire_at = claims.expire_at;
-        if let Err(disconnect) = hub.register(
-            &self.client,
-            &self.user,
-            &self.outbox,
-            self.control_tx.clone(),
-        ) {
+        if let Err(disconnect) = hub.register(&self.client, &self.user, &self.outbox) {
             return self.close_outbox(disconnect);
         }
         self.state = State::Connected;

@@ -10,22 +10,20 @@ mod commands;
 mod connect;
 mod control;
 mod subscribe;
+mod subscriptions;
 mod timers;
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
+use crate::outbox::{Attention, Outbox};
+use crate::{Disconnect, Hub, HubError};
 use bytes::Bytes;
 use herald_engine::ClientInfo;
 use herald_proto::{Command, DisconnectCode, Protocol, Reply};
-use tokio::sync::mpsc;
-
-use crate::node::control_channel;
-use crate::outbox::Outbox;
-use crate::{Disconnect, Hub, HubError};
 
 pub use control::Control;
 pub use control::ServerSubscription;
+use subscriptions::Subscriptions;
 use timers::Timers;
 
 /// Whether the connection goes on after handling an input.
@@ -84,9 +82,7 @@ pub struct Session {
     user: String,
     conn_info: Bytes,
     expire_at: Option<i64>,
-    subs: HashMap<String, Subscription>,
-    control_tx: crate::node::ControlSender,
-    control_rx: mpsc::Receiver<Box<Control>>,
+    subs: Subscriptions,
     timers: Timers,
 }
 
@@ -95,7 +91,6 @@ impl Session {
         let options = &hub.shared.options.client;
         let outbox = Arc::new(Outbox::new(protocol, options.queue_max_size));
         let timers = Timers::connecting(options.stale_close_delay);
-        let (control_tx, control_rx) = control_channel();
         Self {
             protocol,
             outbox,
@@ -104,9 +99,7 @@ impl Session {
             user: String::new(),
             conn_info: Bytes::new(),
             expire_at: None,
-            subs: HashMap::new(),
-            control_tx,
-            control_rx,
+            subs: Subscriptions::default(),
             timers,
             hub,
         }
@@ -136,7 +129,7 @@ impl Session {
     pub async fn handle_frame(&mut self, frame: &[u8]) -> Flow {
         // Control messages queued before this frame arrived come first: a subscription dropped
         // for a gap must be forgotten before the client's resubscribe is handled.
-        while let Ok(control) = self.control_rx.try_recv() {
+        while let Some(control) = self.outbox.take_control() {
             if self.on_control(*control).await == Flow::Close {
                 return Flow::Close;
             }
@@ -161,12 +154,14 @@ impl Session {
         let deadline = self.timers.next();
         let shutdown = self.hub.shared.shutdown.clone();
         tokio::select! {
-            reason = self.outbox.closed() => Event::Closed(reason),
+            attention = self.outbox.attention() => match attention {
+                Attention::Closed(reason) => Event::Closed(reason),
+                Attention::Control(control) => Event::Control(*control),
+            },
             () = shutdown.cancelled() => {
                 self.outbox.close(DisconnectCode::SHUTDOWN.into());
                 Event::Closed(DisconnectCode::SHUTDOWN.into())
             }
-            Some(control) = self.control_rx.recv() => Event::Control(*control),
             _ = sleep_until(deadline) => Event::Timer,
         }
     }

@@ -265,7 +265,6 @@ impl Session {
         let hub = self.hub.clone();
         let spec = NewSubscriber {
             outbox: self.outbox.clone(),
-            control: self.control_tx.clone(),
             push_join_leave: plan.push_join_leave,
             positioned: plan.positioned,
             server_side: plan.server_side,

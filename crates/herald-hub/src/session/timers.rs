@@ -147,7 +147,7 @@ impl Session {
         let options = &self.hub.shared.options.client;
         self.timers.presence = Some(Instant::now() + options.presence_update_interval);
         let ttl = options.presence_ttl;
-        for (channel, sub) in &self.subs {
+        for (channel, sub) in self.subs.iter() {
             if sub.presence {
                 let result = self
                     .hub

@@ -1,10 +1,16 @@
-//! The bidirectional WebSocket transport on `/connection/websocket` (RFC 6455 through
-//! `tokio-websockets`, upgraded from an axum/hyper request).
+//! The bidirectional WebSocket transport on `/connection/websocket` (RFC 6455).
+//!
+//! The upgrade request goes through axum like any other route; once hyper hands the connection
+//! over, the raw `TcpStream` is taken back and one task ([`connection`]) owns it together with
+//! the [`Session`](herald_hub::Session), framing with our own sans-I/O codec ([`frame`]). One
+//! task and no idle buffers is what keeps an idle connection at a few hundred bytes of state.
 //!
 //! JSON goes in text frames; Protobuf (subprotocol `centrifuge-protobuf`, or `?format=protobuf`
-//! / `?cf_protocol=protobuf`) in binary frames. Each connection has two tasks: the reader owns the
-//! [`Session`] and feeds it frames and events; the writer drains the session's outbox, writing
-//! everything queued as one frame, and writes the close frame when the outbox is closed.
+//! / `?cf_protocol=protobuf`) in binary frames. Several messages queued together leave as one
+//! frame (newline-separated JSON, or length-prefixed Protobuf), as in Centrifugo.
+
+mod connection;
+mod frame;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -16,22 +22,16 @@ use axum::extract::{ConnectInfo, Request, State};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use base64::Engine as _;
-use bytes::{Bytes, BytesMut};
-use futures_util::{SinkExt, StreamExt};
-use herald_hub::{Drained, Flow, Hub, Outbox};
+use bytes::Bytes;
+use herald_hub::Hub;
 use herald_proto::Protocol;
 use http::{HeaderMap, HeaderValue, StatusCode, header};
+use hyper::upgrade::OnUpgrade;
 use hyper_util::rt::TokioIo;
+use tokio::net::TcpStream;
 use tokio_util::task::TaskTracker;
-use tokio_websockets::{CloseCode, Limits, Message, ServerBuilder};
-use tracing::Instrument;
 
 use crate::config::OriginPolicy;
-
-/// How long a closing connection waits for the peer's close frame before dropping the socket.
-/// Reading until then keeps the kernel from answering unread data with a reset that could
-/// destroy our close frame in flight.
-const CLOSE_LINGER: Duration = Duration::from_secs(5);
 
 const PROTOBUF_SUBPROTOCOL: &str = "centrifuge-protobuf";
 const JSON_SUBPROTOCOL: &str = "centrifuge-json";
@@ -92,17 +92,22 @@ async fn upgrade(
     let on_upgrade = hyper::upgrade::on(&mut request);
     let connection_transport = transport.clone();
     transport.tracker.spawn(async move {
-        match on_upgrade.await {
-            Ok(upgraded) => {
-                let limits = Limits::default()
-                    .max_payload_len(Some(connection_transport.message_size_limit));
-                let stream = ServerBuilder::new()
-                    .limits(limits)
-                    .serve(TokioIo::new(upgraded));
-                run_connection(&connection_transport, stream, protocol, remote).await;
-            }
-            Err(err) => tracing::debug!(%remote, %err, "websocket upgrade failed"),
-        }
+        let Some((stream, buffered)) = take_socket(on_upgrade, remote).await else {
+            return;
+        };
+        let settings = connection::Settings {
+            protocol,
+            message_size_limit: connection_transport.message_size_limit,
+            write_timeout: connection_transport.write_timeout,
+        };
+        connection::run(
+            &connection_transport.hub,
+            stream,
+            buffered,
+            settings,
+            remote,
+        )
+        .await;
     });
     let mut response = Response::new(Body::empty());
     *response.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
@@ -119,6 +124,28 @@ async fn upgrade(
         );
     }
     response
+}
+
+/// Waits for hyper to finish the upgrade and takes the raw socket back, with any bytes hyper
+/// read past the request. Its own function so none of hyper's pieces stay in the connection
+/// task's state.
+async fn take_socket(on_upgrade: OnUpgrade, remote: SocketAddr) -> Option<(TcpStream, Bytes)> {
+    let upgraded = match on_upgrade.await {
+        Ok(upgraded) => upgraded,
+        Err(err) => {
+            tracing::debug!(%remote, %err, "websocket upgrade failed");
+            return None;
+        }
+    };
+    // The server hands hyper plain `TokioIo<TcpStream>`s (see `server::accept_loop`).
+    let Ok(parts) = upgraded.downcast::<TokioIo<TcpStream>>() else {
+        tracing::error!(%remote, "websocket upgrade over an unexpected stream type");
+        return None;
+    };
+    // `read_buf` shares hyper's whole read buffer (8 KiB or more) even when empty: copy the
+    // bytes out so that allocation is freed now, not when the connection ends.
+    let buffered = Bytes::copy_from_slice(&parts.read_buf);
+    Some((parts.io.into_inner(), buffered))
 }
 
 /// Checks the upgrade request and computes `Sec-WebSocket-Accept`.
@@ -178,121 +205,6 @@ fn select_protocol(headers: &HeaderMap, query: Option<&str>) -> (Protocol, Optio
     }
 }
 
-async fn run_connection<S>(
-    transport: &WebSocketTransport,
-    stream: tokio_websockets::WebSocketStream<S>,
-    protocol: Protocol,
-    remote: SocketAddr,
-) where
-    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
-{
-    let mut session = transport.hub.session(protocol);
-    let span = tracing::debug_span!(
-        "client",
-        client = %session.client_id(),
-        user = tracing::field::Empty,
-        %remote
-    );
-    let outbox = session.outbox();
-    let (sink, mut incoming) = stream.split();
-    let writer = tokio::spawn(
-        write_loop(sink, outbox.clone(), transport.write_timeout).instrument(span.clone()),
-    );
-    async {
-        tracing::debug!(?protocol, "connection opened");
-        let mut user_recorded = false;
-        loop {
-            tokio::select! {
-                message = incoming.next() => match message {
-                    Some(Ok(message)) if message.is_text() || message.is_binary() => {
-                        let payload = Bytes::from(message.into_payload());
-                        let flow = session.handle_frame(&payload).await;
-                        if !user_recorded && session.is_connected() {
-                            tracing::Span::current().record("user", session.user());
-                            user_recorded = true;
-                        }
-                        if flow == Flow::Close {
-                            break;
-                        }
-                    }
-                    Some(Ok(_)) => {}
-                    Some(Err(err)) => {
-                        tracing::debug!(%err, "websocket read failed");
-                        break;
-                    }
-                    None => break,
-                },
-                event = session.next_event() => {
-                    if session.handle_event(event).await == Flow::Close {
-                        break;
-                    }
-                }
-            }
-        }
-        session.close().await;
-        let linger = async {
-            let _ = writer.await;
-            while incoming.next().await.is_some() {}
-        };
-        let _ = tokio::time::timeout(CLOSE_LINGER, linger).await;
-        tracing::debug!("connection closed");
-    }
-    .instrument(span)
-    .await;
-}
-
-/// Drains the outbox into frames until it is closed, then writes the close frame.
-async fn write_loop<W>(mut sink: W, outbox: Arc<Outbox>, write_timeout: Duration)
-where
-    W: futures_util::Sink<Message, Error = tokio_websockets::Error> + Unpin,
-{
-    let protocol = outbox.protocol();
-    loop {
-        let (messages, close) = match outbox.drain().await {
-            Drained::Messages(messages) => (messages, None),
-            Drained::Close(messages, disconnect) => (messages, Some(disconnect)),
-        };
-        if !messages.is_empty() {
-            let frame = join_frame(protocol, &messages);
-            let message = match protocol {
-                Protocol::Json => Message::text(frame),
-                Protocol::Protobuf => Message::binary(frame),
-            };
-            match tokio::time::timeout(write_timeout, sink.send(message)).await {
-                Ok(Ok(())) => {}
-                Ok(Err(err)) => {
-                    tracing::debug!(%err, "websocket write failed");
-                    outbox.close(herald_proto::DisconnectCode::WRITE_ERROR.into());
-                    return;
-                }
-                Err(_) => {
-                    tracing::info!("websocket write timed out");
-                    outbox.close(herald_proto::DisconnectCode::WRITE_ERROR.into());
-                    return;
-                }
-            }
-        }
-        if let Some(disconnect) = close {
-            let code = CloseCode::try_from(disconnect.code).ok();
-            let close = Message::close(code, &disconnect.reason);
-            let _ = tokio::time::timeout(write_timeout, sink.send(close)).await;
-            return;
-        }
-    }
-}
-
-fn join_frame(protocol: Protocol, messages: &[Bytes]) -> Bytes {
-    if let [only] = messages {
-        return only.clone();
-    }
-    let size = messages.iter().map(|m| m.len() + 1).sum();
-    let mut frame = BytesMut::with_capacity(size);
-    for message in messages {
-        herald_proto::append_to_frame(protocol, &mut frame, message);
-    }
-    frame.freeze()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -339,14 +251,5 @@ mod tests {
             select_protocol(&headers, None),
             (Protocol::Protobuf, Some(PROTOBUF_SUBPROTOCOL))
         );
-    }
-
-    #[test]
-    fn json_frames_join_with_single_newlines() {
-        let frame = join_frame(
-            Protocol::Json,
-            &[Bytes::from_static(b"{}"), Bytes::from_static(b"{\"id\":1}")],
-        );
-        assert_eq!(&frame[..], b"{}\n{\"id\":1}");
     }
 }
