@@ -111,6 +111,8 @@ enum Wake {
     WriteTimedOut,
     Outbox(Drained),
     Event(herald_hub::Event),
+    /// A write left bytes the socket refused: switch to waiting for room.
+    Blocked,
 }
 
 impl Connection {
@@ -141,11 +143,26 @@ impl Connection {
                     event = session.next_event() => Wake::Event(event),
                 }
             } else {
-                tokio::select! {
-                    biased;
-                    drained = outbox.drain() => Wake::Outbox(drained),
-                    ready = self.stream.readable() => Wake::Readable(ready),
-                    event = session.next_event() => Wake::Event(event),
+                // Fan-out wakes this loop once per delivery: write what the outbox holds right
+                // here, keeping the session's event wait (timers, control queue, shutdown)
+                // registered instead of rebuilding it on every delivery.
+                let events = session.next_event();
+                tokio::pin!(events);
+                loop {
+                    let wake = tokio::select! {
+                        biased;
+                        drained = outbox.drain() => Wake::Outbox(drained),
+                        ready = self.stream.readable() => Wake::Readable(ready),
+                        event = &mut events => Wake::Event(event),
+                    };
+                    if let Wake::Outbox(drained) = wake {
+                        match self.write_drained(drained) {
+                            Some(end) => return end,
+                            None if self.writer.is_blocked() => break Wake::Blocked,
+                            None => continue,
+                        }
+                    }
+                    break wake;
                 }
             };
             let end = match wake {
@@ -174,6 +191,7 @@ impl Connection {
                     Some(End::Broken)
                 }
                 Wake::Outbox(drained) => self.write_drained(drained),
+                Wake::Blocked => None,
                 Wake::Event(event) => match Box::pin(session.handle_event(event)).await {
                     Flow::Continue => None,
                     Flow::Close => Some(End::Session),
