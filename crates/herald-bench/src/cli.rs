@@ -45,6 +45,10 @@ pub enum Command {
     /// must hold at least rate x (longest time a client is away) publications, else the
     /// late clients get `recovered: false` and the run fails.
     Storm(StormArgs),
+    /// The kernel's floor under a delivery: CPU of one thread writing a WebSocket-sized frame
+    /// to each of N loopback TCP connections in turn (no server involved). A server that writes
+    /// once per delivery cannot beat this many deliveries per CPU-second on this machine.
+    Floor(FloorArgs),
     /// Render result files (`--json` output) as BENCHMARKS.md.
     Markdown(MarkdownArgs),
     /// Wait until a TCP address accepts connections (for scripts).
@@ -52,6 +56,20 @@ pub enum Command {
     /// Internal: a worker process holding a share of the connections.
     #[command(hide = true)]
     Worker(WorkerArgs),
+}
+
+/// Options of `floor`.
+#[derive(Debug, Clone, Args)]
+pub struct FloorArgs {
+    /// Loopback connections written to in turn.
+    #[arg(long, default_value_t = 1000)]
+    pub connections: usize,
+    /// Frames written to each connection.
+    #[arg(long, default_value_t = 1000)]
+    pub rounds: usize,
+    /// Payload bytes per frame (the frame adds a 2- or 4-byte header).
+    #[arg(long, default_value_t = 128)]
+    pub payload: usize,
 }
 
 /// Options every workload shares.

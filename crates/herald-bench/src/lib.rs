@@ -78,7 +78,7 @@ pub async fn run_workload(
         Command::Storm(args) => workload::storm::run(args, exe, command_line)
             .await
             .map(Report::Storm),
-        Command::Markdown(_) | Command::Wait(_) | Command::Worker(_) => Err(
+        Command::Markdown(_) | Command::Wait(_) | Command::Floor(_) | Command::Worker(_) => Err(
             BenchError::InvalidArgs("not a workload subcommand".to_owned()),
         ),
     }

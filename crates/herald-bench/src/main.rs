@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::Parser;
-use herald_bench::cli::{Cli, Command, MarkdownArgs, WaitArgs};
+use herald_bench::cli::{Cli, Command, FloorArgs, MarkdownArgs, WaitArgs};
 use herald_bench::group::{GroupSpec, worker};
 use herald_bench::{Report, markdown, net};
 
@@ -36,10 +36,28 @@ fn main() -> ExitCode {
     }
 }
 
+async fn floor(args: FloorArgs) -> anyhow::Result<()> {
+    let connections = args.connections;
+    let report = tokio::task::spawn_blocking(move || herald_bench::workload::floor::run(&args))
+        .await
+        .context("the floor thread panicked")??;
+    println!(
+        "floor: {} writes of one frame to {connections} loopback connections\n  \
+         writer CPU                       {:.2} s ({:.2} s wall)\n  \
+         writes per writer CPU-second     {:.0}",
+        report.writes,
+        report.writer_cpu_seconds,
+        report.wall_seconds,
+        report.writes_per_cpu_second()
+    );
+    Ok(())
+}
+
 async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Markdown(args) => markdown_command(&args).map(|()| ExitCode::SUCCESS),
         Command::Wait(args) => wait(&args).await.map(|()| ExitCode::SUCCESS),
+        Command::Floor(args) => floor(args).await.map(|()| ExitCode::SUCCESS),
         Command::Worker(args) => {
             let spec: GroupSpec =
                 serde_json::from_str(&args.spec).context("reading the worker spec")?;

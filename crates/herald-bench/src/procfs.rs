@@ -49,6 +49,8 @@ pub fn listen_overflows() -> Option<u64> {
 pub enum Pid {
     /// The calling process.
     Current,
+    /// The calling thread.
+    Thread,
     /// Another process.
     Other(u32),
 }
@@ -57,6 +59,7 @@ impl Pid {
     fn path(self) -> String {
         match self {
             Pid::Current => "self".to_owned(),
+            Pid::Thread => "thread-self".to_owned(),
             Pid::Other(pid) => pid.to_string(),
         }
     }

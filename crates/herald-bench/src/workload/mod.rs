@@ -4,6 +4,7 @@
 
 pub mod connect;
 pub mod fanout;
+pub mod floor;
 pub mod rooms;
 pub mod storm;
 

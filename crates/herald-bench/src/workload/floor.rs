@@ -1,0 +1,137 @@
+//! `floor`: what the kernel alone charges for one fan-out delivery on this machine.
+//!
+//! One thread writes a server-sized WebSocket frame (2-byte header + payload) to each of N
+//! loopback TCP connections in turn with plain blocking `write`s (TCP_NODELAY, as Herald sets);
+//! another thread drains them. Only the writing thread's CPU time is counted. On loopback the
+//! kernel processes the receiving side of each segment in the sender's context as well, just
+//! as it does for a server's writes to local clients, so this is the floor under a server's
+//! "deliveries per server CPU-second" when every delivery is its own write: no server that
+//! writes once per delivery can do better on the same machine, whatever its user-space cost.
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
+
+use anyhow::Context;
+
+use crate::cli::FloorArgs;
+use crate::procfs::{self, Pid};
+
+/// What one floor run measured.
+#[derive(Debug, Clone, Copy)]
+pub struct FloorReport {
+    /// Writes done (one frame each).
+    pub writes: u64,
+    /// CPU seconds (user + system) of the writing thread.
+    pub writer_cpu_seconds: f64,
+    /// Wall-clock seconds of the writing loop.
+    pub wall_seconds: f64,
+}
+
+impl FloorReport {
+    /// Writes (deliveries) per CPU-second of the writing thread.
+    pub fn writes_per_cpu_second(&self) -> f64 {
+        self.writes as f64 / self.writer_cpu_seconds.max(f64::EPSILON)
+    }
+}
+
+/// Runs the measurement (blocking; call from a blocking thread).
+pub fn run(args: &FloorArgs) -> anyhow::Result<FloorReport> {
+    let listener = TcpListener::bind("127.0.0.1:0").context("binding a loopback listener")?;
+    let address = listener.local_addr()?;
+    let mut readers = Vec::with_capacity(args.connections);
+    let mut writers = Vec::with_capacity(args.connections);
+    for _ in 0..args.connections {
+        let reader = TcpStream::connect(address).context("connecting on loopback")?;
+        let (writer, _) = listener.accept().context("accepting on loopback")?;
+        writer.set_nodelay(true)?;
+        reader.set_nonblocking(true)?;
+        readers.push(reader);
+        writers.push(writer);
+    }
+    let frame = websocket_frame(args.payload);
+    let done = Arc::new(AtomicBool::new(false));
+    let drain_done = done.clone();
+    let drainer = std::thread::spawn(move || drain(readers, &drain_done));
+
+    let cpu_before = procfs::cpu_seconds(Pid::Thread).context("reading this thread's CPU time")?;
+    let started = Instant::now();
+    for _ in 0..args.rounds {
+        for writer in &mut writers {
+            writer.write_all(&frame).context("writing on loopback")?;
+        }
+    }
+    let wall_seconds = started.elapsed().as_secs_f64();
+    let cpu_after = procfs::cpu_seconds(Pid::Thread).context("reading this thread's CPU time")?;
+    done.store(true, Ordering::Relaxed);
+    drop(writers);
+    let _ = drainer.join();
+    Ok(FloorReport {
+        writes: (args.rounds * args.connections) as u64,
+        writer_cpu_seconds: cpu_after - cpu_before,
+        wall_seconds,
+    })
+}
+
+/// An unmasked server text frame with a payload of `payload` bytes.
+fn websocket_frame(payload: usize) -> Vec<u8> {
+    let mut frame = vec![0x81];
+    if payload < 126 {
+        frame.push(payload as u8);
+    } else {
+        frame.push(126);
+        frame.extend_from_slice(&(payload.min(usize::from(u16::MAX)) as u16).to_be_bytes());
+    }
+    frame.resize(frame.len() + payload.min(usize::from(u16::MAX)), b'x');
+    frame
+}
+
+/// Reads every socket until the writer is done and the sockets are closed.
+fn drain(mut readers: Vec<TcpStream>, done: &AtomicBool) {
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        let mut open = 0;
+        for reader in &mut readers {
+            match reader.read(&mut buf) {
+                Ok(0) => {}
+                Ok(_) => open += 1,
+                Err(err) if err.kind() == std::io::ErrorKind::WouldBlock => open += 1,
+                Err(_) => {}
+            }
+        }
+        if open == 0 && done.load(Ordering::Relaxed) {
+            return;
+        }
+        if done.load(Ordering::Relaxed) && open > 0 {
+            // Still data in flight after the writer finished; keep draining briefly.
+            std::thread::yield_now();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn frames_have_the_server_header() {
+        assert_eq!(&websocket_frame(5)[..2], &[0x81, 5]);
+        let frame = websocket_frame(200);
+        assert_eq!(&frame[..4], &[0x81, 126, 0, 200]);
+        assert_eq!(frame.len(), 204);
+    }
+
+    #[test]
+    fn a_small_run_counts_every_write() {
+        let report = run(&FloorArgs {
+            connections: 4,
+            rounds: 10,
+            payload: 128,
+        })
+        .expect("loopback run");
+        assert_eq!(report.writes, 40);
+        assert!(report.writer_cpu_seconds >= 0.0);
+    }
+}
