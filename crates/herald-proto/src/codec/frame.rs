@@ -1,7 +1,7 @@
 //! Joining already-encoded messages into one transport frame.
 //!
-//! A writer task drains its queue of encoded replies and pushes into one frame (one WebSocket
-//! message, one SSE event) instead of one frame per message.
+//! A transport drains its connection's queue of encoded replies and pushes into one frame
+//! (one WebSocket message, one SSE event) instead of one frame per message.
 
 use bytes::{BufMut, Bytes, BytesMut};
 
