@@ -15,7 +15,6 @@ use std::time::Duration;
 use bytes::{Bytes, BytesMut};
 use herald_hub::{Disconnect, Drained, Flow, Hub, Outbox, Session};
 use herald_proto::{DisconnectCode, Protocol};
-use tokio::io::Interest;
 use tokio::net::TcpStream;
 use tokio::time::Instant;
 use tracing::Instrument;
@@ -130,15 +129,12 @@ impl Connection {
         loop {
             // Two shapes of wait, so the task's state holds the larger one, not both.
             let wake = if self.writer.is_blocked() {
-                // The socket refuses bytes: wait for room (or the write timeout), still
-                // reading so a close from the client is seen.
+                // The socket refuses bytes: wait for room (or the write timeout) without
+                // reading, so a client that does not read cannot make us queue answers to its
+                // pings; TCP pushes back on it instead.
                 tokio::select! {
                     biased;
-                    ready = self.stream.ready(Interest::READABLE | Interest::WRITABLE) => match ready {
-                        Ok(ready) if ready.is_writable() => Wake::Writable(Ok(())),
-                        Ok(_) => Wake::Readable(Ok(())),
-                        Err(err) => Wake::Writable(Err(err)),
-                    },
+                    ready = self.stream.writable() => Wake::Writable(ready),
                     () = sleep_until(self.write_deadline) => Wake::WriteTimedOut,
                     event = session.next_event() => Wake::Event(event),
                 }
