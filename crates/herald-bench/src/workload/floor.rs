@@ -28,6 +28,8 @@ pub struct FloorReport {
     pub writer_cpu_seconds: f64,
     /// Wall-clock seconds of the writing loop.
     pub wall_seconds: f64,
+    /// Bytes the draining thread received (every frame, when nothing went wrong).
+    pub bytes_received: u64,
 }
 
 impl FloorReport {
@@ -67,11 +69,14 @@ pub fn run(args: &FloorArgs) -> anyhow::Result<FloorReport> {
     let cpu_after = procfs::cpu_seconds(Pid::Thread).context("reading this thread's CPU time")?;
     done.store(true, Ordering::Relaxed);
     drop(writers);
-    let _ = drainer.join();
+    let bytes_received = drainer
+        .join()
+        .map_err(|_| anyhow::anyhow!("the draining thread panicked"))?;
     Ok(FloorReport {
         writes: (args.rounds * args.connections) as u64,
         writer_cpu_seconds: cpu_after - cpu_before,
         wall_seconds,
+        bytes_received,
     })
 }
 
@@ -88,25 +93,26 @@ fn websocket_frame(payload: usize) -> Vec<u8> {
     frame
 }
 
-/// Reads every socket until the writer is done and the sockets are closed.
-fn drain(mut readers: Vec<TcpStream>, done: &AtomicBool) {
+/// Reads every socket until the writer is done and every socket is closed; returns the bytes
+/// read.
+fn drain(mut readers: Vec<TcpStream>, done: &AtomicBool) -> u64 {
     let mut buf = vec![0u8; 64 * 1024];
+    let mut received = 0u64;
     loop {
         let mut open = 0;
         for reader in &mut readers {
             match reader.read(&mut buf) {
                 Ok(0) => {}
-                Ok(_) => open += 1,
+                Ok(read) => {
+                    received += read as u64;
+                    open += 1;
+                }
                 Err(err) if err.kind() == std::io::ErrorKind::WouldBlock => open += 1,
                 Err(_) => {}
             }
         }
         if open == 0 && done.load(Ordering::Relaxed) {
-            return;
-        }
-        if done.load(Ordering::Relaxed) && open > 0 {
-            // Still data in flight after the writer finished; keep draining briefly.
-            std::thread::yield_now();
+            return received;
         }
     }
 }
@@ -132,6 +138,9 @@ mod tests {
         })
         .expect("loopback run");
         assert_eq!(report.writes, 40);
-        assert!(report.writer_cpu_seconds >= 0.0);
+        assert_eq!(
+            report.bytes_received,
+            40 * websocket_frame(128).len() as u64
+        );
     }
 }

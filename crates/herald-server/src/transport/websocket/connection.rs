@@ -278,21 +278,18 @@ impl Connection {
     /// Writes a frame (or queues it behind a refused write) and arms the write timeout when
     /// the socket refuses bytes.
     fn send(&mut self, kind: OutFrame, payload: Bytes) -> Option<End> {
-        match self.writer.send(&self.stream, kind, payload) {
-            Ok(()) => {
-                self.arm_write_deadline();
-                None
-            }
-            Err(err) => {
-                tracing::debug!(%err, "websocket write failed");
-                self.outbox.close(DisconnectCode::WRITE_ERROR.into());
-                Some(End::Broken)
-            }
-        }
+        let written = self.writer.send(&self.stream, kind, payload);
+        self.after_write(written)
     }
 
     fn flush(&mut self) -> Option<End> {
-        match self.writer.flush(&self.stream) {
+        let written = self.writer.flush(&self.stream);
+        self.after_write(written)
+    }
+
+    /// Arms or clears the write timeout after a write; a failed write closes with 3009.
+    fn after_write(&mut self, written: io::Result<()>) -> Option<End> {
+        match written {
             Ok(()) => {
                 self.arm_write_deadline();
                 None
