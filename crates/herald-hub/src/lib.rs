@@ -39,6 +39,7 @@
 //! ```
 
 mod channels;
+mod clients;
 mod cluster;
 mod convert;
 mod error;

@@ -1,7 +1,7 @@
 //! The node: shared state of every session on this server, and the operations the HTTP API
 //! calls (publish, presence, history, and commands addressed to users' connections).
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use bytes::Bytes;
@@ -14,6 +14,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::channels::{ChannelRules, ResolvedChannel};
+use crate::clients::{Clients, LimitReached};
 use crate::cluster::{ControlMessage, NodeEvents, Nodes};
 use crate::outbox::Outbox;
 use crate::registry::Registry;
@@ -49,17 +50,6 @@ pub(crate) struct Shared {
     pub(crate) node_id: String,
     started: Instant,
     pub(crate) shutdown: CancellationToken,
-}
-
-#[derive(Default)]
-struct Clients {
-    by_id: HashMap<Arc<str>, ClientHandle>,
-    by_user: HashMap<String, HashSet<Arc<str>>>,
-}
-
-struct ClientHandle {
-    user: String,
-    outbox: Arc<Outbox>,
 }
 
 /// A publish from the server API.
@@ -169,9 +159,11 @@ impl Hub {
     /// Closes every connection with 3001 "shutdown" and refuses new ones.
     pub fn shutdown(&self) {
         // Sessions that have not connected yet are not registered: they watch the token.
+        // Cancelled before the registered ones are closed, and `register` checks it under the
+        // same lock, so no session registers unseen.
         self.shared.shutdown.cancel();
-        for client in self.clients().by_id.values() {
-            client.outbox.close(DisconnectCode::SHUTDOWN.into());
+        for outbox in self.clients().outboxes() {
+            outbox.close(DisconnectCode::SHUTDOWN.into());
         }
     }
 
@@ -182,7 +174,7 @@ impl Hub {
 
     /// Number of connected (authenticated) clients.
     pub fn num_clients(&self) -> usize {
-        self.clients().by_id.len()
+        self.clients().len()
     }
 
     /// Publishes into a channel from the server API.
@@ -363,53 +355,30 @@ impl Hub {
     pub(crate) fn register(
         &self,
         client: &Arc<str>,
-        user: &str,
+        user: &Arc<str>,
         outbox: &Arc<Outbox>,
     ) -> Result<(), Disconnect> {
+        let limit = self.shared.options.client.user_connection_limit;
+        let mut clients = self.clients();
         if self.is_shutting_down() {
             return Err(DisconnectCode::SHUTDOWN.into());
         }
-        let limit = self.shared.options.client.user_connection_limit;
-        let mut clients = self.clients();
-        let existing = clients.by_user.get(user).map_or(0, HashSet::len);
-        if limit > 0 && !user.is_empty() && existing >= limit {
-            return Err(DisconnectCode::CONNECTION_LIMIT.into());
-        }
         clients
-            .by_user
-            .entry(user.to_owned())
-            .or_default()
-            .insert(client.clone());
-        let handle = ClientHandle {
-            user: user.to_owned(),
-            outbox: outbox.clone(),
-        };
-        clients.by_id.insert(client.clone(), handle);
-        Ok(())
+            .insert(client, user, outbox, limit)
+            .map_err(|LimitReached| DisconnectCode::CONNECTION_LIMIT.into())
     }
 
     /// Other connections of `user` (for `single_connection` personal channels).
     pub(crate) fn other_connections(&self, user: &str, client: &Arc<str>) -> Vec<Arc<Outbox>> {
-        let clients = self.clients();
-        let Some(ids) = clients.by_user.get(user) else {
-            return Vec::new();
-        };
-        ids.iter()
-            .filter(|id| *id != client)
-            .filter_map(|id| clients.by_id.get(id).map(|h| h.outbox.clone()))
+        self.clients()
+            .of_user(user)
+            .filter(|(id, _)| *id != client)
+            .map(|(_, outbox)| outbox.clone())
             .collect()
     }
 
-    pub(crate) fn unregister(&self, client: &Arc<str>) {
-        let mut clients = self.clients();
-        if let Some(handle) = clients.by_id.remove(client)
-            && let Some(ids) = clients.by_user.get_mut(&handle.user)
-        {
-            ids.remove(client);
-            if ids.is_empty() {
-                clients.by_user.remove(&handle.user);
-            }
-        }
+    pub(crate) fn unregister(&self, client: &Arc<str>, user: &str) {
+        self.clients().remove(client, user);
     }
 
     fn clients(&self) -> MutexGuard<'_, Clients> {
@@ -422,7 +391,7 @@ impl Shared {
     pub(crate) fn local_info(&self) -> NodeInfo {
         let (num_clients, num_users) = {
             let clients = self.clients();
-            (clients.by_id.len(), clients.by_user.len())
+            (clients.len(), clients.users())
         };
         let (num_channels, num_subs) = self.registry.counts();
         NodeInfo {
@@ -439,24 +408,16 @@ impl Shared {
 
     /// This node's connections addressed by `target`.
     pub(crate) fn targets(&self, target: &Target) -> Vec<(Arc<str>, Arc<Outbox>)> {
-        let clients = self.clients();
-        let Some(ids) = clients.by_user.get(&target.user) else {
-            return Vec::new();
-        };
-        ids.iter()
-            .filter(|id| target.client.as_deref().is_none_or(|c| c == &***id))
-            .filter(|id| !target.whitelist.iter().any(|w| w == &***id))
-            .filter_map(|id| {
-                clients
-                    .by_id
-                    .get(id)
-                    .map(|h| (id.clone(), h.outbox.clone()))
-            })
+        self.clients()
+            .of_user(&target.user)
+            .filter(|(id, _)| target.client.as_deref().is_none_or(|c| c == &***id))
+            .filter(|(id, _)| !target.whitelist.iter().any(|w| w == &***id))
+            .map(|(id, outbox)| (id.clone(), outbox.clone()))
             .collect()
     }
 
     fn clients(&self) -> MutexGuard<'_, Clients> {
-        // Each critical section leaves both maps consistent; a poisoned lock is still usable.
+        // Each critical section leaves the index consistent; a poisoned lock is still usable.
         self.clients
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())

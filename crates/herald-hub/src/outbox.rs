@@ -9,13 +9,19 @@
 //! [`CONTROL_CAPACITY`]; the sender decides what a full queue means (see `cluster.rs`). They
 //! share the outbox's lock and wake-up instead of a channel of their own: a tokio channel costs
 //! every idle connection close to a kilobyte, this costs it nothing until a command arrives.
+//!
+//! Wake-ups are two waker slots under the same lock rather than `Notify`s: a slot costs 16
+//! bytes, and a poll-based wait (`poll_drain`, `poll_attention`) keeps no future in the
+//! connection task's state. A waker is taken when it is woken, so a burst of pushes before
+//! the writer runs wakes it once.
 
 use std::collections::VecDeque;
+use std::future::poll_fn;
 use std::sync::Mutex;
+use std::task::{Context, Poll, Waker};
 
 use bytes::Bytes;
 use herald_proto::{DisconnectCode, Protocol};
-use tokio::sync::Notify;
 
 use crate::Disconnect;
 use crate::session::Control;
@@ -30,18 +36,30 @@ pub struct Outbox {
     max_bytes: usize,
     // std Mutex: held only to push or swap the queue, never across an await.
     state: Mutex<State>,
-    /// Wakes the writer (the only waiter) when there is something to drain.
-    ready: Notify,
-    /// Wakes the session when the queue is closed or a control command arrives.
-    attention: Notify,
 }
 
 #[derive(Debug, Default)]
 struct State {
     queue: VecDeque<Bytes>,
     bytes: usize,
-    close: Option<Disconnect>,
+    /// Boxed: set once, at the end, and every idle connection carries the field.
+    close: Option<Box<Disconnect>>,
     controls: VecDeque<Box<Control>>,
+    /// The writer (the only one draining), waiting for something to write.
+    writer: Option<Waker>,
+    /// The session, waiting for a close or a control command.
+    session: Option<Waker>,
+}
+
+impl State {
+    fn take_writer(&mut self) -> Option<Waker> {
+        self.writer.take()
+    }
+
+    /// Both waiters: a close concerns the writer and the session.
+    fn take_both(&mut self) -> [Option<Waker>; 2] {
+        [self.writer.take(), self.session.take()]
+    }
 }
 
 /// Why the session is woken (see [`Outbox::attention`]).
@@ -82,8 +100,6 @@ impl Outbox {
             protocol,
             max_bytes,
             state: Mutex::new(State::default()),
-            ready: Notify::new(),
-            attention: Notify::new(),
         }
     }
 
@@ -106,16 +122,19 @@ impl Outbox {
         if state.bytes + message.len() > self.max_bytes && !state.queue.is_empty() {
             state.queue.clear();
             state.bytes = 0;
-            state.close = Some(DisconnectCode::SLOW.into());
+            state.close = Some(Box::new(DisconnectCode::SLOW.into()));
+            let wakers = state.take_both();
             drop(state);
-            self.ready.notify_one();
-            self.attention.notify_waiters();
+            wakers.into_iter().flatten().for_each(Waker::wake);
             return Err(Closed);
         }
         state.bytes += message.len();
         state.queue.push_back(message);
+        let writer = state.take_writer();
         drop(state);
-        self.ready.notify_one();
+        if let Some(writer) = writer {
+            writer.wake();
+        }
         Ok(())
     }
 
@@ -128,11 +147,11 @@ impl Outbox {
                 state.queue.clear();
                 state.bytes = 0;
             }
-            state.close = Some(disconnect);
+            state.close = Some(Box::new(disconnect));
         }
+        let wakers = state.take_both();
         drop(state);
-        self.ready.notify_one();
-        self.attention.notify_waiters();
+        wakers.into_iter().flatten().for_each(Waker::wake);
     }
 
     /// Queues a control command for the session.
@@ -145,8 +164,11 @@ impl Outbox {
             return Err(ControlRejected::Full);
         }
         state.controls.push_back(Box::new(control));
+        let session = state.session.take();
         drop(state);
-        self.attention.notify_waiters();
+        if let Some(session) = session {
+            session.wake();
+        }
         Ok(())
     }
 
@@ -161,48 +183,57 @@ impl Outbox {
         control
     }
 
-    /// Waits until the queue is closed (that first) or a control command is queued, and takes
-    /// the command. Cancel-safe: nothing is taken unless it returns.
-    pub(crate) async fn attention(&self) -> Attention {
-        loop {
-            // Registered before the checks, so a wake-up between them and the await is seen.
-            let notified = self.attention.notified();
-            tokio::pin!(notified);
-            notified.as_mut().enable();
-            if let Some(reason) = self.close_reason() {
-                return Attention::Closed(reason);
-            }
-            if let Some(control) = self.take_control() {
-                return Attention::Control(control);
-            }
-            notified.await;
+    /// Ready when the queue is closed (that first) or a control command is queued, taking the
+    /// command; otherwise `cx` is woken when one of those happens. Only the session polls this.
+    pub(crate) fn poll_attention(&self, cx: &mut Context<'_>) -> Poll<Attention> {
+        let mut state = self.lock();
+        if let Some(reason) = &state.close {
+            return Poll::Ready(Attention::Closed(Disconnect::clone(reason)));
         }
+        if let Some(control) = state.controls.pop_front() {
+            if state.controls.is_empty() {
+                state.controls = VecDeque::new();
+            }
+            return Poll::Ready(Attention::Control(control));
+        }
+        register(&mut state.session, cx);
+        Poll::Pending
     }
 
     /// The close reason, once the queue is closed.
     pub fn close_reason(&self) -> Option<Disconnect> {
-        self.lock().close.clone()
+        self.lock().close.as_deref().cloned()
     }
 
     /// Waits until there is something to write, then takes all of it. Only one task (the
-    /// connection's writer) may call this: data wake-ups go to a single waiter.
+    /// connection's writer) may drain: there is one writer waker.
     pub async fn drain(&self) -> Drained {
-        loop {
-            let notified = self.ready.notified();
-            if let Some(drained) = self.try_drain() {
-                return drained;
+        poll_fn(|cx| self.poll_drain(cx)).await
+    }
+
+    /// Takes everything queued, or registers `cx` to be woken when there is something.
+    pub fn poll_drain(&self, cx: &mut Context<'_>) -> Poll<Drained> {
+        let mut state = self.lock();
+        match Self::take_queued(&mut state) {
+            Some(drained) => Poll::Ready(drained),
+            None => {
+                register(&mut state.writer, cx);
+                Poll::Pending
             }
-            notified.await;
         }
     }
 
+    #[cfg(test)]
     fn try_drain(&self) -> Option<Drained> {
-        let mut state = self.lock();
+        Self::take_queued(&mut self.lock())
+    }
+
+    fn take_queued(state: &mut State) -> Option<Drained> {
         // Taking the queue (not draining it) leaves no allocation behind on an idle connection.
         let messages = Vec::from(std::mem::take(&mut state.queue));
         state.bytes = 0;
         match &state.close {
-            Some(close) => Some(Drained::Close(messages, close.clone())),
+            Some(close) => Some(Drained::Close(messages, Disconnect::clone(close))),
             None if messages.is_empty() => None,
             None => Some(Drained::Messages(messages)),
         }
@@ -214,6 +245,14 @@ impl Outbox {
         self.state
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+/// Stores the waker of `cx` in `slot`, keeping the one there when it wakes the same task.
+fn register(slot: &mut Option<Waker>, cx: &Context<'_>) {
+    match slot {
+        Some(waker) if waker.will_wake(cx.waker()) => {}
+        _ => *slot = Some(cx.waker().clone()),
     }
 }
 

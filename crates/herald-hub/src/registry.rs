@@ -52,7 +52,7 @@ pub(crate) struct NewSubscriber {
 struct Subscriber {
     spec: NewSubscriber,
     /// `Some` while the subscribe reply is not queued yet.
-    pending: Option<Pending>,
+    pending: Option<Box<Pending>>,
     /// Offset and epoch of the last publication queued (positioned subscriptions only).
     position: Option<(u64, Arc<str>)>,
     /// Lost its place in the stream: nothing more is queued until the session drops it.
@@ -127,7 +127,7 @@ impl Registry {
         }
         let subscriber = Subscriber {
             spec,
-            pending: Some(Pending::default()),
+            pending: Some(Box::default()),
             position: None,
             broken: false,
         };

@@ -35,9 +35,7 @@ impl Session {
         if let Err(err) = check_data_format(options.publication_data_format, &request.data) {
             return self.send_error(id, err);
         }
-        let chan_info = subscribed
-            .map(|s| s.info.chan_info.clone())
-            .unwrap_or_default();
+        let chan_info = subscribed.map(|s| s.chan_info.clone()).unwrap_or_default();
         let publication = Publication {
             data: request.data,
             info: Some(self.client_info(chan_info)),
@@ -186,7 +184,7 @@ impl Session {
                 return self.disconnect(DisconnectCode::INVALID_TOKEN);
             }
         };
-        if claims.user != self.user {
+        if *claims.user != *self.user {
             tracing::info!(client = %self.client, "refresh token for another user");
             return self.disconnect(DisconnectCode::INVALID_TOKEN);
         }
@@ -234,7 +232,7 @@ impl Session {
             }
         };
         let client_mismatch = !claims.client.is_empty() && claims.client != *self.client;
-        if claims.user != self.user || claims.channel != request.channel || client_mismatch {
+        if *claims.user != *self.user || claims.channel != request.channel || client_mismatch {
             return self.disconnect(DisconnectCode::INVALID_TOKEN);
         }
         if claims.expire_at.is_some_and(|at| at <= now_unix_secs()) {

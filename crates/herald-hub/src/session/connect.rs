@@ -23,7 +23,7 @@ impl Session {
         if claims.expire_at.is_some_and(|at| at <= now_unix_secs()) {
             return self.connect_error(id, HubError::Expired);
         }
-        self.user = claims.user.clone();
+        self.user = std::sync::Arc::from(claims.user.as_str());
         self.conn_info = claims.info.clone();
         self.expire_at = claims.expire_at;
         if let Err(disconnect) = hub.register(&self.client, &self.user, &self.outbox) {
@@ -172,7 +172,7 @@ impl Session {
     /// A connect error reply: the connection is unusable afterwards (3501 on the next command).
     fn connect_error(&mut self, id: u32, err: HubError) -> Flow {
         if self.state == State::Connected {
-            self.hub.unregister(&self.client);
+            self.hub.unregister(&self.client, &self.user);
         }
         self.state = State::Failed;
         self.send_error(id, err)

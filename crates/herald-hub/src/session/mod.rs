@@ -13,13 +13,17 @@ mod subscribe;
 mod subscriptions;
 mod timers;
 
+use std::future::{Future, poll_fn};
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 
 use crate::outbox::{Attention, Outbox};
 use crate::{Disconnect, Hub, HubError};
 use bytes::Bytes;
 use herald_engine::ClientInfo;
 use herald_proto::{Command, DisconnectCode, Protocol, Reply};
+use tokio_util::sync::WaitForCancellationFutureOwned;
 
 pub use control::Control;
 pub use control::ServerSubscription;
@@ -65,8 +69,9 @@ pub(crate) struct Subscription {
     presence: bool,
     /// Emit join and leave.
     join_leave: bool,
-    /// Client info with this subscription's channel info.
-    info: ClientInfo,
+    /// Channel info for presence and join/leave (the rest of the client info is the
+    /// session's, built when needed rather than copied into every subscription).
+    chan_info: Bytes,
     /// Subscription token expiry (Unix seconds).
     expire_at: Option<i64>,
 }
@@ -79,11 +84,15 @@ pub struct Session {
     outbox: Arc<Outbox>,
     client: Arc<str>,
     state: State,
-    user: String,
+    /// Shared with the node's maps.
+    user: Arc<str>,
     conn_info: Bytes,
     expire_at: Option<i64>,
     subs: Subscriptions,
     timers: Timers,
+    /// The node's shutdown, watched until the session is registered with the node (which then
+    /// closes its outbox on shutdown instead). Boxed: it is dropped at connect.
+    shutdown: Option<Pin<Box<WaitForCancellationFutureOwned>>>,
 }
 
 impl Session {
@@ -91,16 +100,18 @@ impl Session {
         let options = &hub.shared.options.client;
         let outbox = Arc::new(Outbox::new(protocol, options.queue_max_size));
         let timers = Timers::connecting(options.stale_close_delay);
+        let shutdown = Box::pin(hub.shared.shutdown.clone().cancelled_owned());
         Self {
             protocol,
             outbox,
             client: Arc::from(uuid::Uuid::new_v4().to_string()),
             state: State::Connecting,
-            user: String::new(),
+            user: Arc::from(""),
             conn_info: Bytes::new(),
             expire_at: None,
             subs: Subscriptions::default(),
             timers,
+            shutdown: Some(shutdown),
             hub,
         }
     }
@@ -151,18 +162,28 @@ impl Session {
 
     /// Waits for the next event. Cancel-safe: use it in `select!` beside the transport's read.
     pub async fn next_event(&mut self) -> Event {
-        let deadline = self.timers.next();
-        let shutdown = self.hub.shared.shutdown.clone();
-        tokio::select! {
-            attention = self.outbox.attention() => match attention {
+        poll_fn(|cx| self.poll_event(cx)).await
+    }
+
+    /// The next event if there is one; otherwise `cx` is woken when there is. The poll form of
+    /// [`Session::next_event`], for a transport that is a hand-written future.
+    pub fn poll_event(&mut self, cx: &mut Context<'_>) -> Poll<Event> {
+        if let Poll::Ready(attention) = self.outbox.poll_attention(cx) {
+            return Poll::Ready(match attention {
                 Attention::Closed(reason) => Event::Closed(reason),
                 Attention::Control(control) => Event::Control(*control),
-            },
-            () = shutdown.cancelled() => {
-                self.outbox.close(DisconnectCode::SHUTDOWN.into());
-                Event::Closed(DisconnectCode::SHUTDOWN.into())
-            }
-            _ = sleep_until(deadline) => Event::Timer,
+            });
+        }
+        if let Some(shutdown) = &mut self.shutdown
+            && shutdown.as_mut().poll(cx).is_ready()
+        {
+            self.shutdown = None;
+            self.outbox.close(DisconnectCode::SHUTDOWN.into());
+            return Poll::Ready(Event::Closed(DisconnectCode::SHUTDOWN.into()));
+        }
+        match self.timers.poll_due(cx) {
+            Poll::Ready(()) => Poll::Ready(Event::Timer),
+            Poll::Pending => Poll::Pending,
         }
     }
 
@@ -184,7 +205,7 @@ impl Session {
             self.remove_subscription(&channel).await;
         }
         if self.state == State::Connected {
-            self.hub.unregister(&self.client);
+            self.hub.unregister(&self.client, &self.user);
         }
         let reason = self
             .outbox
@@ -287,7 +308,7 @@ impl Session {
 
     fn client_info(&self, chan_info: Bytes) -> ClientInfo {
         ClientInfo {
-            user: self.user.clone(),
+            user: self.user.to_string(),
             client: self.client.to_string(),
             conn_info: self.conn_info.clone(),
             chan_info,
@@ -307,12 +328,5 @@ impl Session {
         (for_client && user_ok)
             || (for_subscriber && user_ok && subscribed)
             || self.hub.shared.options.client.insecure
-    }
-}
-
-async fn sleep_until(deadline: Option<tokio::time::Instant>) {
-    match deadline {
-        Some(deadline) => tokio::time::sleep_until(deadline).await,
-        None => std::future::pending().await,
     }
 }

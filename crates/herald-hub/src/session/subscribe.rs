@@ -160,7 +160,7 @@ impl Session {
                 .hub
                 .shared
                 .broker
-                .publish_leave(channel, &sub.info)
+                .publish_leave(channel, &self.client_info(sub.chan_info))
                 .await
         {
             tracing::warn!(client = %self.client, %channel, %err, "leave not published");
@@ -204,7 +204,7 @@ impl Session {
                 }
             };
             let client_mismatch = !claims.client.is_empty() && claims.client != *self.client;
-            if claims.user != self.user || claims.channel != channel || client_mismatch {
+            if *claims.user != *self.user || claims.channel != channel || client_mismatch {
                 tracing::info!(client = %self.client, %channel, "subscription token for another user, channel or client");
                 return Err(Denied::Disconnect(DisconnectCode::INVALID_TOKEN));
             }
@@ -225,7 +225,7 @@ impl Session {
         } else {
             let listed = options.allow_user_limited_channels
                 && resolved.user_limited
-                && resolved.allowed_users.contains(&self.user.as_str());
+                && resolved.allowed_users.contains(&&*self.user);
             let by_option = options.allow_subscribe_for_client
                 && (!self.user.is_empty() || options.allow_subscribe_for_anonymous)
                 && !resolved.user_limited;
@@ -312,13 +312,13 @@ impl Session {
             .shared
             .registry
             .activate(&plan.channel, &self.client, reply, position);
-        let info = self.client_info(plan.chan_info);
+        let chan_info = plan.chan_info;
         if plan.join_leave
             && let Err(err) = self
                 .hub
                 .shared
                 .broker
-                .publish_join(&plan.channel, &info)
+                .publish_join(&plan.channel, &self.client_info(chan_info.clone()))
                 .await
         {
             tracing::warn!(client = %self.client, channel = %plan.channel, %err, "join not published");
@@ -326,7 +326,7 @@ impl Session {
         let sub = Subscription {
             presence: plan.presence,
             join_leave: plan.join_leave,
-            info,
+            chan_info,
             expire_at: plan.expire_at,
         };
         self.subs.insert(plan.channel, sub);

@@ -76,13 +76,13 @@ impl Subscriptions {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use herald_engine::ClientInfo;
+    use bytes::Bytes;
 
     fn sub(presence: bool) -> Subscription {
         Subscription {
             presence,
             join_leave: false,
-            info: ClientInfo::default(),
+            chan_info: Bytes::new(),
             expire_at: None,
         }
     }

@@ -1,10 +1,13 @@
 //! Deadlines of a session: stale connection, ping and pong, connection and subscription expiry,
 //! presence refresh. Time comes from tokio's clock so tests can pause it.
 
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use herald_proto::{DisconnectCode, Reply, UnsubscribeCode};
-use tokio::time::Instant;
+use tokio::time::{Instant, Sleep};
 
 use super::{Flow, Session};
 use crate::node::now_unix_secs;
@@ -23,6 +26,9 @@ pub(super) struct Timers {
     pub(super) presence: Option<Instant>,
     /// Check subscription expiries.
     pub(super) sub_expire: Option<Instant>,
+    /// The one timer entry that waits for the earliest deadline, reset as they change. Boxed
+    /// because a timer entry must not move once polled, and a session moves.
+    sleep: Option<Pin<Box<Sleep>>>,
 }
 
 impl Timers {
@@ -45,6 +51,25 @@ impl Timers {
         .into_iter()
         .flatten()
         .min()
+    }
+
+    /// Ready when the earliest deadline has passed; otherwise `cx` is woken when it does.
+    pub(super) fn poll_due(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        let Some(deadline) = self.next() else {
+            return Poll::Pending;
+        };
+        let sleep = match &mut self.sleep {
+            Some(sleep) => {
+                if sleep.deadline() != deadline {
+                    sleep.as_mut().reset(deadline);
+                }
+                sleep
+            }
+            None => self
+                .sleep
+                .insert(Box::pin(tokio::time::sleep_until(deadline))),
+        };
+        sleep.as_mut().poll(cx)
     }
 }
 
@@ -94,6 +119,8 @@ impl Session {
     pub(super) fn start_connected_timers(&mut self) {
         let options = &self.hub.shared.options.client;
         self.timers.stale = None;
+        // Registered with the node now, so its shutdown reaches this session through the outbox.
+        self.shutdown = None;
         if let Some(interval) = options.ping_interval {
             let half = interval / 2;
             let jitter = half.mul_f64(rand::random::<f64>());
@@ -149,11 +176,12 @@ impl Session {
         let ttl = options.presence_ttl;
         for (channel, sub) in self.subs.iter() {
             if sub.presence {
+                let info = self.client_info(sub.chan_info.clone());
                 let result = self
                     .hub
                     .shared
                     .presence
-                    .add_presence(channel, &self.client, &sub.info, ttl)
+                    .add_presence(channel, &self.client, &info, ttl)
                     .await;
                 if let Err(err) = result {
                     tracing::warn!(client = %self.client, %channel, %err, "presence refresh failed");

@@ -1,23 +1,31 @@
-//! One WebSocket connection driven by one task that owns the socket and the [`Session`].
+//! One WebSocket connection, driven by one task that owns the socket and the [`Session`].
 //!
-//! Idle, a connection holds no buffers: reads go through a stack buffer in a plain function
-//! (so it is not part of the task's state), frames are parsed straight out of it, and writes
-//! go to the socket at once, queueing only what the kernel does not take. Only a frame that
-//! arrives in pieces, or a write the socket refuses, keeps bytes on the heap, and only until
-//! it is complete.
+//! The connection is a hand-written future ([`Connection`]) rather than an `async fn` with
+//! `select!`: an idle connection's task then holds only its fields (socket, frame decoder,
+//! writer, session) and the wakers the socket, the outbox and the session's timer keep for it,
+//! not a future for every branch of every wait. That is most of what an idle connection costs.
+//! What does wait on something (a command calling the engine, the closing handshake) runs as a
+//! boxed future that exists only while it runs.
+//!
+//! Idle, a connection holds no buffers either: reads go through a stack buffer in a plain
+//! function, frames are parsed straight out of it, and writes go to the socket at once,
+//! queueing only what the kernel does not take. Only a frame that arrives in pieces, or a
+//! write the socket refuses, keeps bytes on the heap, and only until it is complete.
 
 use std::collections::VecDeque;
+use std::future::Future;
 use std::io::{self, IoSlice};
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
-use herald_hub::{Disconnect, Drained, Flow, Hub, Outbox, Session};
+use herald_hub::{Disconnect, Drained, Event, Flow, Hub, Outbox, Session};
 use herald_proto::{DisconnectCode, Protocol};
 use tokio::net::TcpStream;
-use tokio::time::Instant;
-use tracing::Instrument;
+use tokio::time::{Instant, Sleep};
 
 use super::frame::{self, Decoder, FrameError, Incoming, OutFrame};
 
@@ -31,6 +39,10 @@ const READ_CHUNK: usize = 16 * 1024;
 
 /// Most buffers handed to one vectored write.
 const MAX_IOVECS: usize = 64;
+
+/// Steps (a write, a read, an event) one poll of a connection takes before it yields, so a
+/// busy connection cannot hold a worker thread.
+const STEPS_PER_POLL: usize = 32;
 
 /// What a connection needs besides its socket.
 #[derive(Debug, Clone, Copy)]
@@ -55,150 +67,348 @@ enum End {
     Broken,
 }
 
-/// Serves one upgraded connection until it closes. `buffered` holds bytes the HTTP layer read
-/// past the upgrade request.
-pub(super) async fn run(
-    hub: &Hub,
-    stream: TcpStream,
-    buffered: Bytes,
-    settings: Settings,
-    remote: SocketAddr,
-) {
-    let mut session = hub.session(settings.protocol);
-    let span = tracing::debug_span!(
-        "client",
-        client = %session.client_id(),
-        user = tracing::field::Empty,
-        %remote
-    );
-    async move {
-        let mut connection = Connection {
-            outbox: session.outbox(),
-            stream,
-            decoder: Decoder::new(settings.message_size_limit),
-            writer: Writer::new(settings.protocol),
-            write_timeout: settings.write_timeout,
-            write_deadline: None,
-        };
-        tracing::debug!(protocol = ?settings.protocol, "connection opened");
-        let end = connection.serve(&mut session, buffered).await;
-        // The closing phase is boxed, like the session's command handling: the task's state is
-        // sized for its largest wait, and these must not make every idle connection larger.
-        Box::pin(session.close()).await;
-        Box::pin(connection.finish(end)).await;
-        tracing::debug!("connection closed");
-    }
-    .instrument(span)
-    .await;
+/// A session call in progress (a command, an event): it owns the session until it is done.
+type Busy = Pin<Box<dyn Future<Output = (Session, Flow)> + Send>>;
+
+/// What the HTTP layer hands over once the upgrade is done: the socket, and the bytes it read
+/// past the upgrade request. `None` when the upgrade failed (already logged).
+pub(super) type Upgraded = Option<(TcpStream, Bytes)>;
+
+/// One WebSocket connection from the upgrade until it closes: spawn it.
+pub(super) struct Connection {
+    /// `client`, `user` and `remote` for every event of the connection (none while upgrading).
+    span: tracing::Span,
+    phase: Phase,
 }
 
-struct Connection {
+// Not boxed on purpose: the active phase is where a connection spends its life, and boxing it
+// would add an allocation (and its header) to every connection.
+#[allow(clippy::large_enum_variant)]
+enum Phase {
+    /// Waiting for the HTTP layer to hand over the socket.
+    Upgrading {
+        upgrade: Pin<Box<dyn Future<Output = Upgraded> + Send>>,
+        hub: Hub,
+        settings: Settings,
+        remote: SocketAddr,
+    },
+    /// Client frames into the session, the outbox onto the socket.
+    Active(Active),
+    /// The session is closing and the closing handshake is under way.
+    Closing(Pin<Box<dyn Future<Output = ()> + Send>>),
+    Done,
+}
+
+struct Active {
+    io: Io,
+    /// `None` while `busy` owns it.
+    session: Option<Session>,
+    busy: Option<Busy>,
+    /// What was read but not handled yet, last first (the next one is popped): messages wait
+    /// while `busy` handles the one before them, so a connection's commands run in order. A
+    /// protocol violation comes after the messages read before it.
+    input: Vec<Result<Incoming, FrameError>>,
+    user_recorded: bool,
+}
+
+/// The socket side of a connection: what the closing phase keeps after the session is gone.
+struct Io {
     stream: TcpStream,
     /// The session's outbox, also drained after the session is gone (the closing frames).
     outbox: Arc<Outbox>,
     decoder: Decoder,
     writer: Writer,
     write_timeout: Duration,
-    /// When the write the socket is refusing times out (3009).
-    write_deadline: Option<Instant>,
-}
-
-/// What woke the connection.
-enum Wake {
-    Readable(io::Result<()>),
-    Writable(io::Result<()>),
-    WriteTimedOut,
-    Outbox(Drained),
-    Event(herald_hub::Event),
-    /// A write left bytes the socket refused: switch to waiting for room.
-    Blocked,
+    /// Fires when the write the socket is refusing has waited `write_timeout` (3009); only
+    /// while the socket refuses bytes.
+    write_timer: Option<Pin<Box<Sleep>>>,
 }
 
 impl Connection {
-    /// The active phase: client frames into the session, the outbox onto the socket.
-    async fn serve(&mut self, session: &mut Session, buffered: Bytes) -> End {
-        let outbox = self.outbox.clone();
-        if !buffered.is_empty() {
-            let mut messages = Vec::new();
-            let parsed = self.decoder.feed(&mut buffered.to_vec(), &mut messages);
-            if let Some(end) = self.handle_input(session, messages, parsed).await {
-                return end;
+    /// A connection whose socket `upgrade` hands over. Everything waits inside this one future
+    /// (also the upgrade), so the task holds nothing beside it.
+    pub(super) fn upgrading(
+        upgrade: impl Future<Output = Upgraded> + Send + 'static,
+        hub: Hub,
+        settings: Settings,
+        remote: SocketAddr,
+    ) -> Self {
+        Self {
+            span: tracing::Span::none(),
+            phase: Phase::Upgrading {
+                upgrade: Box::pin(upgrade),
+                hub,
+                settings,
+                remote,
+            },
+        }
+    }
+
+    /// Starts serving `stream`. `buffered` holds bytes the HTTP layer read past the upgrade
+    /// request.
+    fn start(
+        &mut self,
+        hub: &Hub,
+        stream: TcpStream,
+        buffered: Bytes,
+        settings: Settings,
+        remote: SocketAddr,
+    ) {
+        let session = hub.session(settings.protocol);
+        let span = tracing::debug_span!(
+            "client",
+            client = %session.client_id(),
+            user = tracing::field::Empty,
+            %remote
+        );
+        span.in_scope(|| tracing::debug!(protocol = ?settings.protocol, "connection opened"));
+        let mut io = Io {
+            outbox: session.outbox(),
+            stream,
+            decoder: Decoder::new(settings.message_size_limit),
+            writer: Writer::new(settings.protocol),
+            write_timeout: settings.write_timeout,
+            write_timer: None,
+        };
+        let input = match buffered.is_empty() {
+            true => Vec::new(),
+            false => {
+                let mut messages = Vec::new();
+                let parsed = io.decoder.feed(&mut buffered.to_vec(), &mut messages);
+                input_order(messages, parsed)
+            }
+        };
+        self.span = span;
+        self.phase = Phase::Active(Active {
+            io,
+            session: Some(session),
+            busy: None,
+            input,
+            user_recorded: false,
+        });
+    }
+}
+
+impl Future for Connection {
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        // Every field is Unpin (what must not move is boxed), so the connection is too.
+        let this = self.get_mut();
+        loop {
+            let _entered = this.span.enter();
+            match &mut this.phase {
+                Phase::Upgrading {
+                    upgrade,
+                    hub,
+                    settings,
+                    remote,
+                } => match std::task::ready!(upgrade.as_mut().poll(cx)) {
+                    Some((stream, buffered)) => {
+                        let (hub, settings, remote) = (hub.clone(), *settings, *remote);
+                        drop(_entered);
+                        this.start(&hub, stream, buffered, settings, remote);
+                    }
+                    None => {
+                        this.phase = Phase::Done;
+                        return Poll::Ready(());
+                    }
+                },
+                Phase::Active(active) => {
+                    let end = std::task::ready!(active.poll(&this.span, cx));
+                    let Phase::Active(active) = std::mem::replace(&mut this.phase, Phase::Done)
+                    else {
+                        unreachable!("matched as active above");
+                    };
+                    this.phase = Phase::Closing(Box::pin(active.close(end)));
+                }
+                Phase::Closing(closing) => {
+                    std::task::ready!(closing.as_mut().poll(cx));
+                    this.phase = Phase::Done;
+                    tracing::debug!("connection closed");
+                    return Poll::Ready(());
+                }
+                Phase::Done => return Poll::Ready(()),
             }
         }
-        let mut user_recorded = false;
-        loop {
-            // Two shapes of wait, so the task's state holds the larger one, not both.
-            let wake = if self.writer.is_blocked() {
-                // The socket refuses bytes: wait for room (or the write timeout) without
-                // reading, so a client that does not read cannot make us queue answers to its
-                // pings; TCP pushes back on it instead.
-                tokio::select! {
-                    biased;
-                    ready = self.stream.writable() => Wake::Writable(ready),
-                    () = sleep_until(self.write_deadline) => Wake::WriteTimedOut,
-                    event = session.next_event() => Wake::Event(event),
-                }
-            } else {
-                // Fan-out wakes this loop once per delivery: write what the outbox holds right
-                // here, keeping the session's event wait (timers, control queue, shutdown)
-                // registered instead of rebuilding it on every delivery.
-                let events = session.next_event();
-                tokio::pin!(events);
-                loop {
-                    let wake = tokio::select! {
-                        biased;
-                        drained = outbox.drain() => Wake::Outbox(drained),
-                        ready = self.stream.readable() => Wake::Readable(ready),
-                        event = &mut events => Wake::Event(event),
-                    };
-                    if let Wake::Outbox(drained) = wake {
-                        match self.write_drained(drained) {
-                            Some(end) => return end,
-                            None if self.writer.is_blocked() => break Wake::Blocked,
-                            None => continue,
+    }
+}
+
+impl Active {
+    /// Makes all the progress it can; ready when the active phase ends.
+    fn poll(&mut self, span: &tracing::Span, cx: &mut Context<'_>) -> Poll<End> {
+        for _ in 0..STEPS_PER_POLL {
+            // A session call in progress: finish it, writing the outbox meanwhile so a slow
+            // engine call does not hold up the fan-out traffic queued for this client.
+            if let Some(busy) = &mut self.busy {
+                match busy.as_mut().poll(cx) {
+                    Poll::Ready((session, flow)) => {
+                        self.busy = None;
+                        if !self.user_recorded && session.is_connected() {
+                            span.record("user", session.user());
+                            self.user_recorded = true;
                         }
+                        self.session = Some(session);
+                        if flow == Flow::Close {
+                            return Poll::Ready(End::Session);
+                        }
+                        continue;
                     }
-                    break wake;
+                    Poll::Pending => match self.io.poll_output(cx) {
+                        Poll::Ready(Some(end)) => return Poll::Ready(end),
+                        Poll::Ready(None) => continue,
+                        Poll::Pending => return Poll::Pending,
+                    },
                 }
-            };
-            let end = match wake {
-                Wake::Readable(Ok(())) => {
-                    let mut messages = Vec::new();
-                    match read_frames(&self.stream, &mut self.decoder, &mut messages) {
-                        Ok(ReadOutcome::Parsed(parsed)) => {
-                            Box::pin(self.handle_input(session, messages, parsed)).await
-                        }
-                        Ok(ReadOutcome::WouldBlock) => None,
-                        Ok(ReadOutcome::Eof) => Some(End::Gone),
-                        Err(err) => {
-                            tracing::debug!(%err, "websocket read failed");
-                            Some(End::Gone)
-                        }
-                    }
-                }
-                Wake::Readable(Err(err)) | Wake::Writable(Err(err)) => {
-                    tracing::debug!(%err, "websocket socket failed");
-                    Some(End::Broken)
-                }
-                Wake::Writable(Ok(())) => self.flush(),
-                Wake::WriteTimedOut => {
-                    tracing::info!("websocket write timed out");
-                    self.outbox.close(DisconnectCode::WRITE_ERROR.into());
-                    Some(End::Broken)
-                }
-                Wake::Outbox(drained) => self.write_drained(drained),
-                Wake::Blocked => None,
-                Wake::Event(event) => match Box::pin(session.handle_event(event)).await {
-                    Flow::Continue => None,
-                    Flow::Close => Some(End::Session),
-                },
-            };
-            if let Some(end) = end {
-                return end;
             }
-            if !user_recorded && session.is_connected() {
-                tracing::Span::current().record("user", session.user());
-                user_recorded = true;
+            if let Some(next) = self.input.pop() {
+                if self.input.is_empty() {
+                    // Give the allocation back: the connection may now idle for hours.
+                    self.input = Vec::new();
+                }
+                let message = match next {
+                    Ok(message) => message,
+                    Err(err) => {
+                        tracing::info!(%err, "closing a connection that broke the websocket protocol");
+                        self.io.outbox.close(Disconnect {
+                            code: err.close_code(),
+                            reason: err.to_string(),
+                        });
+                        return Poll::Ready(End::Session);
+                    }
+                };
+                match message {
+                    Incoming::Data(payload) => {
+                        let mut session = self.take_session();
+                        self.busy = Some(Box::pin(async move {
+                            let flow = session.handle_frame(&payload).await;
+                            (session, flow)
+                        }));
+                    }
+                    Incoming::Ping(payload) => {
+                        if let Some(end) = self.io.send(OutFrame::Pong, payload) {
+                            return Poll::Ready(end);
+                        }
+                    }
+                    Incoming::Pong => {}
+                    Incoming::Close(code) => return Poll::Ready(End::PeerClosed(code)),
+                }
+                continue;
+            }
+            // Idle: the outbox first, then the client (unless the socket refuses our bytes: a
+            // client that does not read must not make us queue answers to its pings; TCP
+            // pushes back on it instead), then the session's events.
+            match self.io.poll_output(cx) {
+                Poll::Ready(Some(end)) => return Poll::Ready(end),
+                Poll::Ready(None) => continue,
+                Poll::Pending => {}
+            }
+            if !self.io.writer.is_blocked() {
+                match self.io.poll_input(cx) {
+                    Poll::Ready(Ok(input)) => {
+                        self.input = input;
+                        continue;
+                    }
+                    Poll::Ready(Err(end)) => return Poll::Ready(end),
+                    Poll::Pending => {}
+                }
+            }
+            let session = self
+                .session
+                .as_mut()
+                .expect("the session is here while not busy");
+            match session.poll_event(cx) {
+                Poll::Ready(event) => self.start_event(event),
+                Poll::Pending => return Poll::Pending,
+            }
+        }
+        // Out of steps with work left: yield, and come back at once.
+        cx.waker().wake_by_ref();
+        Poll::Pending
+    }
+
+    fn start_event(&mut self, event: Event) {
+        let mut session = self.take_session();
+        self.busy = Some(Box::pin(async move {
+            let flow = session.handle_event(event).await;
+            (session, flow)
+        }));
+    }
+
+    fn take_session(&mut self) -> Session {
+        self.session
+            .take()
+            .expect("the session is here while not busy")
+    }
+
+    /// The closing phase: let a session call in progress finish, close the session, then the
+    /// closing handshake.
+    async fn close(self, end: End) {
+        let session = match (self.busy, self.session) {
+            (Some(busy), _) => busy.await.0,
+            (None, Some(session)) => session,
+            (None, None) => unreachable!("a session is either busy or here"),
+        };
+        session.close().await;
+        self.io.finish(end).await;
+    }
+}
+
+impl Io {
+    /// Moves output along: drains the outbox onto the socket or, while the socket refuses
+    /// bytes, waits for room (or the write timeout). `Ready(None)` means progress was made.
+    fn poll_output(&mut self, cx: &mut Context<'_>) -> Poll<Option<End>> {
+        if !self.writer.is_blocked() {
+            return match self.outbox.poll_drain(cx) {
+                Poll::Ready(drained) => Poll::Ready(self.write_drained(drained)),
+                Poll::Pending => Poll::Pending,
+            };
+        }
+        match self.stream.poll_write_ready(cx) {
+            Poll::Ready(Ok(())) => return Poll::Ready(self.flush()),
+            Poll::Ready(Err(err)) => {
+                tracing::debug!(%err, "websocket socket failed");
+                return Poll::Ready(Some(End::Broken));
+            }
+            Poll::Pending => {}
+        }
+        if let Some(timer) = &mut self.write_timer
+            && timer.as_mut().poll(cx).is_ready()
+        {
+            tracing::info!("websocket write timed out");
+            self.outbox.close(DisconnectCode::WRITE_ERROR.into());
+            return Poll::Ready(Some(End::Broken));
+        }
+        Poll::Pending
+    }
+
+    /// Reads and parses what the client sent, once the socket is readable (see
+    /// [`Active::input`] for the order).
+    fn poll_input(
+        &mut self,
+        cx: &mut Context<'_>,
+    ) -> Poll<Result<Vec<Result<Incoming, FrameError>>, End>> {
+        loop {
+            match self.stream.poll_read_ready(cx) {
+                Poll::Ready(Ok(())) => {}
+                Poll::Ready(Err(err)) => {
+                    tracing::debug!(%err, "websocket socket failed");
+                    return Poll::Ready(Err(End::Broken));
+                }
+                Poll::Pending => return Poll::Pending,
+            }
+            let mut messages = Vec::new();
+            match read_frames(&self.stream, &mut self.decoder, &mut messages) {
+                Ok(ReadOutcome::Parsed(parsed)) => {
+                    return Poll::Ready(Ok(input_order(messages, parsed)));
+                }
+                // The readiness was stale and is cleared now: poll again to register.
+                Ok(ReadOutcome::WouldBlock) => continue,
+                Ok(ReadOutcome::Eof) => return Poll::Ready(Err(End::Gone)),
+                Err(err) => {
+                    tracing::debug!(%err, "websocket read failed");
+                    return Poll::Ready(Err(End::Gone));
+                }
             }
         }
     }
@@ -222,57 +432,6 @@ impl Connection {
                 self.send(OutFrame::Close, payload).or(Some(End::CloseSent))
             }
         }
-    }
-
-    /// Feeds parsed client messages to the session; a protocol violation closes with its code
-    /// after the messages before it are handled.
-    async fn handle_input(
-        &mut self,
-        session: &mut Session,
-        messages: Vec<Incoming>,
-        parsed: Result<(), FrameError>,
-    ) -> Option<End> {
-        for message in messages {
-            match message {
-                Incoming::Data(payload) => {
-                    let mut handling = Box::pin(session.handle_frame(&payload));
-                    // Keep draining the outbox while a command waits on the engine, so a slow
-                    // call does not hold up the fan-out traffic queued for this client.
-                    let mut ended = None;
-                    let flow = loop {
-                        tokio::select! {
-                            biased;
-                            flow = &mut handling => break flow,
-                            drained = self.outbox.drain(), if ended.is_none() && !self.writer.is_blocked() => {
-                                ended = self.write_drained(drained);
-                            }
-                        }
-                    };
-                    if ended.is_some() {
-                        return ended;
-                    }
-                    if flow == Flow::Close {
-                        return Some(End::Session);
-                    }
-                }
-                Incoming::Ping(payload) => {
-                    if let Some(end) = self.send(OutFrame::Pong, payload) {
-                        return Some(end);
-                    }
-                }
-                Incoming::Pong => {}
-                Incoming::Close(code) => return Some(End::PeerClosed(code)),
-            }
-        }
-        if let Err(err) = parsed {
-            tracing::info!(%err, "closing a connection that broke the websocket protocol");
-            self.outbox.close(Disconnect {
-                code: err.close_code(),
-                reason: err.to_string(),
-            });
-            return Some(End::Session);
-        }
-        None
     }
 
     /// Writes a frame (or queues it behind a refused write) and arms the write timeout when
@@ -304,9 +463,10 @@ impl Connection {
 
     fn arm_write_deadline(&mut self) {
         if !self.writer.is_blocked() {
-            self.write_deadline = None;
-        } else if self.write_deadline.is_none() {
-            self.write_deadline = Some(Instant::now() + self.write_timeout);
+            self.write_timer = None;
+        } else if self.write_timer.is_none() {
+            let deadline = Instant::now() + self.write_timeout;
+            self.write_timer = Some(Box::pin(tokio::time::sleep_until(deadline)));
         }
     }
 
@@ -439,6 +599,17 @@ fn read_frames(
     }
 }
 
+/// What was read in the order [`Active::input`] keeps it: messages last first, after the
+/// violation that ended the read, if any.
+fn input_order(
+    messages: Vec<Incoming>,
+    parsed: Result<(), FrameError>,
+) -> Vec<Result<Incoming, FrameError>> {
+    let mut input: Vec<_> = parsed.err().map(Err).into_iter().collect();
+    input.extend(messages.into_iter().rev().map(Ok));
+    input
+}
+
 /// Frames on their way to the socket: written at once when nothing is queued, else kept (in
 /// order) until the socket takes them.
 struct Writer {
@@ -537,13 +708,6 @@ fn join_frame(protocol: Protocol, messages: &[Bytes]) -> Bytes {
         herald_proto::append_to_frame(protocol, &mut frame, message);
     }
     frame.freeze()
-}
-
-async fn sleep_until(deadline: Option<Instant>) {
-    match deadline {
-        Some(deadline) => tokio::time::sleep_until(deadline).await,
-        None => std::future::pending().await,
-    }
 }
 
 #[cfg(test)]

@@ -73,7 +73,8 @@ pub(crate) struct Decoder {
     /// The start of a frame that has not fully arrived; unallocated between frames.
     partial: Vec<u8>,
     /// A fragmented data message being assembled: whether it is text, and its bytes so far.
-    fragments: Option<(bool, Vec<u8>)>,
+    /// Boxed: rare, and the decoder lives in every idle connection.
+    fragments: Option<Box<(bool, Vec<u8>)>>,
 }
 
 impl Decoder {
@@ -156,21 +157,23 @@ impl Decoder {
                 if fin {
                     out.push(Incoming::Data(data_message(text, payload.to_vec())?));
                 } else {
-                    self.fragments = Some((text, payload.to_vec()));
+                    self.fragments = Some(Box::new((text, payload.to_vec())));
                 }
             }
             OP_CONTINUATION => {
-                let Some((text, mut message)) = self.fragments.take() else {
+                let Some(mut fragments) = self.fragments.take() else {
                     return Err(FrameError::Protocol("continuation without a message"));
                 };
+                let (text, message) = &mut *fragments;
+                let text = *text;
                 if message.len() + payload.len() > self.max_message {
                     return Err(FrameError::TooBig);
                 }
                 message.extend_from_slice(payload);
                 if fin {
-                    out.push(Incoming::Data(data_message(text, message)?));
+                    out.push(Incoming::Data(data_message(text, std::mem::take(message))?));
                 } else {
-                    self.fragments = Some((text, message));
+                    self.fragments = Some(fragments);
                 }
             }
             OP_PING => out.push(Incoming::Ping(Bytes::copy_from_slice(payload))),

@@ -90,25 +90,17 @@ async fn upgrade(
     };
     let (protocol, subprotocol) = select_protocol(headers, request.uri().query());
     let on_upgrade = hyper::upgrade::on(&mut request);
-    let connection_transport = transport.clone();
-    transport.tracker.spawn(async move {
-        let Some((stream, buffered)) = take_socket(on_upgrade, remote).await else {
-            return;
-        };
-        let settings = connection::Settings {
-            protocol,
-            message_size_limit: connection_transport.message_size_limit,
-            write_timeout: connection_transport.write_timeout,
-        };
-        connection::run(
-            &connection_transport.hub,
-            stream,
-            buffered,
-            settings,
-            remote,
-        )
-        .await;
-    });
+    let settings = connection::Settings {
+        protocol,
+        message_size_limit: transport.message_size_limit,
+        write_timeout: transport.write_timeout,
+    };
+    transport.tracker.spawn(connection::Connection::upgrading(
+        take_socket(on_upgrade, remote),
+        transport.hub.clone(),
+        settings,
+        remote,
+    ));
     let mut response = Response::new(Body::empty());
     *response.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
     let response_headers = response.headers_mut();
@@ -129,7 +121,7 @@ async fn upgrade(
 /// Waits for hyper to finish the upgrade and takes the raw socket back, with any bytes hyper
 /// read past the request. Its own function so none of hyper's pieces stay in the connection
 /// task's state.
-async fn take_socket(on_upgrade: OnUpgrade, remote: SocketAddr) -> Option<(TcpStream, Bytes)> {
+async fn take_socket(on_upgrade: OnUpgrade, remote: SocketAddr) -> connection::Upgraded {
     let upgraded = match on_upgrade.await {
         Ok(upgraded) => upgraded,
         Err(err) => {
