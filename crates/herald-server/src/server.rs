@@ -61,6 +61,13 @@ pub async fn serve(
     let tracker = TaskTracker::new();
     let app = routes(&hub, &settings, tracker.clone());
     let local = listener.local_addr()?;
+    // Small frames (pings, replies, single publications) must not wait for Nagle's algorithm.
+    // Set on the listener, where Linux hands it down to every accepted socket: one system call
+    // fewer per connection.
+    let inherit_nodelay = socket2::SockRef::from(&listener)
+        .set_tcp_nodelay(true)
+        .is_ok()
+        && cfg!(target_os = "linux");
     tracing::info!(address = %local, "herald is listening");
 
     let stopping_hub = hub.clone();
@@ -69,7 +76,7 @@ pub async fn serve(
         tracing::info!("shutting down: closing every client with 3001");
         stopping_hub.shutdown();
     };
-    accept_loop(listener, app, stop).await;
+    accept_loop(listener, app, stop, inherit_nodelay).await;
 
     tracker.close();
     if tokio::time::timeout(settings.shutdown_timeout, tracker.wait())
@@ -93,7 +100,14 @@ const ACCEPT_ERROR_PAUSE: Duration = Duration::from_millis(100);
 /// go to hyper as plain `TokioIo<TcpStream>` so the WebSocket transport can take the raw socket
 /// back after an upgrade. On stop: no new connections, open HTTP requests finish (idle
 /// keep-alive connections close), then this returns.
-async fn accept_loop(listener: TcpListener, app: Router, stop: impl Future<Output = ()>) {
+/// Accepts and serves connections until `stop` resolves. `nodelay_inherited`: accepted sockets
+/// already have TCP_NODELAY.
+async fn accept_loop(
+    listener: TcpListener,
+    app: Router,
+    stop: impl Future<Output = ()>,
+    nodelay_inherited: bool,
+) {
     let connections = TaskTracker::new();
     let stopping = CancellationToken::new();
     tokio::pin!(stop);
@@ -110,8 +124,7 @@ async fn accept_loop(listener: TcpListener, app: Router, stop: impl Future<Outpu
                 }
             },
         };
-        // Small frames (pings, replies, single publications) must not wait for Nagle's algorithm.
-        if let Err(err) = stream.set_nodelay(true) {
+        if !nodelay_inherited && let Err(err) = stream.set_nodelay(true) {
             tracing::debug!(%err, "TCP_NODELAY not set");
         }
         let router = app.clone();
@@ -223,5 +236,26 @@ pub async fn signal() {
     #[cfg(not(unix))]
     {
         let _ = interrupt.await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    /// `serve` relies on this to skip a system call per connection.
+    #[cfg(target_os = "linux")]
+    #[tokio::test]
+    async fn accepted_sockets_inherit_nodelay_from_the_listener() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        socket2::SockRef::from(&listener)
+            .set_tcp_nodelay(true)
+            .expect("set on the listener");
+        let address = listener.local_addr().expect("address");
+        let client = tokio::net::TcpStream::connect(address);
+        let (accepted, client) = tokio::join!(listener.accept(), client);
+        let (accepted, _) = accepted.expect("accept");
+        client.expect("connect");
+        assert!(accepted.nodelay().expect("read the option"));
     }
 }

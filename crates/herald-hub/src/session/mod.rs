@@ -104,7 +104,13 @@ impl Session {
         Self {
             protocol,
             outbox,
-            client: Arc::from(uuid::Uuid::new_v4().to_string()),
+            // A v4 UUID from the thread's (cryptographically secure) generator: `new_v4` asks
+            // the kernel for every id, one system call per connection.
+            client: Arc::from(
+                uuid::Builder::from_random_bytes(rand::random())
+                    .into_uuid()
+                    .to_string(),
+            ),
             state: State::Connecting,
             user: Arc::from(""),
             conn_info: Bytes::new(),

@@ -15,6 +15,7 @@
 use std::collections::VecDeque;
 use std::future::Future;
 use std::io::{self, IoSlice};
+use std::mem::MaybeUninit;
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -24,6 +25,7 @@ use std::time::Duration;
 use bytes::{Bytes, BytesMut};
 use herald_hub::{Disconnect, Drained, Event, Flow, Hub, Outbox, Session};
 use herald_proto::{DisconnectCode, Protocol};
+use tokio::io::{AsyncRead, ReadBuf};
 use tokio::net::TcpStream;
 use tokio::time::{Instant, Sleep};
 
@@ -383,32 +385,26 @@ impl Io {
     }
 
     /// Reads and parses what the client sent, once the socket is readable (see
-    /// [`Active::input`] for the order).
+    /// [`Active::input`] for the order). Reads through tokio's `poll_read`, which knows that a
+    /// read shorter than the buffer drained the socket: no extra read to learn that it would
+    /// block.
     fn poll_input(
         &mut self,
         cx: &mut Context<'_>,
     ) -> Poll<Result<Vec<Result<Incoming, FrameError>>, End>> {
-        loop {
-            match self.stream.poll_read_ready(cx) {
-                Poll::Ready(Ok(())) => {}
-                Poll::Ready(Err(err)) => {
-                    tracing::debug!(%err, "websocket socket failed");
-                    return Poll::Ready(Err(End::Broken));
-                }
-                Poll::Pending => return Poll::Pending,
+        // On the stack of a plain function (never in the task's state), and not zeroed.
+        let mut buf = [MaybeUninit::<u8>::uninit(); READ_CHUNK];
+        let mut buf = ReadBuf::uninit(&mut buf);
+        match std::task::ready!(Pin::new(&mut self.stream).poll_read(cx, &mut buf)) {
+            Ok(()) if buf.filled().is_empty() => Poll::Ready(Err(End::Gone)),
+            Ok(()) => {
+                let mut messages = Vec::new();
+                let parsed = self.decoder.feed(buf.filled_mut(), &mut messages);
+                Poll::Ready(Ok(input_order(messages, parsed)))
             }
-            let mut messages = Vec::new();
-            match read_frames(&self.stream, &mut self.decoder, &mut messages) {
-                Ok(ReadOutcome::Parsed(parsed)) => {
-                    return Poll::Ready(Ok(input_order(messages, parsed)));
-                }
-                // The readiness was stale and is cleared now: poll again to register.
-                Ok(ReadOutcome::WouldBlock) => continue,
-                Ok(ReadOutcome::Eof) => return Poll::Ready(Err(End::Gone)),
-                Err(err) => {
-                    tracing::debug!(%err, "websocket read failed");
-                    return Poll::Ready(Err(End::Gone));
-                }
+            Err(err) => {
+                tracing::debug!(%err, "websocket read failed");
+                Poll::Ready(Err(End::Gone))
             }
         }
     }
