@@ -56,6 +56,15 @@ impl State {
         self.writer.take()
     }
 
+    fn pop_control(&mut self) -> Option<Box<Control>> {
+        let control = self.controls.pop_front();
+        if self.controls.is_empty() {
+            // Give the allocation back: commands are rare.
+            self.controls = VecDeque::new();
+        }
+        control
+    }
+
     /// Both waiters: a close concerns the writer and the session.
     fn take_both(&mut self) -> [Option<Waker>; 2] {
         [self.writer.take(), self.session.take()]
@@ -174,13 +183,7 @@ impl Outbox {
 
     /// The oldest queued control command, if any.
     pub(crate) fn take_control(&self) -> Option<Box<Control>> {
-        let mut state = self.lock();
-        let control = state.controls.pop_front();
-        if state.controls.is_empty() {
-            // Give the allocation back: commands are rare.
-            state.controls = VecDeque::new();
-        }
-        control
+        self.lock().pop_control()
     }
 
     /// Ready when the queue is closed (that first) or a control command is queued, taking the
@@ -190,10 +193,7 @@ impl Outbox {
         if let Some(reason) = &state.close {
             return Poll::Ready(Attention::Closed(Disconnect::clone(reason)));
         }
-        if let Some(control) = state.controls.pop_front() {
-            if state.controls.is_empty() {
-                state.controls = VecDeque::new();
-            }
+        if let Some(control) = state.pop_control() {
             return Poll::Ready(Attention::Control(control));
         }
         register(&mut state.session, cx);
