@@ -1,5 +1,5 @@
 //! Channel names: which namespace a channel belongs to, whether it is private or user-limited,
-//! and whether the name is acceptable at all (Centrifugo's rules, §4.1 of the reference).
+//! and whether the name is acceptable at all (Centrifugo's rules, `docs/protocol.md` §4.1).
 
 use std::collections::HashMap;
 

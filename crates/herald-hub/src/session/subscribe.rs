@@ -1,4 +1,4 @@
-//! Subscribing and unsubscribing: the permission order of Centrifugo (§4.3), positioning,
+//! Subscribing and unsubscribing: the permission order (`docs/protocol.md` §4.3), positioning,
 //! recovery, and the pending-then-activate handshake with the registry that keeps the stream
 //! free of gaps and duplicates.
 
@@ -168,7 +168,7 @@ impl Session {
         self.schedule_sub_expiry();
     }
 
-    /// Permission order of Centrifugo's subscribe (§4.3 of the reference).
+    /// Permission order of Centrifugo's subscribe (`docs/protocol.md` §4.3).
     fn authorize_subscribe(
         &self,
         request: &SubscribeRequest,
