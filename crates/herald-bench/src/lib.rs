@@ -85,10 +85,22 @@ pub async fn run_workload(
 }
 
 /// Quotes `args` for a POSIX shell and hides secrets (`--token-secret`, `--api-key`), for the
-/// command line shown in reports.
+/// command line shown in reports. The program is shown without this machine's absolute path
+/// (see [`display_program`]), relative to the working directory: `bench/run` runs from the
+/// repository root.
 pub fn command_line(args: &[String]) -> String {
     let mut out = Vec::with_capacity(args.len());
     let mut hide_next: Option<&str> = None;
+    let mut args = args.iter();
+    if let Some(program) = args.next() {
+        let cwd = std::env::current_dir().ok();
+        let target_dir = std::env::var_os("CARGO_TARGET_DIR").map(std::path::PathBuf::from);
+        out.push(display_program(
+            program,
+            cwd.as_deref(),
+            target_dir.as_deref(),
+        ));
+    }
     for arg in args {
         if let Some(placeholder) = hide_next.take() {
             out.push(placeholder.to_owned());
@@ -108,6 +120,31 @@ pub fn command_line(args: &[String]) -> String {
         }
     }
     out.join(" ")
+}
+
+/// How a report shows the program (`args[0]`): a relative path as it is; an absolute one
+/// relative to `cwd` when it lies under it (`target/release/herald-bench`), else under
+/// `target_dir` as `"$CARGO_TARGET_DIR"/release/herald-bench`, else by its file name alone.
+pub fn display_program(program: &str, cwd: Option<&Path>, target_dir: Option<&Path>) -> String {
+    let path = Path::new(program);
+    if !path.is_absolute() {
+        return shell_quote(program);
+    }
+    let under = |dir: Option<&Path>| {
+        dir.filter(|dir| dir.is_absolute())
+            .and_then(|dir| path.strip_prefix(dir).ok())
+            .map(|rest| rest.to_string_lossy().into_owned())
+    };
+    if let Some(rest) = under(cwd) {
+        shell_quote(&rest)
+    } else if let Some(rest) = under(target_dir) {
+        format!("\"$CARGO_TARGET_DIR\"/{}", shell_quote(&rest))
+    } else {
+        let name = path
+            .file_name()
+            .map(|name| name.to_string_lossy().into_owned());
+        shell_quote(&name.unwrap_or_else(|| program.to_owned()))
+    }
 }
 
 fn shell_quote(arg: &str) -> String {
@@ -143,6 +180,33 @@ mod tests {
         assert_eq!(
             command_line(&args),
             r#"herald-bench fanout --token-secret "$TOKEN_SECRET" --api-key="$API_KEY" --channel 'a b'"#
+        );
+    }
+
+    #[test]
+    fn programs_are_shown_without_this_machines_absolute_path() {
+        let bin = "/home/me/herald/target/release/herald-bench";
+        let repo = Some(Path::new("/home/me/herald"));
+        let target = Some(Path::new("/home/me/.cache/herald-target"));
+        assert_eq!(
+            display_program(bin, repo, target),
+            "target/release/herald-bench"
+        );
+        assert_eq!(
+            display_program(
+                "/home/me/.cache/herald-target/release/herald-bench",
+                repo,
+                target
+            ),
+            r#""$CARGO_TARGET_DIR"/release/herald-bench"#
+        );
+        assert_eq!(
+            display_program("/opt/bin/herald-bench", repo, target),
+            "herald-bench"
+        );
+        assert_eq!(
+            display_program("target/release/herald-bench", repo, None),
+            "target/release/herald-bench"
         );
     }
 }
