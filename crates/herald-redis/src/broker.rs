@@ -15,7 +15,7 @@ use redis::{AsyncCommands, Value};
 
 use crate::codec;
 use crate::engine::RedisEngine;
-use crate::scripts::{SCRIPTS, as_string, as_u64, into_array, millis, unavailable, unexpected};
+use crate::scripts::{SCRIPTS, as_string, as_u64, into_array, millis, unexpected};
 
 /// Epoch length, as in Centrifugo: 8 random letters.
 const EPOCH_LEN: usize = 8;
@@ -49,7 +49,8 @@ impl Broker for RedisEngine {
 
     /// With history, one script assigns the offset, appends to the stream, refreshes TTLs,
     /// checks and stores the idempotency result and publishes, atomically. Without, a plain
-    /// PUBLISH (or a small script when an idempotency key must be remembered).
+    /// PUBLISH (or a small script when an idempotency key must be remembered). Tried a second
+    /// time only when the first surely never reached Redis (see `health.rs`).
     async fn publish(
         &self,
         channel: &str,
@@ -59,7 +60,6 @@ impl Broker for RedisEngine {
         self.delivery.running()?;
         let body = codec::encode_body(&publication);
         let shard = self.shard(channel);
-        let mut commands = shard.commands.clone();
         let pubsub_channel = self.keys.client_channel(channel);
         let result_ttl = match opts.idempotent_result_ttl {
             Duration::ZERO => DEFAULT_IDEMPOTENT_RESULT_TTL,
@@ -80,30 +80,39 @@ impl Broker for RedisEngine {
                     .key(self.keys.result(channel, key))
                     .arg(millis(result_ttl).max(1));
             }
-            script.invoke_async(&mut commands).await
+            let script = &script;
+            shard
+                .publish("publish", |mut c| async move {
+                    script.invoke_async(&mut c).await
+                })
+                .await?
         } else {
             let message = codec::encode_unpositioned_publication(&body);
             match &opts.idempotency_key {
                 Some(key) => {
-                    SCRIPTS
-                        .publish_unstored
-                        .key(self.keys.result(channel, key))
+                    let mut script = SCRIPTS.publish_unstored.key(self.keys.result(channel, key));
+                    script
                         .arg(message)
                         .arg(pubsub_channel)
-                        .arg(millis(result_ttl).max(1))
-                        .invoke_async(&mut commands)
-                        .await
+                        .arg(millis(result_ttl).max(1));
+                    let script = &script;
+                    shard
+                        .publish("publish", |mut c| async move {
+                            script.invoke_async(&mut c).await
+                        })
+                        .await?
                 }
                 None => {
-                    let _receivers: i64 = commands
-                        .publish(pubsub_channel, message)
-                        .await
-                        .map_err(|e| unavailable("publish", e))?;
+                    let (pubsub_channel, message) = (&pubsub_channel, &message);
+                    let _receivers: i64 = shard
+                        .publish("publish", |mut c| async move {
+                            c.publish(pubsub_channel, message).await
+                        })
+                        .await?;
                     return Ok(PublishResult::default());
                 }
             }
-        }
-        .map_err(|e| unavailable("publish", e))?;
+        };
         publish_result(reply)
     }
 
@@ -126,26 +135,28 @@ impl Broker for RedisEngine {
     /// PUBLISHes to `{p}.control` on the first shard, to which every node is subscribed.
     async fn publish_control(&self, data: Bytes) -> Result<(), EngineError> {
         self.delivery.running()?;
-        let mut commands = self.shards[0].commands.clone();
-        let _receivers: i64 = commands
-            .publish(self.keys.control_channel(), data.as_ref())
-            .await
-            .map_err(|e| unavailable("publish control", e))?;
+        let shard = &self.shards[0];
+        let (channel, data) = (&self.keys.control_channel(), data.as_ref());
+        let _receivers: i64 = shard
+            .publish("publish control", |mut c| async move {
+                c.publish(channel, data).await
+            })
+            .await?;
         Ok(())
     }
 
-    /// Whether every shard's PUB/SUB connection is up with all its channels subscribed.
+    /// Whether every shard's PUB/SUB connection is up with all its channels subscribed, and
+    /// its command connection known to work.
     fn is_healthy(&self) -> bool {
         RedisEngine::is_healthy(self)
     }
 
     /// Deletes the stream; the position (the meta hash) stays, so offsets continue.
     async fn remove_history(&self, channel: &str) -> Result<(), EngineError> {
-        let mut commands = self.shard(channel).commands.clone();
-        let _deleted: i64 = commands
-            .del(self.keys.stream(channel))
-            .await
-            .map_err(|e| unavailable("remove history", e))?;
+        let shard = self.shard(channel);
+        let mut commands = shard.commands.clone();
+        let deleting = commands.del::<_, i64>(self.keys.stream(channel));
+        let _deleted = shard.run("remove history", deleting).await?;
         Ok(())
     }
 }
@@ -154,11 +165,13 @@ impl RedisEngine {
     /// PUBLISHes a join or leave into the channel's PUB/SUB channel.
     async fn publish_raw(&self, channel: &str, message: Vec<u8>) -> Result<(), EngineError> {
         self.delivery.running()?;
-        let mut commands = self.shard(channel).commands.clone();
-        let _receivers: i64 = commands
-            .publish(self.keys.client_channel(channel), message)
-            .await
-            .map_err(|e| unavailable("publish", e))?;
+        let shard = self.shard(channel);
+        let (pubsub_channel, message) = (&self.keys.client_channel(channel), &message);
+        let _receivers: i64 = shard
+            .publish("publish", |mut c| async move {
+                c.publish(pubsub_channel, message).await
+            })
+            .await?;
         Ok(())
     }
 }

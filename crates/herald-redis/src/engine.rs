@@ -12,6 +12,7 @@ use redis::cluster_async::ClusterConnection;
 use redis::{AsyncConnectionConfig, Cmd, Pipeline, RedisFuture, Value};
 
 use crate::delivery::Delivery;
+use crate::health::{self, CommandHealth, Monitor};
 use crate::keys::{Keys, shard_index};
 use crate::options::{RedisOptions, ShardAddress};
 use crate::pubsub::{Settings, Subscriber};
@@ -41,10 +42,43 @@ pub struct RedisEngine {
 pub(crate) struct Shard {
     pub(crate) address: ShardAddress,
     /// Commands and scripts: multiplexed (concurrent callers pipeline on one connection) and
-    /// reconnecting on demand.
+    /// reconnecting on demand. Called through `health.rs`, which decides about retries.
     pub(crate) commands: Commands,
+    /// Whether `commands` is known to work; see `health.rs`.
+    pub(crate) health: Arc<CommandHealth>,
     /// The PUB/SUB connection and its reader task.
     pub(crate) subscriber: Subscriber,
+    /// PINGs `commands` when in doubt; stops when the shard is dropped.
+    _monitor: Monitor,
+}
+
+impl Shard {
+    /// Checks the command connection with a PING, then starts the shard's monitor.
+    async fn new(
+        address: ShardAddress,
+        commands: Commands,
+        health: Arc<CommandHealth>,
+        subscriber: Subscriber,
+        options: &RedisOptions,
+    ) -> Result<Self, EngineError> {
+        health::ping(&health, &mut commands.clone())
+            .await
+            .map_err(|e| unavailable(&format!("ping {address}"), e))?;
+        let monitor = Monitor::start(
+            Arc::clone(&health),
+            commands.clone(),
+            options.pubsub_ping_interval,
+            options.reconnect_max_delay,
+            address.to_string(),
+        );
+        Ok(Self {
+            address,
+            commands,
+            health,
+            subscriber,
+            _monitor: monitor,
+        })
+    }
 }
 
 impl RedisEngine {
@@ -82,27 +116,28 @@ impl RedisEngine {
         let mut shards = Vec::with_capacity(addresses.len());
         if cluster {
             let commands = connect_cluster(&addresses, &options).await?;
-            let subscriber =
-                Subscriber::start(addresses.clone(), settings, Arc::clone(&delivery)).await?;
-            shards.push(Shard {
-                address: addresses[0].clone(),
-                commands,
-                subscriber,
-            });
+            let health = Arc::new(CommandHealth::verified());
+            let subscriber = Subscriber::start(
+                addresses.clone(),
+                settings,
+                Arc::clone(&delivery),
+                Arc::clone(&health),
+            )
+            .await?;
+            let address = addresses[0].clone();
+            shards.push(Shard::new(address, commands, health, subscriber, &options).await?);
         } else {
             for address in addresses {
                 let commands = connect_commands(&address, &options).await?;
+                let health = Arc::new(CommandHealth::verified());
                 let subscriber = Subscriber::start(
                     vec![address.clone()],
                     settings.clone(),
                     Arc::clone(&delivery),
+                    Arc::clone(&health),
                 )
                 .await?;
-                shards.push(Shard {
-                    address,
-                    commands,
-                    subscriber,
-                });
+                shards.push(Shard::new(address, commands, health, subscriber, &options).await?);
             }
         }
         // Control messages travel on the first shard, which every node has.
@@ -124,12 +159,14 @@ impl RedisEngine {
         self.cluster
     }
 
-    /// Whether every shard's PUB/SUB connection is up with all its channels subscribed. False
-    /// while one reconnects: publications made meanwhile do not reach this node.
+    /// Whether every shard works: its PUB/SUB connection is up with all its channels
+    /// subscribed (else publications made meanwhile do not reach this node), and its command
+    /// connection answered a PING since anything last cast doubt on it (a lost PUB/SUB
+    /// connection, a command that failed on a connection error), so commands work too.
     pub fn is_healthy(&self) -> bool {
         self.shards
             .iter()
-            .all(|shard| shard.subscriber.is_healthy())
+            .all(|shard| shard.subscriber.is_healthy() && shard.health.is_verified())
     }
 
     /// How many PUB/SUB messages were skipped because they could not be decoded (written by

@@ -12,9 +12,7 @@ use redis::Value;
 use crate::broker::new_epoch;
 use crate::codec;
 use crate::engine::RedisEngine;
-use crate::scripts::{
-    SCRIPTS, as_string, as_u64, into_array, into_bytes, millis, unavailable, unexpected,
-};
+use crate::scripts::{SCRIPTS, as_string, as_u64, into_array, into_bytes, millis, unexpected};
 
 /// The stream entry field holding the encoded publication.
 const DATA_FIELD: &[u8] = b"d";
@@ -70,6 +68,8 @@ impl Range {
 }
 
 impl RedisEngine {
+    /// Reads the stream position and the asked range (the position alone for the stream top);
+    /// once more after a connection error (see `health.rs`).
     pub(crate) async fn read_history(
         &self,
         channel: &str,
@@ -80,10 +80,9 @@ impl RedisEngine {
         let since_epoch = filter.since.as_ref().map_or("", |s| s.epoch.as_str());
         // A forward `since` is only continuable if the stream still holds its successor.
         let forward_since = filter.since.as_ref().filter(|_| !filter.reverse);
-        let mut commands = self.shard(channel).commands.clone();
-        let reply: Value = SCRIPTS
-            .history
-            .key(self.keys.stream(channel))
+        let shard = self.shard(channel);
+        let mut script = SCRIPTS.history.key(self.keys.stream(channel));
+        script
             .key(self.keys.stream_meta(channel))
             .arg(new_epoch())
             .arg(millis(opts.meta_ttl))
@@ -92,10 +91,13 @@ impl RedisEngine {
             .arg(&range.from)
             .arg(&range.to)
             .arg(&range.count)
-            .arg(if forward_since.is_some() { "1" } else { "0" })
-            .invoke_async(&mut commands)
-            .await
-            .map_err(|e| unavailable("history", e))?;
+            .arg(if forward_since.is_some() { "1" } else { "0" });
+        let script = &script;
+        let reply: Value = shard
+            .read("history", |mut c| async move {
+                script.invoke_async(&mut c).await
+            })
+            .await?;
         let read = HistoryReply::parse(reply)?;
         if !read.epoch_matches {
             return Err(EngineError::UnrecoverablePosition);

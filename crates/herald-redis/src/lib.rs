@@ -28,6 +28,11 @@
 //!   nodes, so one PUB/SUB connection, to the first reachable address, hears everything; when
 //!   its node fails it moves on to the next address and reports the gap. Sharded PUB/SUB
 //!   (`SPUBLISH`) is not used.
+//! - **Health**: [`RedisEngine::is_healthy`] also requires that every shard's command
+//!   connection answered a PING since anything last cast doubt on it (a lost PUB/SUB connection,
+//!   a command failing on a connection error), so a node that reports healthy after a Redis
+//!   restart serves commands on the first try. Reads are tried again once after a connection
+//!   error; a publish only when it surely never reached Redis (see `health.rs`).
 //!
 //! Key names follow Centrifugo's; the values are Herald's own compact binary format (see
 //! `codec.rs`), so Herald and Centrifugo nodes cannot share a Redis.
@@ -58,6 +63,7 @@ mod broker;
 mod codec;
 mod delivery;
 mod engine;
+mod health;
 mod history;
 mod keys;
 mod options;

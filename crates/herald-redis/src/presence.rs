@@ -12,7 +12,7 @@ use redis::Value;
 
 use crate::codec;
 use crate::engine::RedisEngine;
-use crate::scripts::{SCRIPTS, into_array, into_bytes, millis, unavailable, unexpected};
+use crate::scripts::{SCRIPTS, into_array, into_bytes, millis, unexpected};
 
 #[async_trait]
 impl PresenceManager for RedisEngine {
@@ -24,18 +24,17 @@ impl PresenceManager for RedisEngine {
         ttl: Duration,
     ) -> Result<(), EngineError> {
         let ttl_ms = millis(ttl);
-        let mut commands = self.shard(channel).commands.clone();
-        let _: Value = SCRIPTS
-            .presence_add
-            .key(self.keys.presence_data(channel))
+        let shard = self.shard(channel);
+        let mut commands = shard.commands.clone();
+        let mut script = SCRIPTS.presence_add.key(self.keys.presence_data(channel));
+        let adding = script
             .key(self.keys.presence_expire(channel))
             .arg(client_id)
             .arg(codec::encode_client_info(info))
             .arg(ttl_ms)
             .arg(ttl_ms.max(self.presence_key_ttl_ms))
-            .invoke_async(&mut commands)
-            .await
-            .map_err(|e| unavailable("add presence", e))?;
+            .invoke_async::<Value>(&mut commands);
+        shard.run("add presence", adding).await?;
         Ok(())
     }
 
@@ -45,15 +44,16 @@ impl PresenceManager for RedisEngine {
         client_id: &str,
         _user: &str,
     ) -> Result<(), EngineError> {
-        let mut commands = self.shard(channel).commands.clone();
-        let _: Value = SCRIPTS
+        let shard = self.shard(channel);
+        let mut commands = shard.commands.clone();
+        let mut script = SCRIPTS
             .presence_remove
-            .key(self.keys.presence_data(channel))
+            .key(self.keys.presence_data(channel));
+        let removing = script
             .key(self.keys.presence_expire(channel))
             .arg(client_id)
-            .invoke_async(&mut commands)
-            .await
-            .map_err(|e| unavailable("remove presence", e))?;
+            .invoke_async::<Value>(&mut commands);
+        shard.run("remove presence", removing).await?;
         Ok(())
     }
 
@@ -73,19 +73,21 @@ impl PresenceManager for RedisEngine {
 }
 
 impl RedisEngine {
-    /// Drops expired entries and reads the rest.
+    /// Drops expired entries and reads the rest; once more after a connection error (see
+    /// `health.rs`).
     async fn live_presence(
         &self,
         channel: &str,
     ) -> Result<HashMap<String, ClientInfo>, EngineError> {
-        let mut commands = self.shard(channel).commands.clone();
-        let reply: Value = SCRIPTS
-            .presence_get
-            .key(self.keys.presence_data(channel))
-            .key(self.keys.presence_expire(channel))
-            .invoke_async(&mut commands)
-            .await
-            .map_err(|e| unavailable("presence", e))?;
+        let shard = self.shard(channel);
+        let mut script = SCRIPTS.presence_get.key(self.keys.presence_data(channel));
+        script.key(self.keys.presence_expire(channel));
+        let script = &script;
+        let reply: Value = shard
+            .read("presence", |mut c| async move {
+                script.invoke_async(&mut c).await
+            })
+            .await?;
         parse_presence(channel, reply)
     }
 }

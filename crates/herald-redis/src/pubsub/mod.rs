@@ -38,6 +38,7 @@ use tokio::task::AbortHandle;
 use tokio::time::{Instant, sleep, sleep_until, timeout};
 
 use crate::delivery::Delivery;
+use crate::health::CommandHealth;
 use crate::options::ShardAddress;
 use resp::Frame;
 
@@ -80,6 +81,9 @@ struct Shared {
     current: AtomicUsize,
     settings: Settings,
     delivery: Arc<Delivery>,
+    /// The shard's command connection, put in doubt whenever this connection is lost: its
+    /// server probably went away for every connection.
+    health: Arc<CommandHealth>,
     /// Every PUB/SUB channel this node wants, resubscribed after a reconnect. Std mutex:
     /// never held across an await.
     channels: Mutex<HashSet<String>>,
@@ -117,6 +121,7 @@ impl Subscriber {
         addresses: Vec<ShardAddress>,
         settings: Settings,
         delivery: Arc<Delivery>,
+        health: Arc<CommandHealth>,
     ) -> Result<Self, EngineError> {
         assert!(!addresses.is_empty(), "a subscriber needs an address");
         let shared = Arc::new(Shared {
@@ -124,6 +129,7 @@ impl Subscriber {
             current: AtomicUsize::new(0),
             settings,
             delivery,
+            health,
             channels: Mutex::default(),
             writer: tokio::sync::Mutex::new(None),
             pending: Mutex::default(),
@@ -251,6 +257,8 @@ impl Shared {
         let mut writer = self.writer.lock().await;
         lock(&self.pending).clear();
         *writer = Some(write);
+        let address = self.address();
+        self.health.set_node(&address.host, address.port);
         Ok((read, buf))
     }
 
@@ -479,8 +487,10 @@ impl Shared {
     }
 
     /// Forgets the broken connection: no writer, no owed confirmations (their waiters fail).
+    /// The command connection to the same server is in doubt from now on.
     async fn lost(&self) {
         self.healthy.store(false, Ordering::Relaxed);
+        self.health.doubt();
         let mut writer = self.writer.lock().await;
         *writer = None;
         lock(&self.pending).clear();

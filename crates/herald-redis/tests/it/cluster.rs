@@ -263,7 +263,7 @@ async fn pubsub_moves_to_the_next_node_when_its_node_dies() {
         handler.gaps.load(Ordering::SeqCst) == 1
     })
     .await;
-    assert!(engine.is_healthy());
+    eventually("healthy again", || engine.is_healthy()).await;
     let published = engine
         .publish(&ch, text("after"), &with_history())
         .await
