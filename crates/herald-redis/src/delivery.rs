@@ -1,14 +1,24 @@
 //! From a PUB/SUB message to a [`BrokerEventHandler`] call: the one place that decodes what
 //! other nodes published, and counts what it cannot decode.
+//!
+//! A message that does not decode is skipped, counted, and logged once per channel: whatever
+//! writes it (another program on the same prefix, say) usually writes many, and one line per
+//! message would flood the log. The channels already logged are remembered in a set of at most
+//! [`LOGGED_CHANNELS`]; when it is full it starts over, so memory stays bounded and a channel
+//! may be logged again after that many others.
 
+use std::collections::HashSet;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 
 use bytes::Bytes;
 use herald_engine::{BrokerEventHandler, EngineError};
 
 use crate::codec::{self, Message};
 use crate::keys::Keys;
+
+/// The most channels remembered as already logged for an undecodable message.
+const LOGGED_CHANNELS: usize = 1024;
 
 /// Shared by the engine (which registers the handler) and every shard's PUB/SUB reader.
 pub(crate) struct Delivery {
@@ -17,6 +27,9 @@ pub(crate) struct Delivery {
     /// `{p}.control`, compared with every message's channel.
     control_channel: String,
     undecodable: AtomicU64,
+    /// Channels whose undecodable messages were logged already, at most `LOGGED_CHANNELS`.
+    /// Std mutex: never held across an await.
+    logged: Mutex<HashSet<String>>,
 }
 
 impl Delivery {
@@ -26,6 +39,7 @@ impl Delivery {
             control_channel: keys.control_channel(),
             keys,
             undecodable: AtomicU64::new(0),
+            logged: Mutex::default(),
         }
     }
 
@@ -91,8 +105,53 @@ impl Delivery {
         }
     }
 
+    /// Counts a message that cannot be decoded, and logs it unless its channel was logged
+    /// already (see the module docs).
     fn skip(&self, channel: &str, error: &str) {
-        self.undecodable.fetch_add(1, Ordering::Relaxed);
-        tracing::warn!(channel, error, "skipping undecodable redis pub/sub message");
+        let skipped = self.undecodable.fetch_add(1, Ordering::Relaxed) + 1;
+        if self.first_of(channel) {
+            tracing::warn!(
+                channel,
+                error,
+                skipped,
+                "skipping undecodable redis pub/sub messages (logged once per channel; is \
+                 something other than Herald using this prefix?)"
+            );
+        }
+    }
+
+    /// Whether `channel` is not in the logged set; adds it.
+    fn first_of(&self, channel: &str) -> bool {
+        // A poisoned lock is taken over: insert and clear cannot be left half done.
+        let mut logged = self.logged.lock().unwrap_or_else(PoisonError::into_inner);
+        if logged.contains(channel) {
+            return false;
+        }
+        if logged.len() >= LOGGED_CHANNELS {
+            logged.clear();
+        }
+        logged.insert(channel.to_owned());
+        true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn logs_each_channel_once_in_bounded_memory() {
+        let delivery = Delivery::new(Keys::new("p", false));
+        assert!(delivery.first_of("a"));
+        assert!(!delivery.first_of("a"));
+        assert!(delivery.first_of("b"));
+        for i in 0..3 * LOGGED_CHANNELS {
+            delivery.first_of(&format!("c{i}"));
+        }
+        let logged = delivery.logged.lock().expect("not poisoned").len();
+        assert!(logged <= LOGGED_CHANNELS, "{logged}");
+        delivery.skip("x", "bad");
+        delivery.skip("x", "bad");
+        assert_eq!(delivery.undecodable(), 2);
     }
 }

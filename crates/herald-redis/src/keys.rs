@@ -1,6 +1,14 @@
-//! Where a channel's data lives: which shard, and under which keys, named as Centrifugo names
-//! them (see `centrifugo-protocol.md` §6). All keys of a channel are on one shard, so every
-//! script touches a single server.
+//! Where a channel's data lives: which shard, and under which keys. The names follow
+//! Centrifugo's Redis engine: under a prefix `{p}`, a channel `{ch}` has its publications in the
+//! stream `{p}.stream.{ch}`, its position (epoch and top offset) in the hash
+//! `{p}.stream.meta.{ch}`, remembered idempotent publish results in `{p}.result.{ch}.{key}`,
+//! its presence in the hash `{p}.presence.data.{ch}` with expiry times in the sorted set
+//! `{p}.presence.expire.{ch}`, and its PUB/SUB channel is `{p}.client.{ch}`; nodes talk to each
+//! other on `{p}.control`. Channels are spread over shards as Centrifugo spreads them. Only the
+//! names and the placement are shared: the values are Herald's own encoding (`codec.rs`), which
+//! is why the default prefix is `herald`, not Centrifugo's `centrifugo`.
+//!
+//! All keys of a channel are on one shard, so every script touches a single server.
 //!
 //! With Redis Cluster, the channel name in every key is wrapped in a hash tag
 //! (`{p}.stream.{<ch>}`, as Centrifugo does), so all keys of a channel hash to one slot and each

@@ -34,8 +34,14 @@
 //!   restart serves commands on the first try. Reads are tried again once after a connection
 //!   error; a publish only when it surely never reached Redis (see `health.rs`).
 //!
-//! Key names follow Centrifugo's; the values are Herald's own compact binary format (see
-//! `codec.rs`), so Herald and Centrifugo nodes cannot share a Redis.
+//! **Not a shared key space with Centrifugo.** Key names and channel placement follow
+//! Centrifugo's, but the values are Herald's own compact binary format (see `codec.rs`), so a
+//! Herald node and a Centrifugo node reading the same keys would each take the other's data for
+//! garbage. The default prefix is therefore `herald` ([`RedisOptions::prefix`]), not
+//! Centrifugo's `centrifugo`; never point both at one Redis with the same prefix. Should it
+//! happen anyway, PUB/SUB messages that do not decode are skipped, counted
+//! ([`RedisEngine::undecodable_messages`]) and logged once per channel, and a history entry that
+//! does not decode fails that history read; nothing crashes.
 //!
 //! ```no_run
 //! use std::sync::Arc;

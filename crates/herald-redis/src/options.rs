@@ -24,7 +24,9 @@ pub struct RedisOptions {
     /// has database 0.
     pub addresses: Vec<String>,
     /// Prefix of every key and PUB/SUB channel (`{prefix}.stream.{channel}`, ...).
-    /// Default: `"centrifugo"`.
+    /// Default: `"herald"`. Not Centrifugo's `"centrifugo"` on purpose: the key names are
+    /// Centrifugo's but the values are encoded Herald's way, so Herald and Centrifugo nodes on
+    /// one Redis must not share a prefix, or each would read the other's data as garbage.
     pub prefix: String,
     /// The least time a channel's presence keys live after the last `add_presence`. Entries
     /// themselves expire after the TTL given to each call; this only keeps the keys from
@@ -51,7 +53,7 @@ impl Default for RedisOptions {
     fn default() -> Self {
         Self {
             addresses: vec!["redis://127.0.0.1:6379".to_owned()],
-            prefix: "centrifugo".to_owned(),
+            prefix: "herald".to_owned(),
             presence_ttl: Duration::from_secs(60),
             connect_timeout: Duration::from_secs(1),
             command_timeout: Duration::from_secs(4),

@@ -106,7 +106,9 @@ pub struct RedisEngineConfig {
     /// Every node must list the same shards in the same order.
     #[serde(deserialize_with = "string_or_list")]
     pub address: Vec<String>,
-    /// Prefix of every Redis key and PUB/SUB channel. Default `centrifugo`.
+    /// Prefix of every Redis key and PUB/SUB channel. Default `herald` (Centrifugo's is
+    /// `centrifugo`): Herald encodes values its own way, so it must not share keys with
+    /// Centrifugo nodes on the same Redis.
     pub prefix: String,
 }
 
@@ -114,7 +116,7 @@ impl Default for RedisEngineConfig {
     fn default() -> Self {
         Self {
             address: vec!["redis://127.0.0.1:6379".to_owned()],
-            prefix: "centrifugo".to_owned(),
+            prefix: "herald".to_owned(),
         }
     }
 }
