@@ -175,6 +175,11 @@ fn routes(hub: &Hub, settings: &crate::config::ServerSettings, tracker: TaskTrac
             origins: settings.origins.clone(),
             tracker,
         };
+        #[cfg(feature = "autobahn")]
+        {
+            tracing::warn!("built with the autobahn feature: echo route on /autobahn/echo");
+            app = app.merge(transport.clone().echo_router("/autobahn/echo"));
+        }
         app = app.merge(transport.router(&settings.websocket.handler_prefix));
     }
     if !settings.http_api.disabled {

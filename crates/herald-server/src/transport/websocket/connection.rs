@@ -1,4 +1,5 @@
-//! One WebSocket connection, driven by one task that owns the socket and the [`Session`].
+//! One WebSocket connection, driven by one task that owns the socket and the [`Handler`] (the
+//! protocol [`Session`](herald_hub::Session), or the Autobahn echo).
 //!
 //! The connection is a hand-written future ([`Connection`]) rather than an `async fn` with
 //! `select!`: an idle connection's task then holds only its fields (socket, frame decoder,
@@ -23,13 +24,15 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
-use herald_hub::{Disconnect, Drained, Event, Flow, Hub, Outbox, Session};
+use herald_hub::{Disconnect, Drained, Flow, Hub, Outbox};
 use herald_proto::{DisconnectCode, Protocol};
-use tokio::io::{AsyncRead, ReadBuf};
+use tokio::io::{AsyncRead, AsyncWriteExt, ReadBuf};
 use tokio::net::TcpStream;
 use tokio::time::{Instant, Sleep};
 
-use super::frame::{self, Decoder, FrameError, Incoming, OutFrame};
+use herald_ws::{self as frame, Decoder, FrameError, Incoming, OutFrame};
+
+use super::handler::{Call, Handled, Handler};
 
 /// How long a closing connection waits for the peer's close frame before dropping the socket.
 /// Reading until then keeps the kernel from answering unread data with a reset that could
@@ -69,24 +72,21 @@ enum End {
     Broken,
 }
 
-/// A session call in progress (a command, an event): it owns the session until it is done.
-type Busy = Pin<Box<dyn Future<Output = (Session, Flow)> + Send>>;
-
 /// What the HTTP layer hands over once the upgrade is done: the socket, and the bytes it read
 /// past the upgrade request. `None` when the upgrade failed (already logged).
 pub(super) type Upgraded = Option<(TcpStream, Bytes)>;
 
 /// One WebSocket connection from the upgrade until it closes: spawn it.
-pub(super) struct Connection {
+pub(super) struct Connection<H> {
     /// `client`, `user` and `remote` for every event of the connection (none while upgrading).
     span: tracing::Span,
-    phase: Phase,
+    phase: Phase<H>,
 }
 
 // Not boxed on purpose: the active phase is where a connection spends its life, and boxing it
 // would add an allocation (and its header) to every connection.
 #[allow(clippy::large_enum_variant)]
-enum Phase {
+enum Phase<H> {
     /// Waiting for the HTTP layer to hand over the socket.
     Upgrading {
         upgrade: Pin<Box<dyn Future<Output = Upgraded> + Send>>,
@@ -95,17 +95,17 @@ enum Phase {
         remote: SocketAddr,
     },
     /// Client frames into the session, the outbox onto the socket.
-    Active(Active),
+    Active(Active<H>),
     /// The session is closing and the closing handshake is under way.
     Closing(Pin<Box<dyn Future<Output = ()> + Send>>),
     Done,
 }
 
-struct Active {
+struct Active<H> {
     io: Io,
     /// `None` while `busy` owns it.
-    session: Option<Session>,
-    busy: Option<Busy>,
+    session: Option<H>,
+    busy: Option<Call<H>>,
     /// What was read but not handled yet, last first (the next one is popped): messages wait
     /// while `busy` handles the one before them, so a connection's commands run in order. A
     /// protocol violation comes after the messages read before it.
@@ -126,7 +126,7 @@ struct Io {
     write_timer: Option<Pin<Box<Sleep>>>,
 }
 
-impl Connection {
+impl<H: Handler> Connection<H> {
     /// A connection whose socket `upgrade` hands over. Everything waits inside this one future
     /// (also the upgrade), so the task holds nothing beside it.
     pub(super) fn upgrading(
@@ -156,7 +156,7 @@ impl Connection {
         settings: Settings,
         remote: SocketAddr,
     ) {
-        let session = hub.session(settings.protocol);
+        let session = H::open(hub, settings.protocol);
         let span = tracing::debug_span!(
             "client",
             client = %session.client_id(),
@@ -191,7 +191,7 @@ impl Connection {
     }
 }
 
-impl Future for Connection {
+impl<H: Handler> Future for Connection<H> {
     type Output = ();
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
@@ -236,7 +236,7 @@ impl Future for Connection {
     }
 }
 
-impl Active {
+impl<H: Handler> Active<H> {
     /// Makes all the progress it can; ready when the active phase ends.
     fn poll(&mut self, span: &tracing::Span, cx: &mut Context<'_>) -> Poll<End> {
         for _ in 0..STEPS_PER_POLL {
@@ -246,8 +246,10 @@ impl Active {
                 match busy.as_mut().poll(cx) {
                     Poll::Ready((session, flow)) => {
                         self.busy = None;
-                        if !self.user_recorded && session.is_connected() {
-                            span.record("user", session.user());
+                        if !self.user_recorded
+                            && let Some(user) = session.user()
+                        {
+                            span.record("user", user);
                             self.user_recorded = true;
                         }
                         self.session = Some(session);
@@ -280,12 +282,16 @@ impl Active {
                     }
                 };
                 match message {
-                    Incoming::Data(payload) => {
-                        let mut session = self.take_session();
-                        self.busy = Some(Box::pin(async move {
-                            let flow = session.handle_frame(&payload).await;
-                            (session, flow)
-                        }));
+                    Incoming::Data { text, payload } => {
+                        match self.take_session().on_data(text, payload) {
+                            Handled::Call(call) => self.busy = Some(call),
+                            Handled::Reply(session, kind, payload) => {
+                                self.session = Some(session);
+                                if let Some(end) = self.io.send(kind, payload) {
+                                    return Poll::Ready(end);
+                                }
+                            }
+                        }
                     }
                     Incoming::Ping(payload) => {
                         if let Some(end) = self.io.send(OutFrame::Pong, payload) {
@@ -329,15 +335,11 @@ impl Active {
         Poll::Pending
     }
 
-    fn start_event(&mut self, event: Event) {
-        let mut session = self.take_session();
-        self.busy = Some(Box::pin(async move {
-            let flow = session.handle_event(event).await;
-            (session, flow)
-        }));
+    fn start_event(&mut self, event: H::Event) {
+        self.busy = Some(self.take_session().on_event(event));
     }
 
-    fn take_session(&mut self) -> Session {
+    fn take_session(&mut self) -> H {
         self.session
             .take()
             .expect("the session is here while not busy")
@@ -498,6 +500,11 @@ impl Io {
                 }
             }
         }
+        // Our close frame is out and nothing follows it: close our half of the TCP connection,
+        // as RFC 6455 section 7.1.1 asks of the server, so a client that already sent its own
+        // close (or broke the protocol in it) sees the end at once. Reading goes on until the
+        // client's close or the end of its half.
+        let _ = self.stream.shutdown().await;
         let _ = tokio::time::timeout_at(linger_deadline, self.await_peer_close()).await;
     }
 

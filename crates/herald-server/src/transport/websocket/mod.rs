@@ -2,7 +2,7 @@
 //!
 //! The upgrade request goes through axum like any other route; once hyper hands the connection
 //! over, the raw `TcpStream` is taken back and one task ([`connection`]) owns it together with
-//! the [`Session`](herald_hub::Session), framing with our own sans-I/O codec ([`frame`]). One
+//! the [`Session`](herald_hub::Session), framing with our own sans-I/O codec (`herald-ws`). One
 //! task and no idle buffers is what keeps an idle connection at a few hundred bytes of state.
 //!
 //! JSON goes in text frames; Protobuf (subprotocol `centrifuge-protobuf`, or `?format=protobuf`
@@ -10,7 +10,7 @@
 //! frame (newline-separated JSON, or length-prefixed Protobuf), as in Centrifugo.
 
 mod connection;
-mod frame;
+mod handler;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -23,7 +23,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use base64::Engine as _;
 use bytes::Bytes;
-use herald_hub::Hub;
+use herald_hub::{Hub, Session};
 use herald_proto::Protocol;
 use http::{HeaderMap, HeaderValue, StatusCode, header};
 use hyper::upgrade::OnUpgrade;
@@ -32,6 +32,8 @@ use tokio::net::TcpStream;
 use tokio_util::task::TaskTracker;
 
 use crate::config::OriginPolicy;
+
+use handler::Handler;
 
 const PROTOBUF_SUBPROTOCOL: &str = "centrifuge-protobuf";
 const JSON_SUBPROTOCOL: &str = "centrifuge-json";
@@ -65,12 +67,22 @@ impl WebSocketTransport {
     /// A router serving the transport at `path`.
     pub fn router(self, path: &str) -> Router {
         Router::new()
-            .route(path, get(upgrade))
+            .route(path, get(upgrade::<Session>))
+            .with_state(Arc::new(self))
+    }
+
+    /// A router serving, at `path`, a WebSocket that echoes every message through the same
+    /// connection future, decoder and writer: the testee for the Autobahn|Testsuite. Only in
+    /// builds with the `autobahn` feature, never in a default build.
+    #[cfg(feature = "autobahn")]
+    pub fn echo_router(self, path: &str) -> Router {
+        Router::new()
+            .route(path, get(upgrade::<handler::Echo>))
             .with_state(Arc::new(self))
     }
 }
 
-async fn upgrade(
+async fn upgrade<H: Handler>(
     State(transport): State<Arc<WebSocketTransport>>,
     ConnectInfo(remote): ConnectInfo<SocketAddr>,
     mut request: Request,
@@ -86,7 +98,10 @@ async fn upgrade(
     }
     let accept = match handshake_accept(headers) {
         Ok(accept) => accept,
-        Err(why) => return (StatusCode::BAD_REQUEST, why).into_response(),
+        Err(refused) => {
+            tracing::debug!(%remote, %refused, "websocket upgrade refused");
+            return refused.into_response();
+        }
     };
     let (protocol, subprotocol) = select_protocol(headers, request.uri().query());
     let on_upgrade = hyper::upgrade::on(&mut request);
@@ -95,12 +110,14 @@ async fn upgrade(
         message_size_limit: transport.message_size_limit,
         write_timeout: transport.write_timeout,
     };
-    transport.tracker.spawn(connection::Connection::upgrading(
-        take_socket(on_upgrade, remote),
-        transport.hub.clone(),
-        settings,
-        remote,
-    ));
+    transport
+        .tracker
+        .spawn(connection::Connection::<H>::upgrading(
+            take_socket(on_upgrade, remote),
+            transport.hub.clone(),
+            settings,
+            remote,
+        ));
     let mut response = Response::new(Body::empty());
     *response.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
     let response_headers = response.headers_mut();
@@ -140,8 +157,37 @@ async fn take_socket(on_upgrade: OnUpgrade, remote: SocketAddr) -> connection::U
     Some((parts.io.into_inner(), buffered))
 }
 
+/// Why an upgrade request was refused (RFC 6455 section 4.2.1 lists what it must carry).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+enum HandshakeError {
+    /// `Upgrade: websocket` or `Connection: Upgrade` is missing.
+    #[error("expected a WebSocket upgrade request (Upgrade: websocket, Connection: Upgrade)")]
+    NotUpgrade,
+    /// A version other than 13: answered with 426 and the version we speak (section 4.4).
+    #[error("unsupported Sec-WebSocket-Version (this server speaks 13)")]
+    Version,
+    /// `Sec-WebSocket-Key` is missing or not 16 bytes in base64.
+    #[error("Sec-WebSocket-Key must be 16 bytes in base64")]
+    Key,
+}
+
+impl IntoResponse for HandshakeError {
+    fn into_response(self) -> Response {
+        let body = format!("{self}\n");
+        match self {
+            Self::NotUpgrade | Self::Key => (StatusCode::BAD_REQUEST, body).into_response(),
+            Self::Version => (
+                StatusCode::UPGRADE_REQUIRED,
+                [(header::SEC_WEBSOCKET_VERSION, "13")],
+                body,
+            )
+                .into_response(),
+        }
+    }
+}
+
 /// Checks the upgrade request and computes `Sec-WebSocket-Accept`.
-fn handshake_accept(headers: &HeaderMap) -> Result<String, &'static str> {
+fn handshake_accept(headers: &HeaderMap) -> Result<String, HandshakeError> {
     let has = |name: header::HeaderName, token: &str| {
         headers
             .get_all(name)
@@ -153,19 +199,24 @@ fn handshake_accept(headers: &HeaderMap) -> Result<String, &'static str> {
             })
     };
     if !has(header::UPGRADE, "websocket") || !has(header::CONNECTION, "upgrade") {
-        return Err("expected a WebSocket upgrade request\n");
+        return Err(HandshakeError::NotUpgrade);
     }
     if headers
         .get(header::SEC_WEBSOCKET_VERSION)
-        .is_none_or(|v| v.as_bytes() != b"13")
+        .is_none_or(|v| v.as_bytes().trim_ascii() != b"13")
     {
-        return Err("unsupported Sec-WebSocket-Version\n");
+        return Err(HandshakeError::Version);
     }
     let key = headers
         .get(header::SEC_WEBSOCKET_KEY)
-        .ok_or("missing Sec-WebSocket-Key\n")?;
+        .ok_or(HandshakeError::Key)?;
+    let key_bytes = key.as_bytes().trim_ascii();
+    match base64::engine::general_purpose::STANDARD.decode(key_bytes) {
+        Ok(nonce) if nonce.len() == 16 => {}
+        _ => return Err(HandshakeError::Key),
+    }
     let mut sha = sha1_smol::Sha1::new();
-    sha.update(key.as_bytes());
+    sha.update(key_bytes);
     sha.update(WEBSOCKET_GUID.as_bytes());
     Ok(base64::engine::general_purpose::STANDARD.encode(sha.digest().bytes()))
 }
@@ -201,8 +252,8 @@ fn select_protocol(headers: &HeaderMap, query: Option<&str>) -> (Protocol, Optio
 mod tests {
     use super::*;
 
-    #[test]
-    fn accept_key_matches_rfc_6455_example() {
+    /// The upgrade request of RFC 6455 section 1.3.
+    fn rfc_request() -> HeaderMap {
         let mut headers = HeaderMap::new();
         headers.insert(header::UPGRADE, HeaderValue::from_static("websocket"));
         headers.insert(
@@ -217,10 +268,86 @@ mod tests {
             header::SEC_WEBSOCKET_KEY,
             HeaderValue::from_static("dGhlIHNhbXBsZSBub25jZQ=="),
         );
+        headers
+    }
+
+    #[test]
+    fn accept_key_matches_rfc_6455_example() {
         assert_eq!(
-            handshake_accept(&headers).expect("valid"),
+            handshake_accept(&rfc_request()).expect("valid"),
             "s3pPLMBiTxaQ9kYGzzhZRbK+xOo="
         );
+    }
+
+    #[test]
+    fn bad_upgrade_requests_are_refused_with_their_status() {
+        let with = |name: header::HeaderName, value: Option<&'static str>| {
+            let mut headers = rfc_request();
+            match value {
+                Some(value) => headers.insert(name, HeaderValue::from_static(value)),
+                None => headers.remove(name),
+            };
+            headers
+        };
+        let cases = [
+            (
+                with(header::SEC_WEBSOCKET_VERSION, Some("8")),
+                HandshakeError::Version,
+            ),
+            (
+                with(header::SEC_WEBSOCKET_VERSION, None),
+                HandshakeError::Version,
+            ),
+            (with(header::SEC_WEBSOCKET_KEY, None), HandshakeError::Key),
+            (
+                with(header::SEC_WEBSOCKET_KEY, Some("not base64!")),
+                HandshakeError::Key,
+            ),
+            // Valid base64, but 15 bytes instead of 16.
+            (
+                with(header::SEC_WEBSOCKET_KEY, Some("dGhlIHNhbXBsZSBub25j")),
+                HandshakeError::Key,
+            ),
+            (
+                with(header::SEC_WEBSOCKET_KEY, Some("")),
+                HandshakeError::Key,
+            ),
+            (with(header::UPGRADE, None), HandshakeError::NotUpgrade),
+            (
+                with(header::UPGRADE, Some("h2c")),
+                HandshakeError::NotUpgrade,
+            ),
+            (with(header::CONNECTION, None), HandshakeError::NotUpgrade),
+            (
+                with(header::CONNECTION, Some("keep-alive")),
+                HandshakeError::NotUpgrade,
+            ),
+        ];
+        for (headers, expected) in cases {
+            assert_eq!(handshake_accept(&headers), Err(expected), "{headers:?}");
+        }
+    }
+
+    #[test]
+    fn a_wrong_version_gets_426_naming_version_13() {
+        let response = HandshakeError::Version.into_response();
+        assert_eq!(response.status(), StatusCode::UPGRADE_REQUIRED);
+        assert_eq!(
+            response.headers().get(header::SEC_WEBSOCKET_VERSION),
+            Some(&HeaderValue::from_static("13"))
+        );
+        for refused in [HandshakeError::Key, HandshakeError::NotUpgrade] {
+            assert_eq!(refused.into_response().status(), StatusCode::BAD_REQUEST);
+        }
+    }
+
+    #[test]
+    fn an_empty_subprotocol_header_is_tolerated() {
+        // Older centrifuge-python sends `Sec-WebSocket-Protocol:` with no value.
+        let mut headers = rfc_request();
+        headers.insert(header::SEC_WEBSOCKET_PROTOCOL, HeaderValue::from_static(""));
+        assert!(handshake_accept(&headers).is_ok());
+        assert_eq!(select_protocol(&headers, None), (Protocol::Json, None));
     }
 
     #[test]

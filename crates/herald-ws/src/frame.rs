@@ -8,7 +8,7 @@
 use bytes::Bytes;
 
 /// Close codes this module sends (RFC 6455 section 7.4.1).
-pub(crate) mod close_code {
+pub mod close_code {
     /// The peer broke the framing rules.
     pub const PROTOCOL_ERROR: u16 = 1002;
     /// A text message (or close reason) was not UTF-8.
@@ -29,9 +29,9 @@ const MAX_CONTROL_PAYLOAD: usize = 125;
 
 /// What a client sent, one whole message at a time.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum Incoming {
-    /// A complete text or binary message (fragments already joined).
-    Data(Bytes),
+pub enum Incoming {
+    /// A complete message (fragments already joined): text (UTF-8 checked) or binary.
+    Data { text: bool, payload: Bytes },
     /// A ping; answer with a pong carrying the same payload.
     Ping(Bytes),
     /// A pong (ignored: the protocol's own ping/pong runs in data frames).
@@ -42,7 +42,7 @@ pub(crate) enum Incoming {
 
 /// The client broke the protocol; close the connection with [`FrameError::close_code`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-pub(crate) enum FrameError {
+pub enum FrameError {
     /// Reserved bits set, an unknown opcode, an unmasked frame, a fragmented or oversized
     /// control frame, a continuation without a start or a new message inside a fragmented one.
     #[error("websocket protocol error: {0}")]
@@ -57,7 +57,7 @@ pub(crate) enum FrameError {
 
 impl FrameError {
     /// The close code that tells the client what it did wrong.
-    pub(crate) fn close_code(self) -> u16 {
+    pub fn close_code(self) -> u16 {
         match self {
             Self::Protocol(_) => close_code::PROTOCOL_ERROR,
             Self::InvalidUtf8 => close_code::INVALID_PAYLOAD,
@@ -68,7 +68,7 @@ impl FrameError {
 
 /// Parses client frames into [`Incoming`] messages.
 #[derive(Debug)]
-pub(crate) struct Decoder {
+pub struct Decoder {
     max_message: usize,
     /// The start of a frame that has not fully arrived; unallocated between frames.
     partial: Vec<u8>,
@@ -79,7 +79,7 @@ pub(crate) struct Decoder {
 
 impl Decoder {
     /// A decoder refusing messages larger than `max_message` bytes.
-    pub(crate) fn new(max_message: usize) -> Self {
+    pub fn new(max_message: usize) -> Self {
         Self {
             max_message,
             partial: Vec::new(),
@@ -89,11 +89,7 @@ impl Decoder {
 
     /// Parses every complete frame in what was buffered plus `input`, appending finished
     /// messages to `out`. `input` is unmasked in place.
-    pub(crate) fn feed(
-        &mut self,
-        input: &mut [u8],
-        out: &mut Vec<Incoming>,
-    ) -> Result<(), FrameError> {
+    pub fn feed(&mut self, input: &mut [u8], out: &mut Vec<Incoming>) -> Result<(), FrameError> {
         if self.partial.is_empty() {
             let used = self.parse_all(input, out)?;
             if used < input.len() {
@@ -155,7 +151,10 @@ impl Decoder {
                 }
                 let text = opcode == OP_TEXT;
                 if fin {
-                    out.push(Incoming::Data(data_message(text, payload.to_vec())?));
+                    out.push(Incoming::Data {
+                        text,
+                        payload: data_message(text, payload.to_vec())?,
+                    });
                 } else {
                     self.fragments = Some(Box::new((text, payload.to_vec())));
                 }
@@ -171,7 +170,10 @@ impl Decoder {
                 }
                 message.extend_from_slice(payload);
                 if fin {
-                    out.push(Incoming::Data(data_message(text, std::mem::take(message))?));
+                    out.push(Incoming::Data {
+                        text,
+                        payload: data_message(text, std::mem::take(message))?,
+                    });
                 } else {
                     self.fragments = Some(fragments);
                 }
@@ -286,7 +288,7 @@ fn unmask(payload: &mut [u8], mask: [u8; 4]) {
 
 /// The kind of frame the server sends.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum OutFrame {
+pub enum OutFrame {
     /// A JSON message.
     Text,
     /// A Protobuf message.
@@ -298,11 +300,11 @@ pub(crate) enum OutFrame {
 }
 
 /// The most bytes a server frame header takes.
-pub(crate) const MAX_HEADER: usize = 10;
+pub const MAX_HEADER: usize = 10;
 
 /// Builds the header of an unmasked, final server frame with a payload of `len` bytes;
 /// returns the buffer and how many of its bytes are the header.
-pub(crate) fn header(kind: OutFrame, len: usize) -> ([u8; MAX_HEADER], usize) {
+pub fn header(kind: OutFrame, len: usize) -> ([u8; MAX_HEADER], usize) {
     let opcode = match kind {
         OutFrame::Text => OP_TEXT,
         OutFrame::Binary => OP_BINARY,
@@ -328,7 +330,7 @@ pub(crate) fn header(kind: OutFrame, len: usize) -> ([u8; MAX_HEADER], usize) {
 
 /// The payload of a close frame: the code, then the reason cut to fit a control frame
 /// (at a character boundary).
-pub(crate) fn close_payload(code: u16, reason: &str) -> Bytes {
+pub fn close_payload(code: u16, reason: &str) -> Bytes {
     let mut end = reason.len().min(MAX_CONTROL_PAYLOAD - 2);
     while !reason.is_char_boundary(end) {
         end -= 1;
@@ -363,6 +365,13 @@ mod tests {
         frame
     }
 
+    fn text(payload: &'static [u8]) -> Incoming {
+        Incoming::Data {
+            text: true,
+            payload: Bytes::from_static(payload),
+        }
+    }
+
     fn decode(decoder: &mut Decoder, bytes: &[u8]) -> Result<Vec<Incoming>, FrameError> {
         let mut out = Vec::new();
         decoder.feed(&mut bytes.to_vec(), &mut out)?;
@@ -376,10 +385,7 @@ mod tests {
             0x81, 0x85, 0x37, 0xfa, 0x21, 0x3d, 0x7f, 0x9f, 0x4d, 0x51, 0x58,
         ];
         let mut decoder = Decoder::new(1024);
-        assert_eq!(
-            decode(&mut decoder, &bytes),
-            Ok(vec![Incoming::Data(Bytes::from_static(b"Hello"))])
-        );
+        assert_eq!(decode(&mut decoder, &bytes), Ok(vec![text(b"Hello")]));
         assert!(!decoder.is_mid_message());
     }
 
@@ -395,8 +401,11 @@ mod tests {
             assert_eq!(
                 out,
                 vec![
-                    Incoming::Data(Bytes::from_static(b"{\"id\":1}")),
-                    Incoming::Data(Bytes::from(vec![7u8; 300])),
+                    text(b"{\"id\":1}"),
+                    Incoming::Data {
+                        text: false,
+                        payload: Bytes::from(vec![7u8; 300]),
+                    },
                     Incoming::Ping(Bytes::from_static(b"ping")),
                 ],
                 "split at {split}"
@@ -415,10 +424,7 @@ mod tests {
         let mut decoder = Decoder::new(1024);
         assert_eq!(
             decode(&mut decoder, &stream),
-            Ok(vec![
-                Incoming::Ping(Bytes::new()),
-                Incoming::Data(Bytes::from_static(b"Hello"))
-            ])
+            Ok(vec![Incoming::Ping(Bytes::new()), text(b"Hello")])
         );
     }
 
@@ -428,7 +434,10 @@ mod tests {
         let mut decoder = Decoder::new(100_000);
         assert_eq!(
             decode(&mut decoder, &client_frame(0x82, &payload)),
-            Ok(vec![Incoming::Data(Bytes::from(payload))])
+            Ok(vec![Incoming::Data {
+                text: false,
+                payload: Bytes::from(payload),
+            }])
         );
     }
 
