@@ -69,6 +69,8 @@ mod broker;
 mod codec;
 mod delivery;
 mod engine;
+#[doc(hidden)]
+pub mod fuzzing;
 mod health;
 mod history;
 mod keys;

@@ -2,6 +2,9 @@
 //! back (`message` and confirmation arrays, errors, pongs). Sans-I/O, in two steps as mini-redis
 //! does: `check` finds where a complete frame ends without allocating, then `parse` builds it
 //! from a frozen copy of exactly those bytes, so payloads are `Bytes` slices, never copies.
+//!
+//! [`Frame`], [`RespError`] and [`next_frame`] are `pub` only so that `crate::fuzzing` can
+//! re-export them for `fuzz/`; this module itself stays private to the crate.
 
 use bytes::{Bytes, BytesMut};
 
@@ -10,7 +13,7 @@ const MAX_DEPTH: usize = 4;
 
 /// One RESP2 value.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum Frame {
+pub enum Frame {
     /// `+OK`
     Simple(Bytes),
     /// `-ERR ...`
@@ -27,7 +30,7 @@ pub(crate) enum Frame {
 
 /// Why the bytes on the connection cannot be framed; the connection is unusable after either.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub(crate) enum RespError {
+pub enum RespError {
     /// Not RESP2.
     #[error("protocol error: {0}")]
     Invalid(&'static str),
@@ -54,9 +57,13 @@ pub(crate) fn command(args: &[&[u8]]) -> Vec<u8> {
 
 /// Takes the next complete frame off the front of `buf`, or `None` until more bytes arrive.
 /// A frame over `max_frame` bytes is an error as soon as that is known.
-pub(crate) fn next_frame(buf: &mut BytesMut, max_frame: usize) -> Result<Option<Frame>, RespError> {
+///
+/// Only the first `max_frame` bytes are looked at: a frame that does not end within them is too
+/// large whatever follows, so the answer never depends on how the bytes were split into reads.
+pub fn next_frame(buf: &mut BytesMut, max_frame: usize) -> Result<Option<Frame>, RespError> {
+    let window = &buf[..buf.len().min(max_frame)];
     let mut pos = 0;
-    match check(buf, &mut pos, max_frame, 0) {
+    match check(window, &mut pos, max_frame, 0) {
         Ok(()) => {}
         Err(Check::Incomplete) if buf.len() > max_frame => {
             return Err(RespError::TooLarge { limit: max_frame });
@@ -191,6 +198,28 @@ mod tests {
         Ok(out)
     }
 
+    /// The frames read from `input` appended `chunk` bytes at a time, then the first error or
+    /// the bytes left unconsumed.
+    fn read_in_chunks(
+        input: &[u8],
+        chunk: usize,
+        max_frame: usize,
+    ) -> (Vec<Frame>, Result<BytesMut, RespError>) {
+        let mut buf = BytesMut::new();
+        let mut out = Vec::new();
+        for piece in input.chunks(chunk.max(1)) {
+            buf.extend_from_slice(piece);
+            loop {
+                match next_frame(&mut buf, max_frame) {
+                    Ok(Some(frame)) => out.push(frame),
+                    Ok(None) => break,
+                    Err(error) => return (out, Err(error)),
+                }
+            }
+        }
+        (out, Ok(buf))
+    }
+
     fn bulk(s: &'static [u8]) -> Frame {
         Frame::Bulk(Bytes::from_static(s))
     }
@@ -259,5 +288,79 @@ mod tests {
             frames(b"*1\r\n*1\r\n*1\r\n*1\r\n*1\r\n:1\r\n"),
             Err(RespError::Invalid("nesting"))
         );
+    }
+
+    #[test]
+    fn a_long_line_is_too_large_however_it_arrives() {
+        // Found by fuzz/resp_next_frame: a line running past the limit was `Invalid("number")`
+        // when its end arrived in the same read, `TooLarge` when it arrived later.
+        let input: &[u8] = b"*3\nmessa012345\xbc\n789\r\n";
+        for chunk in 1..=input.len() {
+            assert_eq!(
+                read_in_chunks(input, chunk, 16),
+                (vec![], Err(RespError::TooLarge { limit: 16 })),
+                "chunks of {chunk}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_frame_of_small_parts_over_the_limit_is_too_large() {
+        // Every bulk fits the limit, the array does not: refused also when it arrives whole.
+        let input: &[u8] = b"*2\r\n$8\r\n01234567\r\n$8\r\n01234567\r\n";
+        let mut buf = BytesMut::from(input);
+        assert_eq!(
+            next_frame(&mut buf, input.len() - 1),
+            Err(RespError::TooLarge {
+                limit: input.len() - 1
+            })
+        );
+        let mut buf = BytesMut::from(input);
+        assert!(matches!(
+            next_frame(&mut buf, input.len()),
+            Ok(Some(Frame::Array(_)))
+        ));
+        assert!(buf.is_empty());
+    }
+
+    #[test]
+    fn chunking_never_changes_the_result() {
+        let mut inputs: Vec<Vec<u8>> = vec![
+            b"*3\r\n$9\r\nsubscribe\r\n$1\r\na\r\n:1\r\n\
+              *3\r\n$7\r\nmessage\r\n$1\r\na\r\n$4\r\n\x00\r\n\xff\r\n\
+              -ERR bad\r\n+PONG\r\n$-1\r\n*-1\r\n*0\r\n:7"
+                .to_vec(),
+            b"+OK\r\n$3\r\nabcd\r\n".to_vec(),
+            b"*2\r\n*2\r\n:1\r\n:2\r\n$30\r\n".to_vec(),
+            b"*1\r\n*1\r\n*1\r\n*1\r\n*1\r\n:1\r\n".to_vec(),
+        ];
+        // Arbitrary bytes drawn from RESP's alphabet (a fixed xorshift, so failures repeat).
+        let alphabet = b"*$:+-\r\n\r\n0123-9ax";
+        let mut state = 0x9e37_79b9_7f4a_7c15_u64;
+        for _ in 0..300 {
+            let len = 1 + (state % 48) as usize;
+            inputs.push(
+                (0..len)
+                    .map(|_| {
+                        state ^= state << 13;
+                        state ^= state >> 7;
+                        state ^= state << 17;
+                        alphabet[(state % alphabet.len() as u64) as usize]
+                    })
+                    .collect(),
+            );
+        }
+        for input in &inputs {
+            for max_frame in [1, 4, 8, 16, 24, 1024] {
+                let whole = read_in_chunks(input, input.len(), max_frame);
+                for chunk in 1..input.len() {
+                    assert_eq!(
+                        read_in_chunks(input, chunk, max_frame),
+                        whole,
+                        "{input:?} in chunks of {chunk}, limit {max_frame}"
+                    );
+                }
+            }
+        }
     }
 }
