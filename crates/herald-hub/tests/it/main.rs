@@ -5,5 +5,6 @@ mod support;
 
 mod connect;
 mod gaps;
+mod permissions;
 mod recovery;
 mod timers;
