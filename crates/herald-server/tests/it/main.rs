@@ -1,3 +1,4 @@
 //! Integration tests of the `herald` server, over real sockets.
 mod api;
 mod e2e;
+mod websocket;
