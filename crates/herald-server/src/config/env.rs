@@ -33,11 +33,22 @@ static NOT_CONFIG: LazyLock<Regex> = LazyLock::new(|| {
 });
 
 /// Applies the overrides found in `env` to `tree`; returns the prefixed variables that match no
-/// key.
+/// key. Fails on the first value that cannot be applied.
+#[cfg(test)]
 pub(super) fn apply(
     tree: &mut Value,
     env: impl IntoIterator<Item = (String, String)>,
 ) -> Result<Vec<String>, ConfigError> {
+    let (unknown, errors) = apply_all(tree, env);
+    ConfigError::check(errors).map(|()| unknown)
+}
+
+/// Applies every override found in `env` to `tree` that can be applied; returns the prefixed
+/// variables that match no key and, one each, the variables whose value could not be applied.
+pub(super) fn apply_all(
+    tree: &mut Value,
+    env: impl IntoIterator<Item = (String, String)>,
+) -> (Vec<String>, Vec<ConfigError>) {
     let mut vars: Vec<(usize, String, String, String)> = env
         .into_iter()
         .filter_map(|(name, value)| {
@@ -52,13 +63,19 @@ pub(super) fn apply(
     vars.sort();
 
     let leaves = known_leaves(&default_tree());
+    let mut errors = Vec::new();
+    let mut set = |tree: &mut Value, name: &str, path: &[String], default: &Value, value: &str| {
+        let applied = convert(name, path, default, value).and_then(|converted| {
+            set_path(tree, path, converted).map_err(|message| env_error(name, message))
+        });
+        if let Err(err) = applied {
+            errors.push(err);
+        }
+    };
     let mut later = Vec::new();
     for (rank, name, rest, value) in vars {
         match leaves.get(&rest) {
-            Some((path, default)) => {
-                let converted = convert(&name, path, default, &value)?;
-                set_path(tree, path, converted).map_err(|message| env_error(&name, message))?;
-            }
+            Some((path, default)) => set(tree, &name, path, default, &value),
             None => later.push((rank, name, rest, value)),
         }
     }
@@ -68,15 +85,12 @@ pub(super) fn apply(
     let mut unknown = Vec::new();
     for (_, name, rest, value) in later {
         match namespace_target(tree, &rest, &options) {
-            Some((path, default)) => {
-                let converted = convert(&name, &path, default, &value)?;
-                set_path(tree, &path, converted).map_err(|message| env_error(&name, message))?;
-            }
+            Some((path, default)) => set(tree, &name, &path, default, &value),
             None if NOT_CONFIG.is_match(&name) => {}
             None => unknown.push(name),
         }
     }
-    Ok(unknown)
+    (unknown, errors)
 }
 
 /// Dotted path of a leaf and its default value, by environment name (`CLIENT_TOKEN_...`).

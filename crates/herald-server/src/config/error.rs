@@ -80,4 +80,31 @@ impl ConfigError {
             other => vec![other],
         }
     }
+
+    /// Like [`ConfigError::problems`], by value.
+    pub fn into_problems(self) -> Vec<ConfigError> {
+        match self {
+            Self::Multiple(errors) => errors,
+            other => vec![other],
+        }
+    }
+
+    /// `Ok` for no problems, else the error [`ConfigError::combine`] makes of them.
+    pub fn check(problems: Vec<ConfigError>) -> Result<(), ConfigError> {
+        Self::combine(problems).map_or(Ok(()), Err)
+    }
+
+    /// `None` for no problems, the problem itself for one, else [`ConfigError::Multiple`]
+    /// (flat: a `Multiple` among `problems` contributes its own list).
+    pub fn combine(problems: Vec<ConfigError>) -> Option<ConfigError> {
+        let mut flat: Vec<ConfigError> = problems
+            .into_iter()
+            .flat_map(ConfigError::into_problems)
+            .collect();
+        match flat.len() {
+            0 => None,
+            1 => Some(flat.remove(0)),
+            _ => Some(Self::Multiple(flat)),
+        }
+    }
 }

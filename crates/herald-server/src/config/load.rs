@@ -1,5 +1,6 @@
 //! Reading a configuration: file -> generic tree -> environment overrides -> raw structs, with
-//! unknown keys collected rather than fatal (Centrifugo files carry options Herald lacks).
+//! unknown keys collected rather than fatal (Centrifugo files carry options Herald lacks), and
+//! every value of the wrong type found, not just the first.
 
 use std::path::{Path, PathBuf};
 
@@ -9,8 +10,8 @@ use super::env;
 use super::error::ConfigError;
 use super::raw::{ChannelOptionsConfig, Config};
 
-/// A loaded, not yet validated configuration.
-#[derive(Debug, Clone)]
+/// A loaded, not yet validated configuration. Not `Clone`: [`ConfigError`] may hold an I/O error.
+#[derive(Debug)]
 pub struct Loaded {
     /// The raw configuration.
     pub config: Config,
@@ -21,6 +22,11 @@ pub struct Loaded {
     pub unknown_keys: Vec<String>,
     /// `HERALD_*` / `CENTRIFUGO_*` variables that match no key.
     pub unknown_env: Vec<String>,
+    /// Values of the wrong type, and variables whose value could not be applied, one each,
+    /// naming the key or variable; such a key keeps its default in `config`. [`load`] and
+    /// [`load_str`] fail when there is any; [`load_all`] keeps them so that `herald checkconfig`
+    /// can report them with every other problem.
+    pub errors: Vec<ConfigError>,
 }
 
 impl Loaded {
@@ -35,6 +41,12 @@ impl Loaded {
             .iter()
             .map(|var| format!("unknown environment variable {var} (ignored)"));
         keys.chain(vars).collect()
+    }
+
+    /// Fails with [`Loaded::errors`] if there is any.
+    fn strict(mut self) -> Result<Self, ConfigError> {
+        ConfigError::check(std::mem::take(&mut self.errors))?;
+        Ok(self)
     }
 }
 
@@ -63,11 +75,23 @@ impl Format {
 }
 
 /// Loads the file at `path` (or nothing), applies `HERALD_*` / `CENTRIFUGO_*` overrides from
-/// `env`, and reads the raw configuration.
+/// `env`, and reads the raw configuration. Every value of the wrong type is reported, each on
+/// its own line of a [`ConfigError::Multiple`].
 ///
 /// Without a file Herald runs the local development profile on `127.0.0.1` (see
 /// [`super::HttpServerConfig::address`]).
 pub fn load(
+    path: Option<&Path>,
+    env: impl IntoIterator<Item = (String, String)>,
+) -> Result<Loaded, ConfigError> {
+    load_all(path, env)?.strict()
+}
+
+/// Like [`load`], but values of the wrong type are not fatal: they are listed in
+/// [`Loaded::errors`] and their keys keep their defaults, so the rest can still be checked.
+/// Fails only when there is nothing to check: the file is missing, unreadable or not a tree of
+/// keys.
+pub fn load_all(
     path: Option<&Path>,
     env: impl IntoIterator<Item = (String, String)>,
 ) -> Result<Loaded, ConfigError> {
@@ -114,7 +138,7 @@ pub fn load_str(
         path: PathBuf::from("<text>"),
         message,
     })?;
-    from_tree(tree, env)
+    from_tree(tree, env)?.strict()
 }
 
 /// Starting point when there is no file: the local development profile. It listens on
@@ -161,19 +185,39 @@ fn parse_tree(text: &str, format: Format) -> Result<Value, String> {
     }
 }
 
+/// Reads `tree` into a [`Config`]. Deserialization stops at the first value of the wrong type,
+/// so each one found is recorded and removed from the tree (its key falls back to the default)
+/// and reading starts again, until the rest reads cleanly.
 fn from_tree(
     mut tree: Value,
     env: impl IntoIterator<Item = (String, String)>,
 ) -> Result<Loaded, ConfigError> {
     strip_nulls(&mut tree);
-    let unknown_env = env::apply(&mut tree, env)?;
+    let (unknown_env, mut errors) = env::apply_all(&mut tree, env);
+    // Before any removal, which may drop a whole namespace list.
+    let namespace_keys = unknown_namespace_keys(&tree);
 
-    let mut unknown_keys = Vec::new();
-    let mut record = |path: serde_ignored::Path<'_>| unknown_keys.push(format_path(&path));
-    let config: Config =
-        serde_path_to_error::deserialize(serde_ignored::Deserializer::new(&tree, &mut record))
-            .map_err(|err| located(err.path().to_string(), err.inner().to_string()))?;
-    unknown_keys.extend(unknown_namespace_keys(&tree));
+    let (config, mut unknown_keys) = loop {
+        let mut unknown_keys = Vec::new();
+        let mut record = |path: serde_ignored::Path<'_>| unknown_keys.push(format_path(&path));
+        let read: Result<Config, _> =
+            serde_path_to_error::deserialize(serde_ignored::Deserializer::new(&tree, &mut record));
+        match read {
+            Ok(config) => break (config, unknown_keys),
+            Err(err) => {
+                let (error, steps) = located(&err);
+                errors.push(error);
+                // Each removal shrinks the tree, so this ends; a path that cannot be followed
+                // (an enum variant) ends it too, with the problems found so far.
+                if !steps.is_some_and(|steps| remove(&mut tree, &steps)) {
+                    return Err(
+                        ConfigError::combine(errors).expect("the error just found is in the list")
+                    );
+                }
+            }
+        }
+    };
+    unknown_keys.extend(namespace_keys);
     unknown_keys.sort();
     unknown_keys.dedup();
 
@@ -182,20 +226,70 @@ fn from_tree(
         source: None,
         unknown_keys,
         unknown_env,
+        errors,
     })
 }
 
+/// One step of a path into the tree.
+enum Step {
+    Key(String),
+    Index(usize),
+}
+
+/// The error of a value of the wrong type, named by its dotted key, and the path to that value
+/// in the tree (`None` when it cannot be followed).
+///
 /// An error inside a namespace entry arrives as `channel.namespaces[0]` + `history_ttl: ...`
-/// (see `NamespaceConfig`'s `Deserialize`); join them into one key.
-fn located(path: String, message: String) -> ConfigError {
+/// (see `NamespaceConfig`'s `Deserialize`); the two are joined into one key.
+fn located(
+    err: &serde_path_to_error::Error<serde_json::Error>,
+) -> (ConfigError, Option<Vec<Step>>) {
+    use serde_path_to_error::Segment;
+    let path = err.path().to_string();
+    let message = err.inner().to_string();
+    let mut steps: Option<Vec<Step>> = err
+        .path()
+        .iter()
+        .map(|segment| match segment {
+            Segment::Map { key } => Some(Step::Key(key.clone())),
+            Segment::Seq { index } => Some(Step::Index(*index)),
+            Segment::Enum { .. } | Segment::Unknown => None,
+        })
+        .collect();
     if path.ends_with(']')
         && let Some((key, rest)) = message.split_once(": ")
         && !key.is_empty()
         && key.bytes().all(|b| b.is_ascii_lowercase() || b == b'_')
     {
-        return ConfigError::invalid(format!("{path}.{key}"), rest);
+        if let Some(steps) = &mut steps {
+            steps.push(Step::Key(key.to_owned()));
+        }
+        return (ConfigError::invalid(format!("{path}.{key}"), rest), steps);
     }
-    ConfigError::invalid(path, message)
+    (ConfigError::invalid(path, message), steps)
+}
+
+/// Removes the value at `steps` from `tree`. A wrong element of a list takes the whole list
+/// with it, since removing one element would shift the positions of the next errors; returns
+/// false when nothing could be removed.
+fn remove(tree: &mut Value, steps: &[Step]) -> bool {
+    let end = steps.iter().rposition(|step| matches!(step, Step::Key(_)));
+    let Some(end) = end else { return false };
+    let Step::Key(key) = &steps[end] else {
+        return false;
+    };
+    let mut parent = &mut *tree;
+    for step in &steps[..end] {
+        let next = match step {
+            Step::Key(key) => parent.get_mut(key.as_str()),
+            Step::Index(index) => parent.get_mut(*index),
+        };
+        let Some(next) = next else { return false };
+        parent = next;
+    }
+    parent
+        .as_object_mut()
+        .is_some_and(|map| map.remove(key).is_some())
 }
 
 /// A key with no value (`allowed_origins:` in YAML, `null` in JSON) means "default", as Go's
@@ -333,6 +427,85 @@ mod tests {
         )
         .expect_err("bad port");
         assert!(err.to_string().starts_with("http_server.port: "), "{err}");
+    }
+
+    #[test]
+    fn every_type_error_is_collected_and_the_rest_still_reads() {
+        let tree = serde_json::json!({
+            "client": {"ping_interval": 25, "concurrency": 4},
+            "http_server": {"port": "eight thousand"},
+            "channel": {"namespaces": [
+                {"name": "chat", "presence": "yes"},
+                {"name": "news", "history_ttl": 5, "histroy_size": 10}
+            ]},
+            "engine": {"redis": {"address": 7}}
+        });
+        let env = vec![
+            ("HERALD_CLIENT_INSECURE".to_owned(), "maybe".to_owned()),
+            ("HERALD_LOG_LEVEL".to_owned(), "debug".to_owned()),
+        ];
+        let loaded = from_tree(tree, env).expect("reads");
+        let errors: Vec<String> = loaded.errors.iter().map(ToString::to_string).collect();
+        let keys: Vec<&str> = errors
+            .iter()
+            .map(|e| e.split(':').next().unwrap_or_default())
+            .collect();
+        assert_eq!(
+            keys,
+            vec![
+                "environment variable HERALD_CLIENT_INSECURE",
+                "channel.namespaces[0].presence",
+                "channel.namespaces[1].history_ttl",
+                "client.ping_interval",
+                "engine.redis.address",
+                "http_server.port",
+            ],
+            "{errors:#?}"
+        );
+        assert_eq!(
+            loaded.unknown_keys,
+            vec!["channel.namespaces[1].histroy_size"]
+        );
+        // Wrong values fall back to their defaults; the others are read.
+        let config = &loaded.config;
+        assert_eq!(
+            config.client.ping_interval,
+            Config::default().client.ping_interval
+        );
+        assert_eq!(config.client.concurrency, 4);
+        assert_eq!(config.http_server.port, 8000);
+        assert_eq!(config.log.level, "debug");
+        assert_eq!(config.channel.namespaces.len(), 2);
+        assert!(!config.channel.namespaces[0].options.presence);
+
+        // `load_str` fails with all of them, one per line.
+        let text = r#"{"client": {"ping_interval": 25}, "http_server": {"port": -1}}"#;
+        let err = load_str(text, Format::Json, no_env()).expect_err("two type errors");
+        assert_eq!(err.problems().len(), 2, "{err}");
+        let lines: Vec<String> = err.to_string().lines().map(str::to_owned).collect();
+        assert!(lines[0].starts_with("client.ping_interval: "), "{lines:?}");
+        assert!(lines[1].starts_with("http_server.port: "), "{lines:?}");
+    }
+
+    #[test]
+    fn a_wrong_list_element_drops_the_list_and_reading_goes_on() {
+        let tree = serde_json::json!({
+            "channel": {"namespaces": [{"name": "ok"}, 5, {"name": "x", "presence": 1}]},
+            "client": {"allowed_origins": ["https://a", 7], "ping_interval": false}
+        });
+        let loaded = from_tree(tree, no_env()).expect("reads");
+        let errors: Vec<String> = loaded.errors.iter().map(ToString::to_string).collect();
+        assert_eq!(errors.len(), 3, "{errors:#?}");
+        let starts = [
+            "channel.namespaces[1]: ",
+            "client.allowed_origins[1]: ",
+            "client.ping_interval: ",
+        ];
+        for (error, start) in errors.iter().zip(starts) {
+            assert!(error.starts_with(start), "{errors:#?}");
+        }
+        assert!(loaded.config.channel.namespaces.is_empty());
+        assert!(loaded.config.client.allowed_origins.is_empty());
     }
 
     #[test]

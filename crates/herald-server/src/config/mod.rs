@@ -15,7 +15,8 @@
 //! ```
 //!
 //! `loaded.warnings()` lists unknown keys and variables (log them; `herald checkconfig` fails on
-//! them). Command-line overrides (`--port`, `--address`) edit `loaded.config` before `validate`;
+//! them). [`load_all`] also returns when values have the wrong type, listing them in
+//! [`Loaded::errors`], so `herald checkconfig` can validate the rest and report everything. Command-line overrides (`--port`, `--address`) edit `loaded.config` before `validate`;
 //! [`crate::cli::load_serve_config`] does all of this for `herald serve`.
 //!
 //! Layout: raw structs as written ([`Config`]) -> [`load`] (file, environment, unknown keys) ->
@@ -35,7 +36,7 @@ mod validate;
 pub use duration::GoDuration;
 pub use error::ConfigError;
 pub use generate::{default_config_file, default_config_file_in};
-pub use load::{Format, Loaded, load, load_str, process_env};
+pub use load::{Format, Loaded, load, load_all, load_str, process_env};
 pub use origin::OriginPolicy;
 pub use raw::{
     BrokerConfig, ChannelConfig, ChannelOptionsConfig, ClientConfig, Config, EngineConfig,
