@@ -2,6 +2,8 @@
 //! hub's verified claims. `info`, `data` and `meta` keep their exact JSON text.
 
 use std::collections::HashMap;
+use std::fmt;
+use std::marker::PhantomData;
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
@@ -10,7 +12,7 @@ use herald_hub::{
     ConnectTokenClaims, SubscribeOptionsClaim, SubscribeOverride, SubscribeTokenClaims,
 };
 use serde::Deserialize;
-use serde::de::{self, Deserializer};
+use serde::de::{self, Deserializer, MapAccess, Visitor};
 use serde_json::value::RawValue;
 
 /// Registered claims every token is checked against.
@@ -64,7 +66,7 @@ pub(super) struct ConnectClaims {
     #[serde(default)]
     channels: Option<Vec<String>>,
     #[serde(default)]
-    subs: Option<HashMap<String, SubOptions>>,
+    subs: Option<HashMap<String, Object<SubOptions>>>,
     #[serde(default)]
     meta: Option<Box<RawValue>>,
     /// Only subscription tokens may carry it.
@@ -84,7 +86,7 @@ struct SubOptions {
     #[serde(default)]
     b64data: Option<String>,
     #[serde(default, rename = "override")]
-    overrides: Option<OverrideClaim>,
+    overrides: Option<Object<OverrideClaim>>,
 }
 
 /// Subscription token claims beyond the registered ones.
@@ -105,22 +107,75 @@ pub(super) struct SubscribeClaims {
     #[serde(default)]
     b64data: Option<String>,
     #[serde(default, rename = "override")]
-    overrides: Option<OverrideClaim>,
+    overrides: Option<Object<OverrideClaim>>,
+}
+
+/// A claim that must be a JSON object. Serde's derived structs also read an array of the fields
+/// in order, which Go's decoder (so Centrifugo) refuses: without this, `"override": [...]` or a
+/// `subs` entry written as an array would pass as options.
+#[derive(Debug)]
+pub(super) struct Object<T>(pub T);
+
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for Object<T> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Fields<T>(PhantomData<T>);
+        impl<'de, T: Deserialize<'de>> Visitor<'de> for Fields<T> {
+            type Value = T;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("an object")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<T, A::Error> {
+                T::deserialize(de::value::MapAccessDeserializer::new(map))
+            }
+        }
+        deserializer
+            .deserialize_map(Fields(PhantomData))
+            .map(Object)
+    }
+}
+
+/// Whether `json` nests arrays and objects deeper than `limit`. Strings are skipped, so brackets
+/// inside them do not count.
+pub(super) fn nested_deeper_than(json: &str, limit: usize) -> bool {
+    let (mut depth, mut in_string, mut escaped) = (0usize, false, false);
+    for byte in json.bytes() {
+        if in_string {
+            match byte {
+                _ if escaped => escaped = false,
+                b'\\' => escaped = true,
+                b'"' => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match byte {
+            b'"' => in_string = true,
+            b'[' | b'{' => {
+                depth += 1;
+                if depth > limit {
+                    return true;
+                }
+            }
+            b']' | b'}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    false
 }
 
 /// `override`: `{"presence": {"value": true}, ...}`.
 #[derive(Debug, Default, Deserialize)]
 struct OverrideClaim {
     #[serde(default)]
-    presence: Option<BoolValue>,
+    presence: Option<Object<BoolValue>>,
     #[serde(default)]
-    join_leave: Option<BoolValue>,
+    join_leave: Option<Object<BoolValue>>,
     #[serde(default)]
-    force_push_join_leave: Option<BoolValue>,
+    force_push_join_leave: Option<Object<BoolValue>>,
     #[serde(default)]
-    force_positioning: Option<BoolValue>,
+    force_positioning: Option<Object<BoolValue>>,
     #[serde(default)]
-    force_recovery: Option<BoolValue>,
+    force_recovery: Option<Object<BoolValue>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -131,7 +186,7 @@ struct BoolValue {
 
 impl OverrideClaim {
     fn into_hub(self) -> SubscribeOverride {
-        let get = |v: Option<BoolValue>| v.map(|b| b.value);
+        let get = |v: Option<Object<BoolValue>>| v.map(|b| b.0.value);
         SubscribeOverride {
             presence: get(self.presence),
             join_leave: get(self.join_leave),
@@ -153,11 +208,11 @@ impl ConnectClaims {
             .subs
             .unwrap_or_default()
             .into_iter()
-            .map(|(channel, sub)| {
+            .map(|(channel, Object(sub))| {
                 let options = SubscribeOptionsClaim {
                     info: bytes_or_base64(sub.info, sub.b64info, "b64info")?,
                     data: bytes_or_base64(sub.data, sub.b64data, "b64data")?,
-                    overrides: sub.overrides.unwrap_or_default().into_hub(),
+                    overrides: sub.overrides.map(|o| o.0).unwrap_or_default().into_hub(),
                 };
                 Ok((channel, options))
             })
@@ -187,7 +242,7 @@ impl SubscribeClaims {
             expire_at: expire_at(self.expire_at, exp),
             info: bytes_or_base64(self.info, self.b64info, "b64info")?,
             data: bytes_or_base64(self.data, self.b64data, "b64data")?,
-            overrides: self.overrides.unwrap_or_default().into_hub(),
+            overrides: self.overrides.map(|o| o.0).unwrap_or_default().into_hub(),
         })
     }
 }

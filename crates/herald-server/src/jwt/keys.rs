@@ -41,20 +41,26 @@ impl KeySet {
             .hmac_previous
             .as_ref()
             .map(|(secret, until)| (DecodingKey::from_secret(secret.as_bytes()), *until));
-        let rsa = if keys.rsa_public_key.trim().is_empty() {
-            None
-        } else {
-            Some(parse_rsa(&keys.rsa_public_key).map_err(|message| {
-                ConfigError::invalid(format!("{section}.rsa_public_key"), message)
-            })?)
+        // Both keys are read before failing, so `herald checkconfig` reports both.
+        let mut errors = Vec::new();
+        let mut failed = |name: &str, message: String| {
+            errors.push(ConfigError::invalid(format!("{section}.{name}"), message));
         };
-        let ec = if keys.ecdsa_public_key.trim().is_empty() {
-            None
-        } else {
-            Some(parse_ec(&keys.ecdsa_public_key).map_err(|message| {
-                ConfigError::invalid(format!("{section}.ecdsa_public_key"), message)
-            })?)
-        };
+        let rsa = (!keys.rsa_public_key.trim().is_empty())
+            .then(|| {
+                parse_rsa(&keys.rsa_public_key)
+                    .map_err(|message| failed("rsa_public_key", message))
+                    .ok()
+            })
+            .flatten();
+        let ec = (!keys.ecdsa_public_key.trim().is_empty())
+            .then(|| {
+                parse_ec(&keys.ecdsa_public_key)
+                    .map_err(|message| failed("ecdsa_public_key", message))
+                    .ok()
+            })
+            .flatten();
+        ConfigError::check(errors)?;
         Ok(Self {
             hmac,
             hmac_previous,

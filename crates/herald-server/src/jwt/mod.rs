@@ -8,7 +8,13 @@
 //!   non-empty `channel` claim is refused, and only then expiry: `exp <= now` or `nbf >= now`
 //!   gives [`TokenError::Expired`] (no leeway, as in Centrifugo; a token without `exp` never
 //!   expires);
-//! - every other failure is [`TokenError::Invalid`].
+//! - the claims must be a JSON object (so must `subs` entries and `override`: serde would also
+//!   read an array of the fields in order, Go does not), nested at most 10,000 levels deep (Go's
+//!   limit), with each claim of its type; `info`, `data` and `meta` may be any JSON;
+//! - every other failure is [`TokenError::Invalid`];
+//! - an expiry more than a year ahead is cut to a year (`MAX_TTL_SECS`).
+//!
+//! `jwt/tests/hostile.rs` is the table of hostile tokens and the code each gets from the hub.
 //!
 //! Subscription tokens use `client.subscription_token` when it is enabled, else `client.token`.
 
@@ -24,8 +30,18 @@ use serde::de::DeserializeOwned;
 use serde_json::value::RawValue;
 
 use crate::config::{ClaimMatch, ConfigError, TokenKeys, TokenSettings};
-use claims::{ConnectClaims, Registered, SubscribeClaims};
+use claims::{ConnectClaims, Object, Registered, SubscribeClaims};
 use keys::KeySet;
+
+/// Deepest nesting of arrays and objects accepted in a token's claims: Go's `encoding/json` limit,
+/// so Herald refuses what Centrifugo refuses. `info` and `data` are kept as raw text and handed
+/// to other clients, which should not have to parse 100,000 nested arrays.
+const MAX_CLAIMS_DEPTH: usize = 10_000;
+
+/// Latest expiry, from now, that a token sets for a connection or subscription (the TTL cap of
+/// reference §2.2). A signed `exp` of 1e300 or `expire_at` of `i64::MAX` would otherwise
+/// overflow the hub's TTL (`u32`) and expiry arithmetic.
+const MAX_TTL_SECS: i64 = 365 * 24 * 3600;
 
 /// Verifies tokens with keys parsed once from the validated configuration.
 #[derive(Debug, Clone)]
@@ -37,17 +53,22 @@ pub struct JwtVerifier {
 }
 
 impl JwtVerifier {
-    /// Parses the configured keys; a malformed PEM is an error naming its key.
+    /// Parses the configured keys; a malformed PEM is an error naming its key (every such key,
+    /// in a [`ConfigError::Multiple`] when there are several).
     pub fn from_config(tokens: &TokenSettings) -> Result<Self, ConfigError> {
-        Ok(Self {
-            connect: Verifier::new(&tokens.connect)?,
-            subscribe: tokens
-                .subscription
-                .as_ref()
-                .map(Verifier::new)
-                .transpose()?,
-            skip_signature: tokens.skip_signature_verify,
-        })
+        let connect = Verifier::new(&tokens.connect);
+        let subscribe = tokens.subscription.as_ref().map(Verifier::new).transpose();
+        match (connect, subscribe) {
+            (Ok(connect), Ok(subscribe)) => Ok(Self {
+                connect,
+                subscribe,
+                skip_signature: tokens.skip_signature_verify,
+            }),
+            (connect, subscribe) => {
+                let errors = [connect.err(), subscribe.err()].into_iter().flatten();
+                Err(ConfigError::combine(errors.collect()).expect("one of them failed"))
+            }
+        }
     }
 
     fn verify_connect_at(&self, token: &str, now: f64) -> Result<ConnectTokenClaims, TokenError> {
@@ -60,7 +81,9 @@ impl JwtVerifier {
         }
         check_time(&registered, now)?;
         let user = self.connect.user(&raw, &registered)?;
-        claims.into_hub(user, registered.exp).map_err(invalid)
+        let mut claims = claims.into_hub(user, registered.exp).map_err(invalid)?;
+        claims.expire_at = capped(claims.expire_at, now);
+        Ok(claims)
     }
 
     fn verify_subscribe_at(
@@ -76,7 +99,9 @@ impl JwtVerifier {
             return Err(invalid("channel claim is required in a subscription token"));
         }
         let user = verifier.user(&raw, &registered)?;
-        claims.into_hub(user, registered.exp).map_err(invalid)
+        let mut claims = claims.into_hub(user, registered.exp).map_err(invalid)?;
+        claims.expire_at = capped(claims.expire_at, now);
+        Ok(claims)
     }
 }
 
@@ -123,6 +148,11 @@ impl Verifier {
         } else {
             self.check_signature(token)?
         };
+        if claims::nested_deeper_than(raw.get(), MAX_CLAIMS_DEPTH) {
+            return Err(invalid(format!(
+                "claims nest deeper than {MAX_CLAIMS_DEPTH} levels"
+            )));
+        }
         let registered: Registered = parse(&raw)?;
         if let Some(audience) = &self.audience {
             let values = registered.aud.as_ref().map_or(&[][..], |a| a.values());
@@ -197,8 +227,16 @@ fn check_time(registered: &Registered, now: f64) -> Result<(), TokenError> {
     }
 }
 
+/// The claims as `T`; they must be a JSON object (see [`Object`]).
 fn parse<T: DeserializeOwned>(raw: &RawValue) -> Result<T, TokenError> {
-    serde_json::from_str(raw.get()).map_err(|e| invalid(format!("bad claims: {e}")))
+    serde_json::from_str::<Object<T>>(raw.get())
+        .map(|claims| claims.0)
+        .map_err(|e| invalid(format!("bad claims: {e}")))
+}
+
+/// `expire_at` no later than [`MAX_TTL_SECS`] after `now`.
+fn capped(expire_at: Option<i64>, now: f64) -> Option<i64> {
+    expire_at.map(|at| at.min((now as i64).saturating_add(MAX_TTL_SECS)))
 }
 
 fn invalid(message: impl Into<String>) -> TokenError {

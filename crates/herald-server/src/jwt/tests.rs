@@ -8,6 +8,8 @@ use serde_json::{Value, json};
 use super::*;
 use crate::config::{Format, load_str};
 
+mod hostile;
+
 const RSA_PRIVATE: &str = include_str!("../../tests/fixtures/rsa_private.pem");
 const RSA_PUBLIC: &str = include_str!("../../tests/fixtures/rsa_public.pem");
 const RSA_PUBLIC_PKCS1: &str = include_str!("../../tests/fixtures/rsa_public_pkcs1.pem");
