@@ -126,17 +126,29 @@ pub struct ServeConfig {
 }
 
 /// Loads, overrides, validates and builds the verifier for `serve` (the sequence documented in
-/// [`crate::config`]).
+/// [`crate::config`]). A bad configuration fails with every problem `herald checkconfig` would
+/// report except unknown keys and variables, which are only warnings here.
 pub fn load_serve_config(args: &ServeArgs) -> anyhow::Result<ServeConfig> {
-    let mut loaded = config::load(args.config.as_deref(), config::process_env())?;
+    let mut loaded = config::load_all(args.config.as_deref(), config::process_env())?;
     args.apply_overrides(&mut loaded.config);
-    let validated = loaded.config.validate()?;
+    let validated = fatal_problems(&mut loaded)?;
     let verifier = JwtVerifier::from_config(&validated.tokens)?;
     Ok(ServeConfig {
         validated,
         verifier,
         warnings: loaded.warnings(),
     })
+}
+
+/// Type errors ([`Loaded::errors`]) and validation errors together, or the validated settings.
+fn fatal_problems(loaded: &mut Loaded) -> Result<Validated, config::ConfigError> {
+    let mut problems = std::mem::take(&mut loaded.errors);
+    match loaded.config.validate() {
+        Ok(validated) if problems.is_empty() => return Ok(validated),
+        Ok(_) => {}
+        Err(err) => problems.push(err),
+    }
+    Err(config::ConfigError::combine(problems).expect("a problem was found"))
 }
 
 /// `herald version`: the text it prints.
@@ -245,17 +257,21 @@ pub fn run_checkconfig(args: &CheckconfigArgs) -> anyhow::Result<()> {
     )
 }
 
-/// Every problem of the configuration at `path` with `env` applied, one line each.
+/// Every problem of the configuration at `path` with `env` applied, one line each, each naming
+/// its key or variable: values of the wrong type, unknown keys and variables, invalid values and
+/// keys. Only a file that cannot be read or parsed stops the check early.
 pub fn check_config(path: &Path, env: impl IntoIterator<Item = (String, String)>) -> Vec<String> {
-    let loaded: Loaded = match config::load(Some(path), env) {
+    let loaded: Loaded = match config::load_all(Some(path), env) {
         Ok(loaded) => loaded,
         Err(err) => return vec![err.to_string()],
     };
-    let mut problems = loaded.warnings();
+    let mut problems: Vec<String> = loaded.errors.iter().map(ToString::to_string).collect();
+    problems.extend(loaded.warnings());
+    // Keys of the wrong type were read as their defaults, so the rest still validates.
     match loaded.config.validate() {
         Ok(validated) => {
             if let Err(err) = JwtVerifier::from_config(&validated.tokens) {
-                problems.push(err.to_string());
+                problems.extend(err.problems().iter().map(ToString::to_string));
             }
         }
         Err(err) => problems.extend(err.problems().iter().map(ToString::to_string)),
@@ -365,6 +381,53 @@ mod tests {
         );
     }
 
+    /// A configuration with one unknown key, type errors in two sections and one invalid value.
+    const FOUR_PROBLEMS: &str = r#"{
+        "client": {"ping_interval": 25, "token": {"hmac_secret_key": "s"}},
+        "http_server": {"port": "eight thousand"},
+        "channel": {"namespaces": [{"name": "chat"}, {"name": "news", "histroy_size": 10}]},
+        "log": {"level": "loud"}
+    }"#;
+
+    #[test]
+    fn checkconfig_reports_every_problem_at_once() {
+        let dir = temp_dir("four");
+        let path = dir.join("config.json");
+        std::fs::write(&path, FOUR_PROBLEMS).expect("write");
+        let problems = check_config(&path, Vec::new());
+        let expected = [
+            "client.ping_interval: bare number 25 is not a duration",
+            "http_server.port: invalid type: string \"eight thousand\", expected u16",
+            "unknown configuration key channel.namespaces[1].histroy_size (ignored)",
+            "log.level: unknown level \"loud\"",
+        ];
+        assert_eq!(problems.len(), expected.len(), "{problems:#?}");
+        for (problem, start) in problems.iter().zip(expected) {
+            assert!(
+                problem.starts_with(start),
+                "{problem:?} should start with {start:?}"
+            );
+        }
+        std::fs::remove_dir_all(&dir).ok();
+    }
+
+    #[test]
+    fn serve_refuses_with_the_same_messages() {
+        let dir = temp_dir("serve");
+        let path = dir.join("config.json");
+        std::fs::write(&path, FOUR_PROBLEMS).expect("write");
+        let err = load_serve_config(&ServeArgs {
+            config: Some(path.clone()),
+            ..ServeArgs::default()
+        })
+        .expect_err("bad config");
+        let fatal: Vec<String> = err.to_string().lines().map(str::to_owned).collect();
+        let mut reported = check_config(&path, Vec::new());
+        reported.retain(|p| !p.starts_with("unknown configuration key"));
+        assert_eq!(fatal, reported);
+        std::fs::remove_dir_all(&dir).ok();
+    }
+
     #[test]
     fn genconfig_then_checkconfig() {
         let dir = temp_dir("gen");
@@ -401,6 +464,17 @@ mod tests {
         );
 
         let pem = dir.join("pem.yaml");
+        std::fs::write(
+            &pem,
+            "client:\n  token:\n    rsa_public_key: nope\n  subscription_token:\n    \
+             enabled: true\n    ecdsa_public_key: nope\n",
+        )
+        .expect("write");
+        let problems = check_config(&pem, Vec::new());
+        assert_eq!(problems.len(), 2, "{problems:?}");
+        assert!(problems[0].starts_with("client.token.rsa_public_key"));
+        assert!(problems[1].starts_with("client.subscription_token.ecdsa_public_key"));
+
         std::fs::write(&pem, "client:\n  token:\n    rsa_public_key: nope\n").expect("write");
         let problems = check_config(&pem, Vec::new());
         assert_eq!(problems.len(), 1, "{problems:?}");
