@@ -3,10 +3,14 @@
 //!
 //! The connection is a hand-written future ([`Connection`]) rather than an `async fn` with
 //! `select!`: an idle connection's task then holds only its fields (socket, frame decoder,
-//! writer, session) and the wakers the socket, the outbox and the session's timer keep for it,
+//! writer, handler) and the wakers the socket, the outbox and the session's timer keep for it,
 //! not a future for every branch of every wait. That is most of what an idle connection costs.
 //! What does wait on something (a command calling the engine, the closing handshake) runs as a
 //! boxed future that exists only while it runs.
+//!
+//! The active phase reads like a driver of named steps ([`Active::poll`]): finish the call in
+//! progress (writing output meanwhile), handle what was read in arrival order, write output,
+//! read, react to the handler's events.
 //!
 //! Idle, a connection holds no buffers either: reads go through a stack buffer in a plain
 //! function, frames are parsed straight out of it, and writes go to the socket at once,
@@ -26,11 +30,10 @@ use std::time::Duration;
 use bytes::{Bytes, BytesMut};
 use herald_hub::{Disconnect, Drained, Flow, Hub, Outbox};
 use herald_proto::{DisconnectCode, Protocol};
+use herald_ws::{self as frame, Decoder, FrameError, Incoming, OutFrame};
 use tokio::io::{AsyncRead, AsyncWriteExt, ReadBuf};
 use tokio::net::TcpStream;
 use tokio::time::{Instant, Sleep};
-
-use herald_ws::{self as frame, Decoder, FrameError, Incoming, OutFrame};
 
 use super::handler::{Call, Handled, Handler};
 
@@ -57,11 +60,12 @@ pub(super) struct Settings {
     pub(super) write_timeout: Duration,
 }
 
-/// Why the active phase of a connection ended.
+/// Why the active phase of a connection ended, which decides what the closing phase does.
 #[derive(Debug)]
-enum End {
-    /// The session closed its outbox (the reason is there); its close frame may be sent.
-    Session,
+enum CloseCause {
+    /// The outbox was closed (by the handler, or for a protocol violation) and holds the
+    /// reason; its close frame is still to be sent.
+    OutboxClosed,
     /// The close frame is already written (it came with the outbox's last messages).
     CloseSent,
     /// The client started the closing handshake.
@@ -94,29 +98,32 @@ enum Phase<H> {
         settings: Settings,
         remote: SocketAddr,
     },
-    /// Client frames into the session, the outbox onto the socket.
+    /// Client frames into the handler, the outbox onto the socket.
     Active(Active<H>),
-    /// The session is closing and the closing handshake is under way.
+    /// The handler is closing and the closing handshake is under way.
     Closing(Pin<Box<dyn Future<Output = ()> + Send>>),
     Done,
 }
 
+/// The connection's life between the upgrade and the close.
 struct Active<H> {
-    io: Io,
-    /// `None` while `busy` owns it.
-    session: Option<H>,
-    busy: Option<Call<H>>,
-    /// What was read but not handled yet, last first (the next one is popped): messages wait
-    /// while `busy` handles the one before them, so a connection's commands run in order. A
-    /// protocol violation comes after the messages read before it.
-    input: Vec<Result<Incoming, FrameError>>,
+    socket: FramedSocket,
+    /// `None` while `call` owns it.
+    handler: Option<H>,
+    /// The handler's call in progress; the next input waits for it, so a connection's commands
+    /// run in order.
+    call: Option<Call<H>>,
+    /// What was read but not handled yet, in arrival order. A protocol violation comes last,
+    /// after the messages read before it; nothing is read while this is not empty.
+    input: VecDeque<Result<Incoming, FrameError>>,
     user_recorded: bool,
 }
 
-/// The socket side of a connection: what the closing phase keeps after the session is gone.
-struct Io {
+/// The socket with its frame decoder and writer, and the outbox it drains: what the closing
+/// phase keeps after the handler is gone.
+struct FramedSocket {
     stream: TcpStream,
-    /// The session's outbox, also drained after the session is gone (the closing frames).
+    /// The handler's outbox, also drained after the handler is gone (the closing frames).
     outbox: Arc<Outbox>,
     decoder: Decoder,
     writer: Writer,
@@ -156,16 +163,16 @@ impl<H: Handler> Connection<H> {
         settings: Settings,
         remote: SocketAddr,
     ) {
-        let session = H::open(hub, settings.protocol);
+        let handler = H::open(hub, settings.protocol);
         let span = tracing::debug_span!(
             "client",
-            client = %session.client_id(),
+            client = %handler.client_id(),
             user = tracing::field::Empty,
             %remote
         );
         span.in_scope(|| tracing::debug!(protocol = ?settings.protocol, "connection opened"));
-        let mut io = Io {
-            outbox: session.outbox(),
+        let mut socket = FramedSocket {
+            outbox: handler.outbox(),
             stream,
             decoder: Decoder::new(settings.message_size_limit),
             writer: Writer::new(settings.protocol),
@@ -173,18 +180,14 @@ impl<H: Handler> Connection<H> {
             write_timer: None,
         };
         let input = match buffered.is_empty() {
-            true => Vec::new(),
-            false => {
-                let mut messages = Vec::new();
-                let parsed = io.decoder.feed(&mut buffered.to_vec(), &mut messages);
-                input_order(messages, parsed)
-            }
+            true => VecDeque::new(),
+            false => socket.parse(&mut buffered.to_vec()),
         };
         self.span = span;
         self.phase = Phase::Active(Active {
-            io,
-            session: Some(session),
-            busy: None,
+            socket,
+            handler: Some(handler),
+            call: None,
             input,
             user_recorded: false,
         });
@@ -236,98 +239,33 @@ impl<H: Handler> Future for Connection<H> {
     }
 }
 
+/// What one step of the active phase did.
+enum Step {
+    /// Something moved: take another step.
+    Progress,
+    /// Nothing to do until a waker fires.
+    Wait,
+    /// The active phase is over.
+    End(CloseCause),
+}
+
 impl<H: Handler> Active<H> {
-    /// Makes all the progress it can; ready when the active phase ends.
-    fn poll(&mut self, span: &tracing::Span, cx: &mut Context<'_>) -> Poll<End> {
+    /// Makes all the progress it can; ready when the active phase ends. One step at a time,
+    /// in this order: finish the call in progress (writing output meanwhile), handle what was
+    /// read, write output, read, react to the handler's events.
+    fn poll(&mut self, span: &tracing::Span, cx: &mut Context<'_>) -> Poll<CloseCause> {
         for _ in 0..STEPS_PER_POLL {
-            // A session call in progress: finish it, writing the outbox meanwhile so a slow
-            // engine call does not hold up the fan-out traffic queued for this client.
-            if let Some(busy) = &mut self.busy {
-                match busy.as_mut().poll(cx) {
-                    Poll::Ready((session, flow)) => {
-                        self.busy = None;
-                        if !self.user_recorded
-                            && let Some(user) = session.user()
-                        {
-                            span.record("user", user);
-                            self.user_recorded = true;
-                        }
-                        self.session = Some(session);
-                        if flow == Flow::Close {
-                            return Poll::Ready(End::Session);
-                        }
-                        continue;
-                    }
-                    Poll::Pending => match self.io.poll_output(cx) {
-                        Poll::Ready(Some(end)) => return Poll::Ready(end),
-                        Poll::Ready(None) => continue,
-                        Poll::Pending => return Poll::Pending,
-                    },
-                }
-            }
-            if let Some(next) = self.input.pop() {
-                if self.input.is_empty() {
-                    // Give the allocation back: the connection may now idle for hours.
-                    self.input = Vec::new();
-                }
-                let message = match next {
-                    Ok(message) => message,
-                    Err(err) => {
-                        tracing::info!(%err, "closing a connection that broke the websocket protocol");
-                        self.io.outbox.close(Disconnect {
-                            code: err.close_code(),
-                            reason: err.to_string(),
-                        });
-                        return Poll::Ready(End::Session);
-                    }
-                };
-                match message {
-                    Incoming::Data { text, payload } => {
-                        match self.take_session().on_data(text, payload) {
-                            Handled::Call(call) => self.busy = Some(call),
-                            Handled::Reply(session, kind, payload) => {
-                                self.session = Some(session);
-                                if let Some(end) = self.io.send(kind, payload) {
-                                    return Poll::Ready(end);
-                                }
-                            }
-                        }
-                    }
-                    Incoming::Ping(payload) => {
-                        if let Some(end) = self.io.send(OutFrame::Pong, payload) {
-                            return Poll::Ready(end);
-                        }
-                    }
-                    Incoming::Pong => {}
-                    Incoming::Close(code) => return Poll::Ready(End::PeerClosed(code)),
-                }
-                continue;
-            }
-            // Idle: the outbox first, then the client (unless the socket refuses our bytes: a
-            // client that does not read must not make us queue answers to its pings; TCP
-            // pushes back on it instead), then the session's events.
-            match self.io.poll_output(cx) {
-                Poll::Ready(Some(end)) => return Poll::Ready(end),
-                Poll::Ready(None) => continue,
-                Poll::Pending => {}
-            }
-            if !self.io.writer.is_blocked() {
-                match self.io.poll_input(cx) {
-                    Poll::Ready(Ok(input)) => {
-                        self.input = input;
-                        continue;
-                    }
-                    Poll::Ready(Err(end)) => return Poll::Ready(end),
-                    Poll::Pending => {}
-                }
-            }
-            let session = self
-                .session
-                .as_mut()
-                .expect("the session is here while not busy");
-            match session.poll_event(cx) {
-                Poll::Ready(event) => self.start_event(event),
-                Poll::Pending => return Poll::Pending,
+            let step = if self.call.is_some() {
+                self.drive_call(span, cx)
+            } else if let Some(input) = self.next_input() {
+                self.handle_input(input)
+            } else {
+                self.drive_idle(cx)
+            };
+            match step {
+                Step::Progress => continue,
+                Step::Wait => return Poll::Pending,
+                Step::End(cause) => return Poll::Ready(cause),
             }
         }
         // Out of steps with work left: yield, and come back at once.
@@ -335,44 +273,152 @@ impl<H: Handler> Active<H> {
         Poll::Pending
     }
 
-    fn start_event(&mut self, event: H::Event) {
-        self.busy = Some(self.take_session().on_event(event));
-    }
-
-    fn take_session(&mut self) -> H {
-        self.session
-            .take()
-            .expect("the session is here while not busy")
-    }
-
-    /// The closing phase: let a session call in progress finish, close the session, then the
-    /// closing handshake.
-    async fn close(self, end: End) {
-        let session = match (self.busy, self.session) {
-            (Some(busy), _) => busy.await.0,
-            (None, Some(session)) => session,
-            (None, None) => unreachable!("a session is either busy or here"),
+    /// Polls the call in progress; while it waits (on the engine, say), writes the outbox so
+    /// a slow call does not hold up the fan-out traffic queued for this client.
+    fn drive_call(&mut self, span: &tracing::Span, cx: &mut Context<'_>) -> Step {
+        let Some(call) = &mut self.call else {
+            return Step::Progress;
         };
-        session.close().await;
-        self.io.finish(end).await;
+        let Poll::Ready((handler, flow)) = call.as_mut().poll(cx) else {
+            return self.drive_output(cx);
+        };
+        self.call = None;
+        if !self.user_recorded
+            && let Some(user) = handler.user()
+        {
+            span.record("user", user);
+            self.user_recorded = true;
+        }
+        self.handler = Some(handler);
+        match flow {
+            Flow::Continue => Step::Progress,
+            Flow::Close => Step::End(CloseCause::OutboxClosed),
+        }
+    }
+
+    /// The oldest message read and not handled yet.
+    fn next_input(&mut self) -> Option<Result<Incoming, FrameError>> {
+        let next = self.input.pop_front();
+        if next.is_some() && self.input.is_empty() {
+            // Give the allocation back: the connection may now idle for hours.
+            self.input = VecDeque::new();
+        }
+        next
+    }
+
+    /// Hands a data message to the handler, answers a ping, notes a close; a protocol
+    /// violation closes the connection with its code.
+    fn handle_input(&mut self, input: Result<Incoming, FrameError>) -> Step {
+        let message = match input {
+            Ok(message) => message,
+            Err(err) => {
+                tracing::info!(%err, "closing a connection that broke the websocket protocol");
+                self.socket.outbox.close(Disconnect {
+                    code: err.close_code(),
+                    reason: err.to_string(),
+                });
+                return Step::End(CloseCause::OutboxClosed);
+            }
+        };
+        match message {
+            Incoming::Data { text, payload } => match self.take_handler().on_data(text, payload) {
+                Handled::Call(call) => self.call = Some(call),
+                Handled::Reply(handler, kind, payload) => {
+                    self.handler = Some(handler);
+                    return self.socket.send(kind, payload);
+                }
+            },
+            Incoming::Ping(payload) => return self.socket.send(OutFrame::Pong, payload),
+            Incoming::Pong => {}
+            Incoming::Close(code) => return Step::End(CloseCause::PeerClosed(code)),
+        }
+        Step::Progress
+    }
+
+    /// Nothing read is waiting and no call is in progress: the outbox first, then the client
+    /// (unless the socket refuses our bytes: a client that does not read must not make us
+    /// queue answers to its pings; TCP pushes back on it instead), then the handler's events.
+    fn drive_idle(&mut self, cx: &mut Context<'_>) -> Step {
+        match self.drive_output(cx) {
+            Step::Wait => {}
+            step => return step,
+        }
+        if !self.socket.writer.is_blocked() {
+            match self.socket.poll_read(cx) {
+                Poll::Ready(Read::Frames(input)) => {
+                    self.input = input;
+                    return Step::Progress;
+                }
+                Poll::Ready(Read::Eof) => return Step::End(CloseCause::Gone),
+                Poll::Ready(Read::Failed(err)) => {
+                    tracing::debug!(%err, "websocket read failed");
+                    return Step::End(CloseCause::Gone);
+                }
+                Poll::Pending => {}
+            }
+        }
+        let handler = self
+            .handler
+            .as_mut()
+            .expect("the handler is here while no call runs");
+        match handler.poll_event(cx) {
+            Poll::Ready(event) => {
+                self.call = Some(self.take_handler().on_event(event));
+                Step::Progress
+            }
+            Poll::Pending => Step::Wait,
+        }
+    }
+
+    fn drive_output(&mut self, cx: &mut Context<'_>) -> Step {
+        self.socket.poll_output(cx)
+    }
+
+    fn take_handler(&mut self) -> H {
+        self.handler
+            .take()
+            .expect("the handler is here while no call runs")
+    }
+
+    /// The closing phase: let a call in progress finish, close the handler, then the closing
+    /// handshake.
+    async fn close(self, cause: CloseCause) {
+        let handler = match (self.call, self.handler) {
+            (Some(call), _) => call.await.0,
+            (None, Some(handler)) => handler,
+            (None, None) => unreachable!("the handler is either in its call or here"),
+        };
+        handler.close().await;
+        self.socket.finish(cause).await;
     }
 }
 
-impl Io {
+/// What one read from the socket gave.
+enum Read {
+    /// Bytes arrived and were parsed: the whole messages among them (possibly none yet), in
+    /// arrival order, then the violation that stopped the parse, if any.
+    Frames(VecDeque<Result<Incoming, FrameError>>),
+    /// The client closed its side of the stream.
+    Eof,
+    /// The socket failed.
+    Failed(io::Error),
+}
+
+impl FramedSocket {
     /// Moves output along: drains the outbox onto the socket or, while the socket refuses
-    /// bytes, waits for room (or the write timeout). `Ready(None)` means progress was made.
-    fn poll_output(&mut self, cx: &mut Context<'_>) -> Poll<Option<End>> {
+    /// bytes, waits for room (or the write timeout).
+    fn poll_output(&mut self, cx: &mut Context<'_>) -> Step {
         if !self.writer.is_blocked() {
             return match self.outbox.poll_drain(cx) {
-                Poll::Ready(drained) => Poll::Ready(self.write_drained(drained)),
-                Poll::Pending => Poll::Pending,
+                Poll::Ready(drained) => self.write_drained(drained),
+                Poll::Pending => Step::Wait,
             };
         }
         match self.stream.poll_write_ready(cx) {
-            Poll::Ready(Ok(())) => return Poll::Ready(self.flush()),
+            Poll::Ready(Ok(())) => return self.flush(),
             Poll::Ready(Err(err)) => {
                 tracing::debug!(%err, "websocket socket failed");
-                return Poll::Ready(Some(End::Broken));
+                return Step::End(CloseCause::Broken);
             }
             Poll::Pending => {}
         }
@@ -381,39 +427,43 @@ impl Io {
         {
             tracing::info!("websocket write timed out");
             self.outbox.close(DisconnectCode::WRITE_ERROR.into());
-            return Poll::Ready(Some(End::Broken));
+            return Step::End(CloseCause::Broken);
         }
-        Poll::Pending
+        Step::Wait
     }
 
-    /// Reads and parses what the client sent, once the socket is readable (see
-    /// [`Active::input`] for the order). Reads through tokio's `poll_read`, which knows that a
-    /// read shorter than the buffer drained the socket: no extra read to learn that it would
-    /// block.
-    fn poll_input(
-        &mut self,
-        cx: &mut Context<'_>,
-    ) -> Poll<Result<Vec<Result<Incoming, FrameError>>, End>> {
+    /// Reads what the client sent, once the socket is readable, and parses it. The one read
+    /// path of a connection, active or closing. Reads through tokio's `poll_read`, which knows
+    /// that a read shorter than the buffer drained the socket: no extra read to learn that it
+    /// would block.
+    fn poll_read(&mut self, cx: &mut Context<'_>) -> Poll<Read> {
         // On the stack of a plain function (never in the task's state), and not zeroed.
         let mut buf = [MaybeUninit::<u8>::uninit(); READ_CHUNK];
         let mut buf = ReadBuf::uninit(&mut buf);
-        match std::task::ready!(Pin::new(&mut self.stream).poll_read(cx, &mut buf)) {
-            Ok(()) if buf.filled().is_empty() => Poll::Ready(Err(End::Gone)),
-            Ok(()) => {
-                let mut messages = Vec::new();
-                let parsed = self.decoder.feed(buf.filled_mut(), &mut messages);
-                Poll::Ready(Ok(input_order(messages, parsed)))
-            }
-            Err(err) => {
-                tracing::debug!(%err, "websocket read failed");
-                Poll::Ready(Err(End::Gone))
-            }
+        Poll::Ready(
+            match std::task::ready!(Pin::new(&mut self.stream).poll_read(cx, &mut buf)) {
+                Ok(()) if buf.filled().is_empty() => Read::Eof,
+                Ok(()) => Read::Frames(self.parse(buf.filled_mut())),
+                Err(err) => Read::Failed(err),
+            },
+        )
+    }
+
+    /// Parses `bytes` (unmasked in place) into messages in arrival order, then the violation
+    /// that stopped the parse, if any.
+    fn parse(&mut self, bytes: &mut [u8]) -> VecDeque<Result<Incoming, FrameError>> {
+        let mut messages = Vec::new();
+        let parsed = self.decoder.feed(bytes, &mut messages);
+        let mut input: VecDeque<_> = messages.into_iter().map(Ok).collect();
+        if let Err(err) = parsed {
+            input.push_back(Err(err));
         }
+        input
     }
 
     /// Writes what the outbox gave: its messages as one frame, then the close frame when the
     /// outbox is closed.
-    fn write_drained(&mut self, drained: Drained) -> Option<End> {
+    fn write_drained(&mut self, drained: Drained) -> Step {
         match drained {
             Drained::Messages(messages) => {
                 let payload = join_frame(self.writer.protocol, &messages);
@@ -422,39 +472,42 @@ impl Io {
             Drained::Close(messages, disconnect) => {
                 if !messages.is_empty() {
                     let payload = join_frame(self.writer.protocol, &messages);
-                    if let Some(end) = self.send(self.writer.data_frame(), payload) {
-                        return Some(end);
+                    if let Step::End(cause) = self.send(self.writer.data_frame(), payload) {
+                        return Step::End(cause);
                     }
                 }
                 let payload = frame::close_payload(disconnect.code, &disconnect.reason);
-                self.send(OutFrame::Close, payload).or(Some(End::CloseSent))
+                match self.send(OutFrame::Close, payload) {
+                    Step::End(cause) => Step::End(cause),
+                    _ => Step::End(CloseCause::CloseSent),
+                }
             }
         }
     }
 
     /// Writes a frame (or queues it behind a refused write) and arms the write timeout when
     /// the socket refuses bytes.
-    fn send(&mut self, kind: OutFrame, payload: Bytes) -> Option<End> {
+    fn send(&mut self, kind: OutFrame, payload: Bytes) -> Step {
         let written = self.writer.send(&self.stream, kind, payload);
         self.after_write(written)
     }
 
-    fn flush(&mut self) -> Option<End> {
+    fn flush(&mut self) -> Step {
         let written = self.writer.flush(&self.stream);
         self.after_write(written)
     }
 
     /// Arms or clears the write timeout after a write; a failed write closes with 3009.
-    fn after_write(&mut self, written: io::Result<()>) -> Option<End> {
+    fn after_write(&mut self, written: io::Result<()>) -> Step {
         match written {
             Ok(()) => {
                 self.arm_write_deadline();
-                None
+                Step::Progress
             }
             Err(err) => {
                 tracing::debug!(%err, "websocket write failed");
                 self.outbox.close(DisconnectCode::WRITE_ERROR.into());
-                Some(End::Broken)
+                Step::End(CloseCause::Broken)
             }
         }
     }
@@ -470,11 +523,11 @@ impl Io {
 
     /// The closing phase: the close frame (unless the socket is broken), then wait a little
     /// for the client's close so our frame is not lost to a reset.
-    async fn finish(mut self, end: End) {
+    async fn finish(mut self, cause: CloseCause) {
         let linger_deadline = Instant::now() + CLOSE_LINGER;
-        match end {
-            End::Broken | End::Gone => return,
-            End::PeerClosed(code) => {
+        match cause {
+            CloseCause::Broken | CloseCause::Gone => return,
+            CloseCause::PeerClosed(code) => {
                 // Answer the client's close at once, without what is still queued.
                 let payload = match code {
                     Some(code) => frame::close_payload(code, ""),
@@ -489,12 +542,12 @@ impl Io {
                 }
                 return;
             }
-            End::Session => {
+            CloseCause::OutboxClosed => {
                 if !self.write_closing_frames(linger_deadline).await {
                     return;
                 }
             }
-            End::CloseSent => {
+            CloseCause::CloseSent => {
                 if self.flush_until(linger_deadline).await.is_err() {
                     return;
                 }
@@ -511,7 +564,7 @@ impl Io {
     /// Writes what the closed outbox still holds and the close frame with its reason; false
     /// when that did not all go out.
     async fn write_closing_frames(&mut self, deadline: Instant) -> bool {
-        // The session is closed, so draining returns at once with the close reason.
+        // The handler is closed, so draining returns at once with the close reason.
         let (messages, disconnect) =
             match tokio::time::timeout_at(deadline, self.outbox_drain()).await {
                 Ok(Some(pair)) => pair,
@@ -560,57 +613,17 @@ impl Io {
     /// Reads until the client's close frame, the end of the stream or an error.
     async fn await_peer_close(&mut self) {
         loop {
-            if self.stream.readable().await.is_err() {
+            let Read::Frames(input) = std::future::poll_fn(|cx| self.poll_read(cx)).await else {
                 return;
-            }
-            let mut messages = Vec::new();
-            match read_frames(&self.stream, &mut self.decoder, &mut messages) {
-                Ok(ReadOutcome::WouldBlock) => {}
-                Ok(ReadOutcome::Parsed(Ok(()))) => {
-                    if messages.iter().any(|m| matches!(m, Incoming::Close(_))) {
-                        return;
-                    }
-                }
-                _ => return,
+            };
+            if input
+                .iter()
+                .any(|read| matches!(read, Ok(Incoming::Close(_)) | Err(_)))
+            {
+                return;
             }
         }
     }
-}
-
-enum ReadOutcome {
-    /// Bytes arrived and were parsed (possibly into no whole message yet).
-    Parsed(Result<(), FrameError>),
-    /// Nothing to read after all.
-    WouldBlock,
-    /// The client closed the stream.
-    Eof,
-}
-
-/// Reads what the socket has into a stack buffer and parses it. A plain function, so the
-/// buffer is never part of the connection task's state.
-fn read_frames(
-    stream: &TcpStream,
-    decoder: &mut Decoder,
-    out: &mut Vec<Incoming>,
-) -> io::Result<ReadOutcome> {
-    let mut buf = [0u8; READ_CHUNK];
-    match stream.try_read(&mut buf) {
-        Ok(0) => Ok(ReadOutcome::Eof),
-        Ok(read) => Ok(ReadOutcome::Parsed(decoder.feed(&mut buf[..read], out))),
-        Err(err) if err.kind() == io::ErrorKind::WouldBlock => Ok(ReadOutcome::WouldBlock),
-        Err(err) => Err(err),
-    }
-}
-
-/// What was read in the order [`Active::input`] keeps it: messages last first, after the
-/// violation that ended the read, if any.
-fn input_order(
-    messages: Vec<Incoming>,
-    parsed: Result<(), FrameError>,
-) -> Vec<Result<Incoming, FrameError>> {
-    let mut input: Vec<_> = parsed.err().map(Err).into_iter().collect();
-    input.extend(messages.into_iter().rev().map(Ok));
-    input
 }
 
 /// Frames on their way to the socket: written at once when nothing is queued, else kept (in
