@@ -1,4 +1,5 @@
 //! Integration tests of the `herald` server, over real sockets.
 mod api;
 mod e2e;
+mod upgrade;
 mod websocket;

@@ -23,7 +23,7 @@ use herald_server::config::{self, Format};
 use herald_server::jwt::JwtVerifier;
 
 /// Bound on every wait for the server. Generous: only a hang or a bug reaches it.
-const WAIT: Duration = Duration::from_secs(10);
+pub(crate) const WAIT: Duration = Duration::from_secs(10);
 
 /// `websocket.message_size_limit` of these tests.
 const SIZE_LIMIT: usize = 1024;
@@ -33,7 +33,7 @@ const HMAC_SECRET: &str = "websocket-test-secret";
 /// The configuration most tests use: anonymous clients connect without a token, HMAC tokens
 /// for named users, an open channel without namespace that keeps presence and history, and
 /// an API without a key.
-fn base_config() -> Value {
+pub(crate) fn base_config() -> Value {
     json!({
         "client": {
             "allow_anonymous_connect_without_token": true,
@@ -59,14 +59,14 @@ fn base_config() -> Value {
 }
 
 /// A running server; dropping it (or [`Server::stop`]) fires the shutdown signal.
-struct Server {
-    addr: SocketAddr,
+pub(crate) struct Server {
+    pub(crate) addr: SocketAddr,
     stop: Option<oneshot::Sender<()>>,
     task: JoinHandle<anyhow::Result<()>>,
 }
 
 impl Server {
-    async fn start(config: Value) -> Self {
+    pub(crate) async fn start(config: Value) -> Self {
         let loaded = config::load_str(&config.to_string(), Format::Json, Vec::new())
             .expect("the test configuration loads");
         assert!(loaded.warnings().is_empty(), "{:?}", loaded.warnings());
@@ -386,7 +386,7 @@ fn hmac_token(user: &str) -> String {
     jsonwebtoken::encode(
         &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
         &json!({"sub": user}),
-        &jsonwebtoken::EncodingKey::from_secret(HMAC_SECRET.as_bytes()),
+        &jsonwebtoken::EncodingKey::from_secret(HMAC_SECRET.as_bytes()).expect("a secret"),
     )
     .expect("token")
 }

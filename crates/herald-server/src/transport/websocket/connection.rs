@@ -728,7 +728,185 @@ fn join_frame(protocol: Protocol, messages: &[Bytes]) -> Bytes {
 
 #[cfg(test)]
 mod tests {
+    use std::sync::Mutex;
+
+    use herald_engine::memory::MemoryEngine;
+    use herald_hub::{
+        ConnectTokenClaims, NodeOptions, SubscribeTokenClaims, TokenError, TokenVerifier,
+    };
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::TcpListener;
+    use tokio::sync::{mpsc, oneshot};
+
     use super::*;
+
+    /// What the test controls of the one [`Gated`] handler alive at a time.
+    struct Gate {
+        /// Told the handler's outbox when a message starting with `wait` starts its call.
+        started: mpsc::UnboundedSender<Arc<Outbox>>,
+        /// The `wait` call finishes once this fires.
+        release: Option<oneshot::Receiver<()>>,
+    }
+
+    static GATE: Mutex<Option<Gate>> = Mutex::new(None);
+
+    /// Echoes every message through its outbox from a call; a message starting with `wait`
+    /// holds its call until the test releases it, as a command waiting on the engine does.
+    struct Gated {
+        outbox: Arc<Outbox>,
+    }
+
+    impl Handler for Gated {
+        type Event = std::convert::Infallible;
+
+        fn open(_hub: &Hub, protocol: Protocol) -> Self {
+            Self {
+                outbox: Arc::new(Outbox::new(protocol, 1 << 20)),
+            }
+        }
+
+        fn client_id(&self) -> &str {
+            "gated"
+        }
+
+        fn user(&self) -> Option<&str> {
+            None
+        }
+
+        fn outbox(&self) -> Arc<Outbox> {
+            self.outbox.clone()
+        }
+
+        fn on_data(self, _text: bool, payload: Bytes) -> Handled<Self> {
+            Handled::Call(Box::pin(async move {
+                if payload.starts_with(b"wait") {
+                    let release = {
+                        let mut gate = GATE.lock().expect("gate lock");
+                        let gate = gate.as_mut().expect("the test set the gate");
+                        let _ = gate.started.send(self.outbox.clone());
+                        gate.release.take().expect("one waiting message")
+                    };
+                    let _ = release.await;
+                }
+                let _ = self.outbox.push(payload);
+                (self, Flow::Continue)
+            }))
+        }
+
+        fn poll_event(&mut self, _cx: &mut Context<'_>) -> Poll<Self::Event> {
+            Poll::Pending
+        }
+
+        fn on_event(self, event: Self::Event) -> Call<Self> {
+            match event {}
+        }
+
+        async fn close(self) {
+            self.outbox.close(DisconnectCode::CONNECTION_CLOSED.into());
+        }
+    }
+
+    struct NoTokens;
+
+    impl TokenVerifier for NoTokens {
+        fn verify_connect_token(&self, _: &str) -> Result<ConnectTokenClaims, TokenError> {
+            Err(TokenError::Invalid("no tokens in this test".into()))
+        }
+
+        fn verify_subscribe_token(&self, _: &str) -> Result<SubscribeTokenClaims, TokenError> {
+            Err(TokenError::Invalid("no tokens in this test".into()))
+        }
+    }
+
+    /// A masked client text frame.
+    fn client_text(payload: &[u8]) -> Vec<u8> {
+        let mask = [1, 2, 3, 4];
+        let mut frame = vec![0x81, 0x80 | payload.len() as u8];
+        frame.extend_from_slice(&mask);
+        frame.extend(payload.iter().zip(mask.iter().cycle()).map(|(b, m)| b ^ m));
+        frame
+    }
+
+    /// Reads server text frames until `count` messages (newline-separated) have arrived.
+    async fn read_messages(client: &mut TcpStream, count: usize) -> Vec<String> {
+        let mut messages = Vec::new();
+        let mut buf = Vec::new();
+        while messages.len() < count {
+            let mut chunk = [0u8; 1024];
+            let read = tokio::time::timeout(Duration::from_secs(10), client.read(&mut chunk))
+                .await
+                .expect("the server answers")
+                .expect("read");
+            assert_ne!(read, 0, "the server closed early, after {messages:?}");
+            buf.extend_from_slice(&chunk[..read]);
+            // Unmasked server frames with short payloads: 0x81, length, payload.
+            while let [0x81, len, rest @ ..] = &buf[..] {
+                let len = usize::from(*len);
+                if rest.len() < len {
+                    break;
+                }
+                let payload = String::from_utf8(rest[..len].to_vec()).expect("utf-8");
+                messages.extend(payload.split('\n').map(str::to_owned));
+                buf.drain(..2 + len);
+            }
+        }
+        messages
+    }
+
+    #[tokio::test]
+    async fn commands_wait_in_order_while_the_outbox_keeps_flowing() {
+        let (started, mut started_rx) = mpsc::unbounded_channel();
+        let (release, release_rx) = oneshot::channel();
+        *GATE.lock().expect("gate lock") = Some(Gate {
+            started,
+            release: Some(release_rx),
+        });
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let mut client = TcpStream::connect(listener.local_addr().expect("addr"))
+            .await
+            .expect("connect");
+        let (stream, remote) = listener.accept().await.expect("accept");
+        let engine = Arc::new(MemoryEngine::new());
+        let hub = Hub::new(
+            NodeOptions::default(),
+            engine.clone(),
+            engine,
+            Arc::new(NoTokens),
+        );
+        let settings = Settings {
+            protocol: Protocol::Json,
+            message_size_limit: 1024,
+            write_timeout: Duration::from_secs(10),
+        };
+        let upgraded = async move { Some((stream, Bytes::new())) };
+        let connection = tokio::spawn(Connection::<Gated>::upgrading(
+            upgraded, hub, settings, remote,
+        ));
+
+        // Three commands in one write; the first waits.
+        let mut bytes = client_text(b"wait-1");
+        bytes.extend(client_text(b"2"));
+        bytes.extend(client_text(b"3"));
+        client.write_all(&bytes).await.expect("write");
+        let outbox = tokio::time::timeout(Duration::from_secs(10), started_rx.recv())
+            .await
+            .expect("the first command started")
+            .expect("its outbox");
+
+        // While it waits, what is queued for the client (fan-out, say) still goes out, and
+        // nothing of the commands behind it has run.
+        outbox.push(Bytes::from_static(b"fan-out")).expect("open");
+        assert_eq!(read_messages(&mut client, 1).await, ["fan-out"]);
+
+        release.send(()).expect("the call waits");
+        assert_eq!(read_messages(&mut client, 3).await, ["wait-1", "2", "3"]);
+
+        client.shutdown().await.expect("close our side");
+        tokio::time::timeout(Duration::from_secs(10), connection)
+            .await
+            .expect("the connection ends when the client goes")
+            .expect("no panic");
+    }
 
     #[test]
     fn json_frames_join_with_single_newlines() {

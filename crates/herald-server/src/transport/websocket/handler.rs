@@ -21,6 +21,10 @@ pub(super) enum Handled<H> {
     /// It is working on it; the connection polls the call and gets the handler back after.
     Call(Call<H>),
     /// It answers at once with one frame, written ahead of anything it queues later.
+    #[cfg_attr(
+        not(feature = "autobahn"),
+        allow(dead_code, reason = "only the echo answers at once; a Session always calls")
+    )]
     Reply(H, OutFrame, Bytes),
 }
 
