@@ -225,7 +225,7 @@ pub fn unzigzag(value: u64) -> i64 {
 
 #[cfg(test)]
 mod tests {
-    use rand::{Rng, RngCore};
+    use rand::{Rng, RngExt};
 
     use super::*;
 

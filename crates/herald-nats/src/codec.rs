@@ -75,7 +75,7 @@ pub(crate) fn decode(payload: Bytes) -> Result<Message, DecodeError> {
 mod tests {
     use std::collections::HashMap;
 
-    use rand::{Rng, RngCore};
+    use rand::{Rng, RngExt};
 
     use super::*;
 

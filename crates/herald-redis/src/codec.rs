@@ -127,7 +127,7 @@ mod tests {
     use std::collections::HashMap;
 
     use herald_engine::wire::{unzigzag, zigzag};
-    use rand::{Rng, RngCore};
+    use rand::{Rng, RngExt};
 
     use super::*;
 

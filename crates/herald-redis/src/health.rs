@@ -41,7 +41,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use herald_engine::EngineError;
-use rand::Rng;
+use rand::RngExt;
 use redis::cluster_routing::{RoutingInfo, SingleNodeRoutingInfo};
 use redis::{RedisError, RedisResult};
 use tokio::sync::Notify;

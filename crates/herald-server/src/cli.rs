@@ -231,7 +231,8 @@ pub fn generate_token(config: &Config, user: &str, ttl: i64, now: i64) -> anyhow
     if !token.user_id_claim.is_empty() {
         claims.insert(token.user_id_claim.clone(), json!(user));
     }
-    let key = jsonwebtoken::EncodingKey::from_secret(token.hmac_secret_key.as_bytes());
+    let key = jsonwebtoken::EncodingKey::from_secret(token.hmac_secret_key.as_bytes())
+        .context("reading the HMAC secret")?;
     jsonwebtoken::encode(
         &jsonwebtoken::Header::default(),
         &Value::Object(claims),

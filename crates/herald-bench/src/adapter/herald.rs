@@ -36,12 +36,10 @@ pub(super) fn token(secret: &str, user: &str) -> Result<String, ConnectError> {
         sub: user,
         exp: now + 24 * 3600,
     };
-    jsonwebtoken::encode(
-        &jsonwebtoken::Header::default(),
-        &claims,
-        &jsonwebtoken::EncodingKey::from_secret(secret.as_bytes()),
-    )
-    .map_err(|e| ConnectError::Handshake(format!("signing the token: {e}")))
+    let key = jsonwebtoken::EncodingKey::from_secret(secret.as_bytes())
+        .map_err(|e| ConnectError::Handshake(format!("reading the HMAC secret: {e}")))?;
+    jsonwebtoken::encode(&jsonwebtoken::Header::default(), &claims, &key)
+        .map_err(|e| ConnectError::Handshake(format!("signing the token: {e}")))
 }
 
 /// What a handshake needs.
@@ -239,7 +237,7 @@ mod tests {
         validation.required_spec_claims.clear();
         let data = jsonwebtoken::decode::<serde_json::Value>(
             &token,
-            &jsonwebtoken::DecodingKey::from_secret(b"secret"),
+            &jsonwebtoken::DecodingKey::from_secret(b"secret").expect("a non-empty secret"),
             &validation,
         )
         .expect("verifies");

@@ -29,7 +29,7 @@ use std::time::Duration;
 
 use bytes::BytesMut;
 use herald_engine::EngineError;
-use rand::Rng;
+use rand::RngExt;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};

@@ -18,7 +18,7 @@ pub fn default_config_file() -> String {
 pub fn default_config_file_in(format: Format) -> String {
     match format {
         Format::Json => default_config_file(),
-        Format::Yaml => serde_yaml_ng::to_string(&default_config_value())
+        Format::Yaml => serde_saphyr::to_string(&default_config_value())
             .expect("a JSON object serializes to YAML"),
         Format::Toml => toml::to_string_pretty(&default_config_value())
             .expect("a JSON object serializes to TOML"),

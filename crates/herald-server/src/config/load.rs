@@ -174,7 +174,8 @@ fn parse_tree(text: &str, format: Format) -> Result<Value, String> {
     }
     let tree = match format {
         Format::Json => serde_json::from_str::<Value>(text).map_err(|e| e.to_string())?,
-        Format::Yaml => serde_yaml_ng::from_str::<Value>(text).map_err(|e| e.to_string())?,
+        Format::Yaml => serde_saphyr::from_str_with_options::<Value>(text, yaml_options())
+            .map_err(|e| e.to_string())?,
         Format::Toml => toml::from_str::<Value>(text).map_err(|e| e.to_string())?,
     };
     match tree {
@@ -182,6 +183,18 @@ fn parse_tree(text: &str, format: Format) -> Result<Value, String> {
         // An empty YAML document.
         Value::Null => Ok(Value::Object(Map::new())),
         _ => Err("the top level must be an object of keys".to_owned()),
+    }
+}
+
+/// YAML read as Go's yaml.v3 reads it into an untyped map, as Centrifugo does: plain `yes`,
+/// `on`, `010` and `1_000` stay strings (YAML 1.2), merge keys (`<<`) are expanded, a repeated key
+/// is an error. Errors are one line, like every other configuration problem.
+fn yaml_options() -> serde_saphyr::Options {
+    serde_saphyr::options! {
+        strict_booleans: true,
+        leading_zero_numbers_as_strings: true,
+        underscored_numbers_as_strings: true,
+        with_snippet: false,
     }
 }
 
@@ -375,6 +388,28 @@ mod tests {
         assert_eq!(a.client.ping_interval, GoDuration::from_secs(10));
         assert!(a.channel.namespaces[0].options.presence);
         assert_eq!(a.http_server.port, 8000);
+    }
+
+    #[test]
+    fn yaml_reads_as_go_yaml_v3() {
+        // A merge key copies the first namespace; `no` stays a name, not `false`.
+        let yaml = "channel:\n  namespaces:\n    - &chat\n      name: chat\n      presence: true\n\
+                    \x20   - <<: *chat\n      name: no\n";
+        let loaded = load_str(yaml, Format::Yaml, no_env()).expect("loads");
+        let namespaces = &loaded.config.channel.namespaces;
+        assert_eq!(namespaces[1].name, "no");
+        assert!(namespaces[1].options.presence);
+        assert!(loaded.unknown_keys.is_empty(), "{:?}", loaded.unknown_keys);
+
+        let yes = "client:\n  allow_anonymous_connect_without_token: yes\n";
+        assert!(
+            load_str(yes, Format::Yaml, no_env()).is_err(),
+            "yes is not a boolean"
+        );
+        let twice = "http_server:\n  port: 9000\n  port: 9001\n";
+        let err = load_str(twice, Format::Yaml, no_env()).expect_err("a repeated key");
+        assert!(matches!(err, ConfigError::Parse { .. }), "{err}");
+        assert!(!err.to_string().contains('\n'), "one line: {err}");
     }
 
     #[test]

@@ -35,17 +35,24 @@ impl KeySet {
     /// Parses the configured keys; errors name the offending key.
     pub(super) fn parse(keys: &TokenKeys) -> Result<Self, ConfigError> {
         let section = keys.section;
-        let hmac = (!keys.hmac_secret_key.is_empty())
-            .then(|| DecodingKey::from_secret(keys.hmac_secret_key.as_bytes()));
-        let hmac_previous = keys
-            .hmac_previous
-            .as_ref()
-            .map(|(secret, until)| (DecodingKey::from_secret(secret.as_bytes()), *until));
-        // Both keys are read before failing, so `herald checkconfig` reports both.
+        // Every key is read before failing, so `herald checkconfig` reports them all.
         let mut errors = Vec::new();
         let mut failed = |name: &str, message: String| {
             errors.push(ConfigError::invalid(format!("{section}.{name}"), message));
         };
+        let hmac = (!keys.hmac_secret_key.is_empty())
+            .then(|| {
+                parse_hmac(&keys.hmac_secret_key)
+                    .map_err(|message| failed("hmac_secret_key", message))
+                    .ok()
+            })
+            .flatten();
+        let hmac_previous = keys.hmac_previous.as_ref().and_then(|(secret, until)| {
+            parse_hmac(secret)
+                .map_err(|message| failed("hmac_previous_secret_key", message))
+                .ok()
+                .map(|key| (key, *until))
+        });
         let rsa = (!keys.rsa_public_key.trim().is_empty())
             .then(|| {
                 parse_rsa(&keys.rsa_public_key)
@@ -95,6 +102,12 @@ impl KeySet {
             _ => Some(key),
         }
     }
+}
+
+/// An HMAC key. jsonwebtoken refuses an empty secret; configuration reads an empty one as unset.
+fn parse_hmac(secret: &str) -> Result<DecodingKey, String> {
+    DecodingKey::from_secret(secret.as_bytes())
+        .map_err(|e| format!("not a usable HMAC secret: {e}"))
 }
 
 fn parse_rsa(pem: &str) -> Result<DecodingKey, String> {

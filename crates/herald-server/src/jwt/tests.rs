@@ -36,16 +36,17 @@ fn hmac_verifier() -> JwtVerifier {
     verifier(json!({"client": {"token": {"hmac_secret_key": SECRET}}}))
 }
 
+/// An HMAC signing key; jsonwebtoken refuses an empty secret.
+fn hmac_key(secret: &[u8]) -> EncodingKey {
+    EncodingKey::from_secret(secret).expect("a non-empty secret")
+}
+
 fn sign(alg: Algorithm, key: &EncodingKey, claims: &Value) -> String {
     encode(&Header::new(alg), claims, key).expect("signs")
 }
 
 fn hs256(claims: Value) -> String {
-    sign(
-        Algorithm::HS256,
-        &EncodingKey::from_secret(SECRET.as_bytes()),
-        &claims,
-    )
+    sign(Algorithm::HS256, &hmac_key(SECRET.as_bytes()), &claims)
 }
 
 fn connect(v: &JwtVerifier, token: &str) -> Result<ConnectTokenClaims, TokenError> {
@@ -92,7 +93,7 @@ fn info_keeps_its_exact_text() {
     let header = URL_SAFE_NO_PAD.encode(br#"{"alg":"HS256","typ":"JWT"}"#);
     let payload = URL_SAFE_NO_PAD.encode(br#"{"sub":"1","info":{ "a" : 1 }}"#);
     let message = format!("{header}.{payload}");
-    let key = EncodingKey::from_secret(SECRET.as_bytes());
+    let key = hmac_key(SECRET.as_bytes());
     let signature =
         jsonwebtoken::crypto::sign(message.as_bytes(), &key, Algorithm::HS256).expect("signs");
     let claims = connect(&hmac_verifier(), &format!("{message}.{signature}")).expect("valid");
@@ -103,11 +104,7 @@ fn info_keeps_its_exact_text() {
 fn hs384_and_hs512_share_the_secret() {
     let v = hmac_verifier();
     for alg in [Algorithm::HS384, Algorithm::HS512] {
-        let token = sign(
-            alg,
-            &EncodingKey::from_secret(SECRET.as_bytes()),
-            &json!({"sub": "1"}),
-        );
+        let token = sign(alg, &hmac_key(SECRET.as_bytes()), &json!({"sub": "1"}));
         assert_eq!(connect(&v, &token).expect("valid").user, "1");
     }
 }
@@ -154,16 +151,12 @@ fn expire_at_overrides_exp() {
 #[test]
 fn bad_signature_and_malformed_tokens() {
     let v = hmac_verifier();
-    let other = sign(
-        Algorithm::HS256,
-        &EncodingKey::from_secret(b"other"),
-        &json!({"sub": "1"}),
-    );
+    let other = sign(Algorithm::HS256, &hmac_key(b"other"), &json!({"sub": "1"}));
     assert_invalid(connect(&v, &other));
     // An expired token with a bad signature is invalid, not expired.
     let other_expired = sign(
         Algorithm::HS256,
-        &EncodingKey::from_secret(b"other"),
+        &hmac_key(b"other"),
         &json!({"sub": "1", "exp": 1}),
     );
     assert_invalid(connect(&v, &other_expired));
@@ -394,30 +387,18 @@ fn subscription_token_section_when_enabled() {
     let claims = json!({"sub": "1", "channel": "$c"});
     let with_connect_key = hs256(claims.clone());
     assert_invalid(subscribe(&v, &with_connect_key));
-    let with_sub_key = sign(
-        Algorithm::HS256,
-        &EncodingKey::from_secret(b"sub-secret"),
-        &claims,
-    );
+    let with_sub_key = sign(Algorithm::HS256, &hmac_key(b"sub-secret"), &claims);
     assert!(subscribe(&v, &with_sub_key).is_ok());
     // Connection tokens still use client.token.
     let connect_claims = json!({"sub": "1"});
     assert!(connect(&v, &hs256(connect_claims.clone())).is_ok());
-    let signed_with_sub_key = sign(
-        Algorithm::HS256,
-        &EncodingKey::from_secret(b"sub-secret"),
-        &connect_claims,
-    );
+    let signed_with_sub_key = sign(Algorithm::HS256, &hmac_key(b"sub-secret"), &connect_claims);
     assert_invalid(connect(&v, &signed_with_sub_key));
 }
 
 #[test]
 fn previous_hmac_secret_during_rotation() {
-    let old = sign(
-        Algorithm::HS256,
-        &EncodingKey::from_secret(b"old"),
-        &json!({"sub": "1"}),
-    );
+    let old = sign(Algorithm::HS256, &hmac_key(b"old"), &json!({"sub": "1"}));
     let open_ended = verifier(json!({"client": {"token": {
         "hmac_secret_key": SECRET, "hmac_previous_secret_key": "old"}}}));
     assert!(connect(&open_ended, &old).is_ok());
@@ -432,13 +413,13 @@ fn skip_signature_verification_still_reads_claims() {
     let v = verifier(json!({"client": {"insecure_skip_token_signature_verify": true}}));
     let token = sign(
         Algorithm::HS256,
-        &EncodingKey::from_secret(b"anything"),
+        &hmac_key(b"anything"),
         &json!({"sub": "7", "exp": 1}),
     );
     assert_eq!(connect(&v, &token), Err(TokenError::Expired));
     let token = sign(
         Algorithm::HS256,
-        &EncodingKey::from_secret(b"anything"),
+        &hmac_key(b"anything"),
         &json!({"sub": "7"}),
     );
     assert_eq!(connect(&v, &token).expect("valid").user, "7");

@@ -31,6 +31,10 @@ const CHANNEL: &str = "$room";
 /// Audience and issuer of the `aud_iss` configuration.
 const AUD: &str = "app";
 const ISS: &str = "https://auth";
+/// `{"sub":"alice"}` signed HS256 with an empty key, written out because jsonwebtoken refuses to
+/// build an empty HMAC key (Python: `hmac.new(b"", message, hashlib.sha256)`).
+const EMPTY_KEY_HS256: &str = "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiJhbGljZSJ9.\
+                               W9AcROShgDz7J54MI1h40vKuqKcbmf8gXmcYRHS5Bkk";
 
 /// Which verification a row's token goes through.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -126,11 +130,12 @@ fn cases(now: i64) -> Vec<Case> {
         case("alg none, no signature", hmac(), Subscribe, unsigned("none", &sub(json!({}))), Invalid, PERMISSION_DENIED),
         case("alg None, HMAC signature", hmac(), Connect, hand_signed(r#"{"alg":"None"}"#, &user(json!({})), SECRET.as_bytes()), Invalid, INVALID_TOKEN),
         case("no alg", hmac(), Connect, hand_signed(r#"{"typ":"JWT"}"#, &user(json!({})), SECRET.as_bytes()), Invalid, INVALID_TOKEN),
+        case("crit names an extension Herald does not know", hmac(), Connect, hand_signed(r#"{"alg":"HS256","crit":["x"],"x":1}"#, &user(json!({})), SECRET.as_bytes()), Invalid, INVALID_TOKEN),
         case("HS256 keyed with the RSA public PEM (RSA only)", rsa(), Connect, pem_as_secret(&user(json!({}))), Invalid, INVALID_TOKEN),
         case("HS256 keyed with the RSA public PEM (RSA and HMAC)", rsa_and_hmac(), Connect, pem_as_secret(&user(json!({}))), Invalid, INVALID_TOKEN),
         case("HS256 keyed with the RSA public PEM (RSA sub tokens)", rsa_subscriptions(), Subscribe, pem_as_secret(&sub(json!({}))), Invalid, PERMISSION_DENIED),
         case("connection key on an RSA-only subscription section", rsa_subscriptions(), Subscribe, hs256(sub(json!({}))), Invalid, PERMISSION_DENIED),
-        case("HS256 with an empty secret, no HMAC key", rsa(), Connect, sign(Algorithm::HS256, &EncodingKey::from_secret(b""), &user(json!({}))), Invalid, INVALID_TOKEN),
+        case("HS256 with an empty secret, no HMAC key", rsa(), Connect, EMPTY_KEY_HS256.to_owned(), Invalid, INVALID_TOKEN),
         case("RS256 with an empty signature", rsa(), Connect, unsigned("RS256", &user(json!({}))), Invalid, INVALID_TOKEN),
         case("ES256 with an all-zero signature", ec256(), Connect, zero_signature("ES256", &user(json!({}))), Invalid, INVALID_TOKEN),
         case("signature of another payload", hmac(), Connect, swap_payload(&hs256(user(json!({}))), &user(json!({"sub": "admin"}))), Invalid, INVALID_TOKEN),
@@ -142,7 +147,7 @@ fn cases(now: i64) -> Vec<Case> {
         case("exp in the past", hmac(), Subscribe, hs256(sub(json!({"exp": now - 1}))), Expired, TOKEN_EXPIRED),
         case("nbf in the future", hmac(), Connect, hs256(user(json!({"nbf": now + 60}))), Expired, TOKEN_EXPIRED),
         case("nbf in the future", hmac(), Subscribe, hs256(sub(json!({"nbf": now + 60}))), Expired, TOKEN_EXPIRED),
-        case("exp in the past, bad signature", hmac(), Connect, sign(Algorithm::HS256, &EncodingKey::from_secret(b"other"), &user(json!({"exp": 1}))), Invalid, INVALID_TOKEN),
+        case("exp in the past, bad signature", hmac(), Connect, sign(Algorithm::HS256, &hmac_key(b"other"), &user(json!({"exp": 1}))), Invalid, INVALID_TOKEN),
         case("expire_at in the past, exp ahead", hmac(), Connect, hs256(user(json!({"expire_at": now - 1}))), Accepted, EXPIRED),
         case("exp far beyond any clock", hmac(), Connect, hs256(user(json!({"exp": 1e300}))), Accepted, Outcome::Ok),
         case("expire_at of i64::MAX", hmac(), Connect, hs256(user(json!({"expire_at": i64::MAX}))), Accepted, Outcome::Ok),
@@ -186,7 +191,7 @@ fn cases(now: i64) -> Vec<Case> {
         case("info is a number (any JSON)", hmac(), Connect, hs256(user(json!({"info": 5}))), Accepted, Outcome::Ok),
         case("meta is a string (any JSON)", hmac(), Connect, hs256(user(json!({"meta": "x"}))), Accepted, Outcome::Ok),
         case("info nested 100,000 deep", hmac(), Connect, signed_text(&format!(r#"{{"sub":"alice","info":{deep}}}"#)), Invalid, INVALID_TOKEN),
-        case("64 KiB info, bad signature", hmac(), Connect, sign(Algorithm::HS256, &EncodingKey::from_secret(b"other"), &user(json!({"info": big}))), Invalid, INVALID_TOKEN),
+        case("64 KiB info, bad signature", hmac(), Connect, sign(Algorithm::HS256, &hmac_key(b"other"), &user(json!({"info": big}))), Invalid, INVALID_TOKEN),
         // Size is the transport's limit (websocket.message_size_limit), not the verifier's.
         case("64 KiB info, signed", hmac(), Connect, hs256(user(json!({"info": big}))), Accepted, Outcome::Ok),
         // Tokens for something else.
@@ -420,7 +425,7 @@ fn unsigned(alg: &str, claims: &Value) -> String {
 /// Any header text, HMAC-SHA256 signed with `secret`.
 fn hand_signed(header: &str, claims: &Value, secret: &[u8]) -> String {
     let message = format!("{}.{}", b64(header), b64(&claims.to_string()));
-    let key = EncodingKey::from_secret(secret);
+    let key = hmac_key(secret);
     let signature =
         jsonwebtoken::crypto::sign(message.as_bytes(), &key, Algorithm::HS256).expect("signs");
     format!("{message}.{signature}")
@@ -429,7 +434,7 @@ fn hand_signed(header: &str, claims: &Value, secret: &[u8]) -> String {
 /// Claims text as written (not re-serialized), HS256 signed with [`SECRET`].
 fn signed_text(claims: &str) -> String {
     let message = format!("{}.{}", b64(r#"{"alg":"HS256","typ":"JWT"}"#), b64(claims));
-    let key = EncodingKey::from_secret(SECRET.as_bytes());
+    let key = hmac_key(SECRET.as_bytes());
     let signature =
         jsonwebtoken::crypto::sign(message.as_bytes(), &key, Algorithm::HS256).expect("signs");
     format!("{message}.{signature}")
@@ -437,11 +442,7 @@ fn signed_text(claims: &str) -> String {
 
 /// Algorithm confusion: HS256 keyed with the server's RSA public key, which an attacker has.
 fn pem_as_secret(claims: &Value) -> String {
-    sign(
-        Algorithm::HS256,
-        &EncodingKey::from_secret(RSA_PUBLIC.as_bytes()),
-        claims,
-    )
+    sign(Algorithm::HS256, &hmac_key(RSA_PUBLIC.as_bytes()), claims)
 }
 
 /// ECDSA's (r, s) = (0, 0) signature ("psychic signatures", CVE-2022-21449).
@@ -456,7 +457,7 @@ fn zero_signature(alg: &str, claims: &Value) -> String {
 fn with_kid(kid: &str, secret: &[u8], claims: &Value) -> String {
     let mut header = Header::new(Algorithm::HS256);
     header.kid = Some(kid.to_owned());
-    encode(&header, claims, &EncodingKey::from_secret(secret)).expect("signs")
+    encode(&header, claims, &hmac_key(secret)).expect("signs")
 }
 
 /// `token`'s header and signature around another payload.
