@@ -4,12 +4,17 @@
 //!   publication, join and leave to a [`BrokerEventHandler`] that the node registers.
 //! - [`PresenceManager`] keeps who is in a channel, with expiry.
 //! - [`memory`] is the embedded single-node engine implementing both.
-//! - [`conformance`] is the test suite every engine runs (the memory engine here, the Redis
-//!   engine in its own crate), one `#[tokio::test]` per case via
-//!   [`broker_conformance_tests!`] and [`presence_conformance_tests!`].
+//! - `conformance` is the test suite every engine runs (the memory engine here, the Redis and
+//!   NATS engines in their own crates), one `#[tokio::test]` per case via
+//!   `broker_conformance_tests!` and `presence_conformance_tests!`. It is behind the cargo
+//!   feature `conformance`, which only tests enable (as a dev-dependency feature), so no
+//!   server build compiles it.
 //! - [`wire`] is the binary layout of publication bodies and client infos that engines share.
 //!
 //! Engine crates depend on this crate only, never on the hub or the server.
+//!
+//! The example uses the conformance suite's `RecordingHandler`, so it needs the `conformance`
+//! feature; the node registers its own handler.
 //!
 //! ```
 //! use std::sync::Arc;
@@ -49,6 +54,9 @@ mod error;
 mod traits;
 mod types;
 
+// Documented in the module itself: an outer doc line here would resolve the module's links
+// from the crate root.
+#[cfg(feature = "conformance")]
 pub mod conformance;
 pub mod memory;
 pub mod wire;

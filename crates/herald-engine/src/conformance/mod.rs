@@ -2,6 +2,10 @@
 //! [`PresenceManager`](crate::PresenceManager), so the memory engine and the Redis engine are held
 //! to the very same behaviour.
 //!
+//! For engine crates' tests only, so it is behind the cargo feature `conformance`, which they
+//! enable on their dev-dependency:
+//! `herald-engine = { workspace = true, features = ["conformance"] }`.
+//!
 //! Each case is a public async function in [`broker`], [`no_history`] or [`presence`] that
 //! panics when the engine misbehaves. The two macros expand to one `#[tokio::test]` per case, so every case shows up
 //! on its own in the test output:
