@@ -10,6 +10,7 @@
 //!   feature `conformance`, which only tests enable (as a dev-dependency feature), so no
 //!   server build compiles it.
 //! - [`wire`] is the binary layout of publication bodies and client infos that engines share.
+//! - [`lock`] is the poison-tolerant mutex lock the engines and the hub share.
 //!
 //! Engine crates depend on this crate only, never on the hub or the server.
 //!
@@ -51,6 +52,7 @@
 //! ```
 
 mod error;
+mod sync;
 mod traits;
 mod types;
 
@@ -62,6 +64,7 @@ pub mod memory;
 pub mod wire;
 
 pub use error::EngineError;
+pub use sync::lock;
 pub use traits::{Broker, BrokerEventHandler, PresenceManager};
 pub use types::{
     ClientInfo, DEFAULT_IDEMPOTENT_RESULT_TTL, HistoryFilter, HistoryLimit, HistoryOptions,

@@ -12,6 +12,8 @@ use std::hash::{BuildHasher, RandomState};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use bytes::Bytes;
+// A poisoned shard lock is taken over: every critical section leaves the maps consistent.
+use herald_engine::lock;
 use herald_engine::{BrokerEventHandler, ClientInfo, Publication, StreamPosition};
 use herald_proto::{DisconnectCode, Protocol, Push, UnsubscribeCode};
 
@@ -441,13 +443,6 @@ impl<F: Fn() -> Push> EncodeOnce<F> {
         *slot = Some(encoded.clone());
         encoded
     }
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    // Every critical section leaves the maps consistent, so a poisoned lock is still usable.
-    mutex
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 #[cfg(test)]

@@ -18,13 +18,16 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_nats::connection::State as ConnectionState;
 use async_nats::{Client, Event};
 use bytes::Bytes;
 use herald_engine::EngineError;
+// A poisoned lock is taken over: every critical section here is a few field or map operations,
+// which a panic cannot leave half done.
+use herald_engine::lock;
 use tokio::sync::{Notify, oneshot};
 use tokio::time::timeout;
 
@@ -221,10 +224,4 @@ fn unavailable(reason: &str) -> EngineError {
     EngineError::Unavailable {
         reason: format!("nats subscription not confirmed: {reason}"),
     }
-}
-
-/// Locks a std mutex. A poisoned lock is taken over: every critical section here is a few field
-/// or map operations, which a panic cannot leave half done.
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }

@@ -6,9 +6,12 @@
 //! then one shard at a time. Nothing awaits under a lock.
 
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+// A poisoned lock (a panicked task) is taken over: the counters and results it guards are
+// still usable.
+use herald_engine::lock;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -297,11 +300,4 @@ fn deliver(slot: &Slot, shared: &Shared, shard: usize, stamps: &[Option<Stamp>])
         shard.last_us = Some(now);
         shared.received.fetch_add(fresh, Ordering::Relaxed);
     }
-}
-
-/// Locks a mutex; a poisoned one (a panicked task) still holds usable counters.
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }

@@ -3,7 +3,7 @@
 
 use std::collections::HashSet;
 use std::pin::pin;
-use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
 use tokio::sync::Notify;
@@ -136,7 +136,7 @@ impl RecordingHandler {
 
     fn state(&self) -> MutexGuard<'_, State> {
         // A panicking test thread may poison it; the recorded events are still what they were.
-        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+        crate::lock(&self.state)
     }
 
     fn record(&self, event: Event) {

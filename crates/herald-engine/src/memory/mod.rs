@@ -17,7 +17,7 @@ mod stream;
 use std::collections::HashMap;
 use std::fmt;
 use std::hash::{BuildHasher, RandomState};
-use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -26,7 +26,7 @@ use tokio::time::Instant;
 use crate::{
     Broker, BrokerEventHandler, ClientInfo, DEFAULT_IDEMPOTENT_RESULT_TTL, EngineError,
     HistoryOptions, HistoryResult, PresenceManager, PresenceStats, Publication, PublishOptions,
-    PublishResult, StreamPosition,
+    PublishResult, StreamPosition, lock,
 };
 use channel::Shard;
 
@@ -42,6 +42,8 @@ const SHARDS: usize = 64;
 /// enqueue.
 pub struct MemoryEngine {
     handler: OnceLock<Arc<dyn BrokerEventHandler>>,
+    /// Taken with [`lock`]: a poisoned shard (a handler panicked inside it) is taken over, as
+    /// every mutation completes before the handler is called, so the shard is consistent.
     shards: Box<[Mutex<Shard>]>,
     /// Picks a channel's shard. Randomly keyed so nobody can aim many channels at one shard.
     hasher: RandomState,
@@ -276,12 +278,6 @@ impl PresenceManager for MemoryEngine {
         });
         Ok(stats)
     }
-}
-
-/// Locks a shard. A poisoned lock (a handler panicked inside it) is taken over: every mutation
-/// completes before the handler is called, so the shard is consistent.
-fn lock(shard: &Mutex<Shard>) -> MutexGuard<'_, Shard> {
-    shard.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 fn saturate(count: usize) -> u32 {

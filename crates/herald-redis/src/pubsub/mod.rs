@@ -24,11 +24,14 @@ pub(crate) mod resp;
 use std::collections::{HashSet, VecDeque};
 use std::io;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::BytesMut;
 use herald_engine::EngineError;
+// A poisoned lock is taken over: every critical section here is a single collection operation,
+// which a panic cannot leave half done.
+use herald_engine::lock;
 use rand::RngExt;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -567,10 +570,4 @@ fn invalid_data(error: resp::RespError) -> io::Error {
 fn jittered(delay: Duration) -> Duration {
     let half = delay / 2;
     half + half.mul_f64(rand::rng().random::<f64>())
-}
-
-/// Locks a std mutex. A poisoned lock is taken over: every critical section here is a single
-/// collection operation, which a panic cannot leave half done.
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
