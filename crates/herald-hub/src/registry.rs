@@ -147,31 +147,45 @@ impl Registry {
         reply: Option<Bytes>,
         position: Option<StreamPosition>,
     ) {
+        let lost = self.activate_locked(channel, client, reply, position);
+        lost.log(channel);
+    }
+
+    /// [`Registry::activate`] under the channel's shard lock; returns whether the subscriber
+    /// lost its place, to be logged once the lock is released.
+    fn activate_locked(
+        &self,
+        channel: &str,
+        client: &Arc<str>,
+        reply: Option<Bytes>,
+        position: Option<StreamPosition>,
+    ) -> Lost {
+        let mut lost = Lost::default();
         let mut shard = self.shard(channel);
         let Some(subscriber) = shard
             .get_mut(channel)
             .and_then(|c| c.subscribers.get_mut(client))
         else {
-            return;
+            return lost;
         };
         let pending = subscriber.pending.take().unwrap_or_default();
         if let Some(reply) = reply
             && subscriber.spec.outbox.push(reply).is_err()
         {
-            return;
+            return lost;
         }
         let Some(position) = position.filter(|_| subscriber.spec.positioned) else {
             for buffered in pending.publications {
                 if subscriber.spec.outbox.push(buffered.message).is_err() {
-                    return;
+                    return lost;
                 }
             }
-            return;
+            return lost;
         };
         subscriber.position = Some((position.offset, Arc::from(position.epoch)));
         if pending.gap {
-            subscriber.lose_place(channel);
-            return;
+            lost.add(subscriber.lose_place(channel));
+            return lost;
         }
         for buffered in pending.publications {
             if buffered.offset == 0 {
@@ -179,13 +193,14 @@ impl Registry {
                 let _ = subscriber.spec.outbox.push(buffered.message);
                 continue;
             }
-            subscriber.deliver_positioned(
+            lost.add(subscriber.deliver_positioned(
                 channel,
                 buffered.offset,
                 &buffered.epoch,
                 buffered.message,
-            );
+            ));
         }
+        lost
     }
 
     /// Removes a subscription. Returns whether the channel has no local subscribers left.
@@ -248,6 +263,7 @@ impl Registry {
         };
         let mut encoded = EncodeOnce::new(push);
         let (offset, epoch) = position.map_or((0, ""), |p| (p.offset, p.epoch.as_str()));
+        let mut lost = Lost::default();
         for subscriber in entry.subscribers.values_mut() {
             if subscriber.broken
                 || (only_join_leave
@@ -274,65 +290,99 @@ impl Registry {
                     subscriber.spec.outbox.close(DisconnectCode::SLOW.into());
                 }
             } else if offset > 0 && subscriber.spec.positioned {
-                subscriber.deliver_positioned(channel, offset, epoch, message);
+                lost.add(subscriber.deliver_positioned(channel, offset, epoch, message));
             } else {
                 // A full outbox closes itself with 3008; nothing else to do here.
                 let _ = subscriber.spec.outbox.push(message);
             }
         }
+        drop(shard);
+        lost.log(channel);
     }
 
     /// The broker may have missed events of every channel: every positioned subscriber must
-    /// recover (unsubscribe 2500, or 3010 for server-side subscriptions).
+    /// recover (unsubscribe 2500, or 3010 for server-side subscriptions). Logs one line for the
+    /// whole gap, once no shard is locked.
     fn lose_every_place(&self) {
+        let mut lost = Lost::default();
+        let mut pending = 0;
+        let mut channels = 0;
         for shard in self.shards.iter() {
             let mut shard = lock(shard);
             for (channel, entry) in shard.iter_mut() {
+                let before = lost.total() + pending;
                 for subscriber in entry.subscribers.values_mut() {
                     if !subscriber.spec.positioned {
                         continue;
                     }
                     match &mut subscriber.pending {
-                        Some(pending) => pending.gap = true,
-                        None => subscriber.lose_place(channel),
+                        Some(buffer) => {
+                            buffer.gap = true;
+                            pending += 1;
+                        }
+                        None => lost.add(subscriber.lose_place(channel)),
                     }
                 }
+                if lost.total() + pending > before {
+                    channels += 1;
+                }
             }
+        }
+        if channels > 0 {
+            tracing::info!(
+                channels,
+                unsubscribed = lost.unsubscribed,
+                disconnected = lost.disconnected,
+                pending,
+                "broker gap: positioned subscribers lost their place in the stream; unsubscribed \
+                 with 2500 or disconnected with 3010, they resubscribe or reconnect and recover \
+                 from history; pending subscriptions recover when activated"
+            );
         }
     }
 }
 
 impl Subscriber {
-    fn deliver_positioned(&mut self, channel: &str, offset: u64, epoch: &str, message: Bytes) {
+    /// Queues a publication that continues the stream; returns how the subscriber was told to
+    /// recover if it does not.
+    fn deliver_positioned(
+        &mut self,
+        channel: &str,
+        offset: u64,
+        epoch: &str,
+        message: Bytes,
+    ) -> Option<Recovery> {
         if self.broken {
-            return;
+            return None;
         }
         let Some(position) = &mut self.position else {
             let _ = self.spec.outbox.push(message);
-            return;
+            return None;
         };
         match continuity(position, offset, epoch) {
             Continuity::Next => {
                 // Same epoch: only the offset moves (no refcount traffic per delivery).
                 position.0 = offset;
                 let _ = self.spec.outbox.push(message);
+                None
             }
-            Continuity::Seen => {}
+            Continuity::Seen => None,
             Continuity::Gap => self.lose_place(channel),
         }
     }
 
     /// The subscriber missed publications: stop delivering and make the client recover.
-    fn lose_place(&mut self, channel: &str) {
+    /// Returns how it was told, `None` if it already had been. The caller logs (see [`Lost`]),
+    /// once, after releasing the lock.
+    fn lose_place(&mut self, channel: &str) -> Option<Recovery> {
         if self.broken {
-            return;
+            return None;
         }
         self.broken = true;
-        tracing::info!(%channel, "subscriber lost its place in the stream");
         let outbox = &self.spec.outbox;
         if self.spec.server_side {
             outbox.close(DisconnectCode::INSUFFICIENT_STATE.into());
-            return;
+            return Some(Recovery::Disconnected);
         }
         let code = UnsubscribeCode::INSUFFICIENT_STATE;
         let push = Push {
@@ -354,6 +404,53 @@ impl Subscriber {
         });
         if !told {
             outbox.close(DisconnectCode::INSUFFICIENT_STATE.into());
+            return Some(Recovery::Disconnected);
+        }
+        Some(Recovery::Unsubscribed)
+    }
+}
+
+/// How a subscriber that lost its place was told to recover.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Recovery {
+    /// Unsubscribe push 2500: the client resubscribes with recovery.
+    Unsubscribed,
+    /// Disconnect 3010 (a server-side subscription, or a full control queue): the client
+    /// reconnects and recovers every channel.
+    Disconnected,
+}
+
+/// Subscribers that lost their place under one lock, counted so that one log line, written
+/// after the lock is released, covers them all (a gap can hit thousands of subscribers).
+#[derive(Debug, Default)]
+struct Lost {
+    unsubscribed: usize,
+    disconnected: usize,
+}
+
+impl Lost {
+    fn add(&mut self, recovery: Option<Recovery>) {
+        match recovery {
+            Some(Recovery::Unsubscribed) => self.unsubscribed += 1,
+            Some(Recovery::Disconnected) => self.disconnected += 1,
+            None => {}
+        }
+    }
+
+    fn total(&self) -> usize {
+        self.unsubscribed + self.disconnected
+    }
+
+    /// One line for a gap in one channel's stream, if anyone lost their place.
+    fn log(&self, channel: &str) {
+        if self.total() > 0 {
+            tracing::info!(
+                %channel,
+                unsubscribed = self.unsubscribed,
+                disconnected = self.disconnected,
+                "subscribers lost their place in the channel's stream; unsubscribed with 2500 \
+                 or disconnected with 3010, they resubscribe or reconnect and recover from history"
+            );
         }
     }
 }
