@@ -95,7 +95,7 @@ async fn setup(subscribers: usize) -> Setup {
 
 /// One publish to N subscribers, then every outbox drained.
 #[divan::bench(args = [100, 1_000, 10_000])]
-fn publish_and_drain(bencher: Bencher, subscribers: usize) {
+fn publish_and_drain(bencher: Bencher<'_, '_>, subscribers: usize) {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

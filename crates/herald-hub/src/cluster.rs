@@ -224,9 +224,7 @@ impl Nodes {
 
     fn lock(&self) -> MutexGuard<'_, HashMap<String, (NodeInfo, Instant)>> {
         // Every critical section is one map operation; a poisoned lock is still consistent.
-        self.seen
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        herald_engine::lock(&self.seen)
     }
 }
 

@@ -418,9 +418,7 @@ impl Shared {
 
     fn clients(&self) -> MutexGuard<'_, Clients> {
         // Each critical section leaves the index consistent; a poisoned lock is still usable.
-        self.clients
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        herald_engine::lock(&self.clients)
     }
 }
 

@@ -41,7 +41,7 @@ fn publication_push(payload_len: usize) -> Push {
     }
 }
 
-fn encode(bencher: Bencher, protocol: Protocol, payload_len: usize) {
+fn encode(bencher: Bencher<'_, '_>, protocol: Protocol, payload_len: usize) {
     let push = publication_push(payload_len);
     let encoded_len = encode_push(protocol, &push).expect("push encodes").len();
     bencher
@@ -54,12 +54,12 @@ mod encode_push {
     use super::*;
 
     #[divan::bench(args = [128, 4096])]
-    fn json(bencher: Bencher, payload_len: usize) {
+    fn json(bencher: Bencher<'_, '_>, payload_len: usize) {
         encode(bencher, Protocol::Json, payload_len);
     }
 
     #[divan::bench(args = [128, 4096])]
-    fn protobuf(bencher: Bencher, payload_len: usize) {
+    fn protobuf(bencher: Bencher<'_, '_>, payload_len: usize) {
         encode(bencher, Protocol::Protobuf, payload_len);
     }
 }
@@ -82,7 +82,7 @@ fn command_frame(protocol: Protocol, commands: u32) -> Bytes {
     frame.freeze()
 }
 
-fn decode(bencher: Bencher, protocol: Protocol, commands: u32) {
+fn decode(bencher: Bencher<'_, '_>, protocol: Protocol, commands: u32) {
     let frame = command_frame(protocol, commands);
     let decoded = decode_commands(protocol, &frame).expect("frame decodes");
     assert_eq!(decoded.len(), commands as usize);
@@ -97,12 +97,12 @@ mod decode_commands {
     use super::*;
 
     #[divan::bench(args = [1, 10])]
-    fn json(bencher: Bencher, commands: u32) {
+    fn json(bencher: Bencher<'_, '_>, commands: u32) {
         decode(bencher, Protocol::Json, commands);
     }
 
     #[divan::bench(args = [1, 10])]
-    fn protobuf(bencher: Bencher, commands: u32) {
+    fn protobuf(bencher: Bencher<'_, '_>, commands: u32) {
         decode(bencher, Protocol::Protobuf, commands);
     }
 }

@@ -9,10 +9,10 @@
 
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, OnceLock, PoisonError};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use bytes::Bytes;
-use herald_engine::{BrokerEventHandler, EngineError};
+use herald_engine::{BrokerEventHandler, EngineError, lock};
 
 use crate::codec::{self, Message};
 use crate::keys::Keys;
@@ -123,7 +123,7 @@ impl Delivery {
     /// Whether `channel` is not in the logged set; adds it.
     fn first_of(&self, channel: &str) -> bool {
         // A poisoned lock is taken over: insert and clear cannot be left half done.
-        let mut logged = self.logged.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut logged = lock(&self.logged);
         if logged.contains(channel) {
             return false;
         }

@@ -37,10 +37,10 @@
 
 use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use herald_engine::EngineError;
+use herald_engine::{EngineError, lock};
 use rand::RngExt;
 use redis::cluster_routing::{RoutingInfo, SingleNodeRoutingInfo};
 use redis::{RedisError, RedisResult};
@@ -89,7 +89,8 @@ impl CommandHealth {
 
     /// Records the node the PUB/SUB connection is on now.
     pub(crate) fn set_node(&self, host: &str, port: u16) {
-        *self.node.lock().unwrap_or_else(PoisonError::into_inner) = Some((host.to_owned(), port));
+        // A poisoned lock is taken over: the critical section is one assignment.
+        *lock(&self.node) = Some((host.to_owned(), port));
     }
 
     /// Raises a doubt if `error` says the connection may be broken.
@@ -163,11 +164,7 @@ async fn monitor(
 
 /// PINGs the server, or with Redis Cluster the node the PUB/SUB connection is on.
 pub(crate) async fn ping(health: &CommandHealth, commands: &mut Commands) -> RedisResult<()> {
-    let node = health
-        .node
-        .lock()
-        .unwrap_or_else(PoisonError::into_inner)
-        .clone();
+    let node = lock(&health.node).clone();
     match (commands, node) {
         (Commands::Cluster(cluster), Some((host, port))) => {
             let to = RoutingInfo::SingleNode(SingleNodeRoutingInfo::ByAddress { host, port });

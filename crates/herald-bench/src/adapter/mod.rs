@@ -126,7 +126,7 @@ impl Client {
 
     /// [`Client::open`] that, for Herald, subscribes with recovery from `resume` when given
     /// and returns what the subscribe reply said (`None` for Socket.IO). Publications that
-    /// arrived before the reply stay queued for [`Client::next_pub`].
+    /// arrived before the reply stay queued for [`Client::next`] and [`Client::next_event`].
     pub async fn open_resuming(
         target: &Target,
         source: IpAddr,

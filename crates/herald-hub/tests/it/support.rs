@@ -16,7 +16,7 @@ use herald_proto::{Protocol, Reply};
 
 /// Tokens are `user`, `user@expire_at` or `user+channel` (a server-side subscription);
 /// `expired` is expired; anything with `bad` is invalid.
-pub struct PlainTokens;
+pub(crate) struct PlainTokens;
 
 impl TokenVerifier for PlainTokens {
     fn verify_connect_token(&self, token: &str) -> Result<ConnectTokenClaims, TokenError> {
@@ -48,7 +48,7 @@ impl TokenVerifier for PlainTokens {
 }
 
 /// Options where the channel without namespace is open and keeps history.
-pub fn options() -> NodeOptions {
+pub(crate) fn options() -> NodeOptions {
     let mut options = NodeOptions::default();
     let ns = &mut options.channel.without_namespace;
     ns.allow_subscribe_for_client = true;
@@ -60,13 +60,13 @@ pub fn options() -> NodeOptions {
     options
 }
 
-pub async fn hub(options: NodeOptions) -> Hub {
+pub(crate) async fn hub(options: NodeOptions) -> Hub {
     hub_with_tap(options).await.0
 }
 
 /// A hub whose broker is tapped: the test can deliver events to the node directly, as a broker
 /// would after losing messages.
-pub async fn hub_with_tap(options: NodeOptions) -> (Hub, Arc<Tap>) {
+pub(crate) async fn hub_with_tap(options: NodeOptions) -> (Hub, Arc<Tap>) {
     let tap = Arc::new(Tap {
         inner: MemoryEngine::new(),
         handler: OnceLock::new(),
@@ -78,13 +78,13 @@ pub async fn hub_with_tap(options: NodeOptions) -> (Hub, Arc<Tap>) {
 }
 
 /// A memory broker that also hands its event handler to the test.
-pub struct Tap {
+pub(crate) struct Tap {
     inner: MemoryEngine,
     handler: OnceLock<Arc<dyn BrokerEventHandler>>,
 }
 
 impl Tap {
-    pub fn handler(&self) -> &Arc<dyn BrokerEventHandler> {
+    pub(crate) fn handler(&self) -> &Arc<dyn BrokerEventHandler> {
         self.handler.get().expect("hub started")
     }
 }
@@ -131,12 +131,12 @@ impl Broker for Tap {
 }
 
 /// Sends one JSON frame.
-pub async fn send(session: &mut Session, frame: &str) -> herald_hub::Flow {
+pub(crate) async fn send(session: &mut Session, frame: &str) -> herald_hub::Flow {
     session.handle_frame(frame.as_bytes()).await
 }
 
 /// Everything queued so far, decoded; plus the close code if the outbox is closed.
-pub async fn take(session: &Session) -> (Vec<Reply>, Option<u16>) {
+pub(crate) async fn take(session: &Session) -> (Vec<Reply>, Option<u16>) {
     let outbox = session.outbox();
     let drained = tokio::time::timeout(std::time::Duration::from_millis(10), outbox.drain()).await;
     let (messages, close) = match drained {
@@ -152,7 +152,7 @@ pub async fn take(session: &Session) -> (Vec<Reply>, Option<u16>) {
 }
 
 /// A connected JSON session for `user`.
-pub async fn connected(hub: &Hub, user: &str) -> Session {
+pub(crate) async fn connected(hub: &Hub, user: &str) -> Session {
     let mut session = hub.session(Protocol::Json);
     let frame = format!(r#"{{"id":1,"connect":{{"token":"{user}"}}}}"#);
     assert_eq!(send(&mut session, &frame).await, herald_hub::Flow::Continue);

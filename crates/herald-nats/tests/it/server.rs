@@ -25,13 +25,13 @@ wait "$pid""#;
 static SHARED: LazyLock<NatsServer> = LazyLock::new(NatsServer::start);
 
 /// The server most tests share; they use distinct channel names.
-pub fn shared() -> &'static NatsServer {
+pub(crate) fn shared() -> &'static NatsServer {
     &SHARED
 }
 
 /// A nats-server of the test process.
 #[derive(Debug)]
-pub struct NatsServer {
+pub(crate) struct NatsServer {
     port: u16,
     process: Option<Process>,
 }
@@ -49,7 +49,7 @@ impl NatsServer {
     /// # Panics
     ///
     /// When nats-server is not installed, or does not come up.
-    pub fn start() -> Self {
+    pub(crate) fn start() -> Self {
         let mut last_error = String::new();
         for _ in 0..5 {
             let mut server = Self {
@@ -66,12 +66,12 @@ impl NatsServer {
     }
 
     /// `nats://127.0.0.1:<port>`.
-    pub fn url(&self) -> String {
+    pub(crate) fn url(&self) -> String {
         format!("nats://127.0.0.1:{}", self.port)
     }
 
     /// Kills the server (SIGKILL: clients see their connections drop) and waits until it is gone.
-    pub fn stop(&mut self) {
+    pub(crate) fn stop(&mut self) {
         if let Some(mut process) = self.process.take() {
             drop(process.stdin.take());
             let _ = process.supervisor.wait();
@@ -83,7 +83,7 @@ impl NatsServer {
     /// # Panics
     ///
     /// When it does not come up.
-    pub fn restart(&mut self) {
+    pub(crate) fn restart(&mut self) {
         self.stop();
         let deadline = Instant::now() + READY_TIMEOUT;
         loop {
@@ -172,7 +172,7 @@ fn binary() -> PathBuf {
 }
 
 /// A port nothing listens on right now.
-pub fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
         .and_then(|listener| listener.local_addr())
         .expect("bind 127.0.0.1:0 to find a free port")

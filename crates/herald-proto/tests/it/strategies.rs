@@ -17,7 +17,7 @@ type S<T> = BoxedStrategy<T>;
 
 /// What `bytes` fields may hold.
 #[derive(Debug, Clone, Copy)]
-pub enum Payload {
+pub(crate) enum Payload {
     /// Compact JSON values (never `null`, which reads back as "absent"), or empty.
     Json,
     /// Any bytes.
@@ -25,7 +25,7 @@ pub enum Payload {
 }
 
 /// A JSON value of limited depth, with arbitrary strings and numbers.
-pub fn json_value() -> S<Value> {
+pub(crate) fn json_value() -> S<Value> {
     let leaf = prop_oneof![
         Just(Value::Null),
         any::<bool>().prop_map(Value::from),
@@ -46,7 +46,7 @@ pub fn json_value() -> S<Value> {
 }
 
 /// A non-null JSON value serialized compactly (no raw newline anywhere).
-pub fn json_bytes() -> S<Bytes> {
+pub(crate) fn json_bytes() -> S<Bytes> {
     json_value()
         .prop_filter("null means absent", |v| !v.is_null())
         .prop_map(|v| Bytes::from(serde_json::to_vec(&v).expect("Value serializes")))
@@ -85,7 +85,7 @@ fn opt<T: Debug + 'static>(value: S<T>) -> S<Option<T>> {
 
 // --- Commands -----------------------------------------------------------------------------
 
-pub fn command(p: Payload) -> S<Command> {
+pub(crate) fn command(p: Payload) -> S<Command> {
     let head = (
         num::<u32>(),
         opt(connect_request(p)),
@@ -135,7 +135,7 @@ pub fn command(p: Payload) -> S<Command> {
         .boxed()
 }
 
-pub fn emulation_request(p: Payload) -> S<EmulationRequest> {
+pub(crate) fn emulation_request(p: Payload) -> S<EmulationRequest> {
     (text(), text(), bytes(p))
         .prop_map(|(node, session, data)| EmulationRequest {
             node,
@@ -299,7 +299,7 @@ fn sub_refresh_request() -> S<SubRefreshRequest> {
 
 // --- Replies ------------------------------------------------------------------------------
 
-pub fn reply(p: Payload) -> S<Reply> {
+pub(crate) fn reply(p: Payload) -> S<Reply> {
     let head = (
         num::<u32>(),
         opt(error()),
@@ -488,7 +488,7 @@ fn subscribe_result(p: Payload) -> S<SubscribeResult> {
 
 // --- Pushes -------------------------------------------------------------------------------
 
-pub fn push(p: Payload) -> S<Push> {
+pub(crate) fn push(p: Payload) -> S<Push> {
     let head = (
         num::<i64>(),
         text(),
@@ -577,7 +577,7 @@ fn connect_push(p: Payload) -> S<Connect> {
         .boxed()
 }
 
-pub fn client_info(p: Payload) -> S<ClientInfo> {
+pub(crate) fn client_info(p: Payload) -> S<ClientInfo> {
     (text(), text(), bytes(p), bytes(p))
         .prop_map(|(user, client, conn_info, chan_info)| ClientInfo {
             user,
@@ -588,7 +588,7 @@ pub fn client_info(p: Payload) -> S<ClientInfo> {
         .boxed()
 }
 
-pub fn publication(p: Payload) -> S<Publication> {
+pub(crate) fn publication(p: Payload) -> S<Publication> {
     let head = (
         bytes(p),
         opt(client_info(p)),

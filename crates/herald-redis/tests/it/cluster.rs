@@ -25,14 +25,14 @@ const CLUSTER_READY_TIMEOUT: Duration = Duration::from_secs(30);
 static SHARED: LazyLock<RedisCluster> = LazyLock::new(RedisCluster::start);
 
 /// The cluster most cluster tests share; they use distinct channel names.
-pub fn shared() -> &'static RedisCluster {
+pub(crate) fn shared() -> &'static RedisCluster {
     &SHARED
 }
 
 /// Three masters, no replicas, every slot assigned. Its nodes stop when it is dropped, and in
 /// any case when the test process exits.
 #[derive(Debug)]
-pub struct RedisCluster {
+pub(crate) struct RedisCluster {
     nodes: Vec<RedisServer>,
 }
 
@@ -43,7 +43,7 @@ impl RedisCluster {
     /// # Panics
     ///
     /// When redis-server or redis-cli is missing, or the cluster does not come up in time.
-    pub fn start() -> Self {
+    pub(crate) fn start() -> Self {
         let nodes: Vec<RedisServer> = (0..3).map(|_| RedisServer::start_with(true)).collect();
         let cli = sibling_binary("redis-cli");
         let output = Command::new(&cli)
@@ -85,13 +85,13 @@ impl RedisCluster {
     }
 
     /// Every node's `redis://` address, in order.
-    pub fn urls(&self) -> Vec<String> {
+    pub(crate) fn urls(&self) -> Vec<String> {
         self.nodes.iter().map(RedisServer::url).collect()
     }
 }
 
 /// Options for an engine on `cluster`.
-pub fn options(cluster: &RedisCluster) -> RedisOptions {
+pub(crate) fn options(cluster: &RedisCluster) -> RedisOptions {
     RedisOptions {
         addresses: cluster.urls(),
         prefix: PREFIX.to_owned(),
@@ -100,7 +100,7 @@ pub fn options(cluster: &RedisCluster) -> RedisOptions {
 }
 
 /// A fresh engine on the shared cluster.
-pub async fn engine() -> RedisEngine {
+pub(crate) async fn engine() -> RedisEngine {
     let engine = RedisEngine::connect(options(shared()))
         .await
         .expect("connect to the test redis cluster");

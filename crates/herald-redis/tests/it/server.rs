@@ -30,18 +30,18 @@ static SHARED: LazyLock<RedisServer> = LazyLock::new(RedisServer::start);
 static SECOND: LazyLock<RedisServer> = LazyLock::new(RedisServer::start);
 
 /// The server most tests share; they use distinct channel names.
-pub fn shared() -> &'static RedisServer {
+pub(crate) fn shared() -> &'static RedisServer {
     &SHARED
 }
 
 /// A second shared server, for sharding tests.
-pub fn second() -> &'static RedisServer {
+pub(crate) fn second() -> &'static RedisServer {
     &SECOND
 }
 
 /// A running redis-server of the test process.
 #[derive(Debug)]
-pub struct RedisServer {
+pub(crate) struct RedisServer {
     port: u16,
     supervisor: Child,
     /// Closing it stops the server.
@@ -54,14 +54,14 @@ impl RedisServer {
     /// # Panics
     ///
     /// When redis-server is not installed, or does not come up.
-    pub fn start() -> Self {
+    pub(crate) fn start() -> Self {
         Self::start_with(false)
     }
 
     /// Starts a server, as [`RedisServer::start`], with Redis Cluster enabled when `cluster`
     /// (its `nodes.conf` in a directory of its own, removed when the server stops). The node
     /// knows no other yet; see `cluster.rs`.
-    pub fn start_with(cluster: bool) -> Self {
+    pub(crate) fn start_with(cluster: bool) -> Self {
         let binary = binary();
         let mut last_error = String::new();
         for _ in 0..5 {
@@ -121,12 +121,12 @@ impl RedisServer {
     }
 
     /// The port it listens on, on 127.0.0.1.
-    pub fn port(&self) -> u16 {
+    pub(crate) fn port(&self) -> u16 {
         self.port
     }
 
     /// `redis://127.0.0.1:<port>`.
-    pub fn url(&self) -> String {
+    pub(crate) fn url(&self) -> String {
         format!("redis://127.0.0.1:{}", self.port)
     }
 
@@ -161,7 +161,7 @@ impl Drop for RedisServer {
 }
 
 /// A program installed with redis-server (`redis-cli`): next to it, or in PATH.
-pub fn sibling_binary(name: &str) -> PathBuf {
+pub(crate) fn sibling_binary(name: &str) -> PathBuf {
     let next_to = binary().with_file_name(name);
     if next_to.exists() {
         return next_to;

@@ -7,7 +7,7 @@ mod schema;
 mod value;
 mod writer;
 
-pub use value::JsonObject;
+pub(super) use value::JsonObject;
 use writer::JsonWriter;
 
 use crate::error::{DecodeError, EncodeError};

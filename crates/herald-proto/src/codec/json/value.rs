@@ -15,7 +15,7 @@ use super::writer::JsonWriter;
 use crate::error::EncodeError;
 
 /// A value that can sit in a message field (scalar, string, raw payload, message, list, map).
-pub trait JsonValue: Sized {
+pub(super) trait JsonValue: Sized {
     /// Whether the value is its type's zero value, which omit-empty fields leave out.
     fn is_zero(&self) -> bool;
     /// A cheap estimate of the encoded size, used to pre-size the output buffer.

@@ -23,7 +23,10 @@ pub(super) enum Handled<H> {
     /// It answers at once with one frame, written ahead of anything it queues later.
     #[cfg_attr(
         not(feature = "autobahn"),
-        allow(dead_code, reason = "only the echo answers at once; a Session always calls")
+        allow(
+            dead_code,
+            reason = "only the echo answers at once; a Session always calls"
+        )
     )]
     Reply(H, OutFrame, Bytes),
 }

@@ -1,8 +1,8 @@
 //! The bidirectional WebSocket transport on `/connection/websocket` (RFC 6455).
 //!
 //! The upgrade request goes through axum like any other route; once hyper hands the connection
-//! over, the raw `TcpStream` is taken back and one task ([`connection`]) owns it together with
-//! the [`Session`](herald_hub::Session), framing with our own sans-I/O codec (`herald-ws`). One
+//! over, the raw `TcpStream` is taken back and one task (`connection.rs`) owns it together with
+//! the [`Session`], framing with our own sans-I/O codec (`herald-ws`). One
 //! task and no idle buffers is what keeps an idle connection at a few hundred bytes of state.
 //!
 //! JSON goes in text frames; Protobuf (subprotocol `centrifuge-protobuf`, or `?format=protobuf`
