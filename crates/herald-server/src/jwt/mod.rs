@@ -38,9 +38,9 @@ use keys::KeySet;
 /// to other clients, which should not have to parse 100,000 nested arrays.
 const MAX_CLAIMS_DEPTH: usize = 10_000;
 
-/// Latest expiry, from now, that a token sets for a connection or subscription (the TTL cap of
-/// reference §2.2). A signed `exp` of 1e300 or `expire_at` of `i64::MAX` would otherwise
-/// overflow the hub's TTL (`u32`) and expiry arithmetic.
+/// Latest expiry, from now, that a token sets for a connection or subscription (TTLs are capped
+/// at one year, `docs/protocol.md` §2.4). A signed `exp` of 1e300 or `expire_at` of `i64::MAX`
+/// would otherwise overflow the hub's TTL (`u32`) and expiry arithmetic.
 const MAX_TTL_SECS: i64 = 365 * 24 * 3600;
 
 /// Verifies tokens with keys parsed once from the validated configuration.

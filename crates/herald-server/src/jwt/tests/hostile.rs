@@ -2,7 +2,7 @@
 //! out, first from the verifier (a typed [`TokenError`] or claims) and then as the client sees it
 //! through a real hub (memory engine, this verifier), where the code is decided.
 //!
-//! Codes, as in Centrifugo v6 (reference §2.2 and §3.5):
+//! Codes, as in Centrifugo v6 (`docs/protocol.md` §2.4 and §7):
 //! - connect: `exp` passed or `nbf` ahead -> error 109 "token expired" (the SDK fetches a new
 //!   token); any other verification failure -> disconnect 3500 "invalid token" (no reconnect);
 //!   no token at all -> disconnect 3501; a valid token whose `expire_at` has passed -> error 110.
