@@ -310,22 +310,21 @@ impl Registry {
         for shard in self.shards.iter() {
             let mut shard = lock(shard);
             for (channel, entry) in shard.iter_mut() {
-                let before = lost.total() + pending;
+                let mut hit = false;
                 for subscriber in entry.subscribers.values_mut() {
                     if !subscriber.spec.positioned {
                         continue;
                     }
-                    match &mut subscriber.pending {
+                    hit |= match &mut subscriber.pending {
                         Some(buffer) => {
                             buffer.gap = true;
                             pending += 1;
+                            true
                         }
                         None => lost.add(subscriber.lose_place(channel)),
-                    }
+                    };
                 }
-                if lost.total() + pending > before {
-                    channels += 1;
-                }
+                channels += usize::from(hit);
             }
         }
         if channels > 0 {
@@ -429,12 +428,14 @@ struct Lost {
 }
 
 impl Lost {
-    fn add(&mut self, recovery: Option<Recovery>) {
+    /// Counts `recovery`; whether there was one.
+    fn add(&mut self, recovery: Option<Recovery>) -> bool {
         match recovery {
             Some(Recovery::Unsubscribed) => self.unsubscribed += 1,
             Some(Recovery::Disconnected) => self.disconnected += 1,
-            None => {}
+            None => return false,
         }
+        true
     }
 
     fn total(&self) -> usize {

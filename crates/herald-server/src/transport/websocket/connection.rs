@@ -255,8 +255,13 @@ impl<H: Handler> Active<H> {
     /// read, write output, read, react to the handler's events.
     fn poll(&mut self, span: &tracing::Span, cx: &mut Context<'_>) -> Poll<CloseCause> {
         for _ in 0..STEPS_PER_POLL {
-            let step = if self.call.is_some() {
-                self.drive_call(span, cx)
+            let step = if let Some(call) = &mut self.call {
+                match call.as_mut().poll(cx) {
+                    Poll::Ready(done) => self.finish_call(span, done),
+                    // While the call waits (on the engine, say), write the outbox so a slow
+                    // call does not hold up the fan-out traffic queued for this client.
+                    Poll::Pending => self.drive_output(cx),
+                }
             } else if let Some(input) = self.next_input() {
                 self.handle_input(input)
             } else {
@@ -273,15 +278,8 @@ impl<H: Handler> Active<H> {
         Poll::Pending
     }
 
-    /// Polls the call in progress; while it waits (on the engine, say), writes the outbox so
-    /// a slow call does not hold up the fan-out traffic queued for this client.
-    fn drive_call(&mut self, span: &tracing::Span, cx: &mut Context<'_>) -> Step {
-        let Some(call) = &mut self.call else {
-            return Step::Progress;
-        };
-        let Poll::Ready((handler, flow)) = call.as_mut().poll(cx) else {
-            return self.drive_output(cx);
-        };
+    /// The call in progress is done: the handler is back, and says whether to go on.
+    fn finish_call(&mut self, span: &tracing::Span, (handler, flow): (H, Flow)) -> Step {
         self.call = None;
         if !self.user_recorded
             && let Some(user) = handler.user()
