@@ -50,6 +50,14 @@ pub(crate) enum ControlMessage {
         target: WireTarget,
         subscription: WireSubscription,
     },
+    /// A command frame for an emulated session on node `node` (see `emulation.rs`); the
+    /// other nodes ignore it.
+    Emulation {
+        node: String,
+        session: String,
+        /// Base64 of the frame (Protobuf frames are binary).
+        data: String,
+    },
     /// Change a user's connections' expiry.
     Refresh {
         target: WireTarget,
@@ -208,6 +216,13 @@ impl Nodes {
         self.lock().insert(info.uid.clone(), (info, Instant::now()));
     }
 
+    /// Whether a node with this id was heard from within [`NODE_TTL`].
+    pub(crate) fn contains(&self, uid: &str) -> bool {
+        self.lock()
+            .get(uid)
+            .is_some_and(|(_, at)| at.elapsed() < NODE_TTL)
+    }
+
     pub(crate) fn forget(&self, uid: &str) {
         self.lock().remove(uid);
     }
@@ -287,6 +302,22 @@ fn apply(shared: Arc<Shared>, message: ControlMessage) {
             let disconnect = Disconnect { code, reason };
             for (_, outbox) in shared.targets(&target.into()) {
                 outbox.close(disconnect.clone());
+            }
+        }
+        ControlMessage::Emulation {
+            node,
+            session,
+            data,
+        } => {
+            if node != shared.node_id {
+                return;
+            }
+            let Ok(frame) = base64::engine::general_purpose::STANDARD.decode(&data) else {
+                tracing::warn!(%session, "forwarded emulation frame is not base64; skipped");
+                return;
+            };
+            if let Err(err) = shared.emulations.deliver(&session, Bytes::from(frame)) {
+                tracing::info!(%session, %err, "forwarded emulation frame not delivered");
             }
         }
         ControlMessage::Unsubscribe { target, channel } => {

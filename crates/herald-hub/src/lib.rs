@@ -9,6 +9,8 @@
 //!
 //! - [`Hub`]: the node, shared by every session and by the HTTP API.
 //! - [`Session`]: one connection's protocol state machine (sans-I/O: no sockets here).
+//! - [`TransportKind`]: WebSocket, emulation (HTTP-streaming, SSE: commands arrive through
+//!   [`Hub::emulate`], from any node) or unidirectional ([`Session::connect_unidirectional`]).
 //! - [`Outbox`]: the per-connection outgoing queue, bounded in bytes (overflow: 3008 "slow").
 //! - [`NodeOptions`]: validated options; the server crate builds them from configuration.
 //! - [`TokenVerifier`]: how connection and subscription tokens are checked (JWT lives in the
@@ -42,6 +44,7 @@ mod channels;
 mod clients;
 mod cluster;
 mod convert;
+mod emulation;
 mod error;
 mod node;
 mod options;
@@ -50,6 +53,7 @@ mod registry;
 mod session;
 mod token;
 
+pub use emulation::{EmulationError, EmulationInbox, INBOX_CAPACITY};
 pub use error::{Disconnect, HubError};
 pub use node::{ApiPublish, Hub, NodeInfo, Target};
 pub use options::{
@@ -57,7 +61,7 @@ pub use options::{
     PublicationDataFormat,
 };
 pub use outbox::{Closed, Drained, Outbox};
-pub use session::{Control, Event, Flow, ServerSubscription, Session};
+pub use session::{Control, Event, Flow, ServerSubscription, Session, TransportKind};
 pub use token::{
     ConnectTokenClaims, SubscribeOptionsClaim, SubscribeOverride, SubscribeTokenClaims, TokenError,
     TokenVerifier,

@@ -16,9 +16,10 @@ use tokio_util::sync::CancellationToken;
 use crate::channels::{ChannelRules, ResolvedChannel};
 use crate::clients::{Clients, LimitReached};
 use crate::cluster::{ControlMessage, NodeEvents, Nodes};
+use crate::emulation::Emulations;
 use crate::outbox::Outbox;
 use crate::registry::Registry;
-use crate::session::{ServerSubscription, Session};
+use crate::session::{ServerSubscription, Session, TransportKind};
 use crate::{
     ChannelOptions, Disconnect, HubError, NodeOptions, PublicationDataFormat, TokenVerifier,
 };
@@ -47,6 +48,7 @@ pub(crate) struct Shared {
     // std Mutex: only map updates under it, nothing awaits.
     clients: Mutex<Clients>,
     pub(crate) nodes: Nodes,
+    pub(crate) emulations: Emulations,
     pub(crate) node_id: String,
     started: Instant,
     pub(crate) shutdown: CancellationToken,
@@ -118,6 +120,7 @@ impl Hub {
             registry: Arc::new(Registry::new()),
             clients: Mutex::new(Clients::default()),
             nodes: Nodes::default(),
+            emulations: Emulations::default(),
             node_id: uuid::Uuid::new_v4().to_string(),
             started: Instant::now(),
             shutdown: CancellationToken::new(),
@@ -148,7 +151,17 @@ impl Hub {
     /// A new session for a connection speaking `protocol`. The transport reads frames into it
     /// and writes what its outbox holds.
     pub fn session(&self, protocol: Protocol) -> Session {
-        Session::new(self.clone(), protocol)
+        Session::new(self.clone(), protocol, TransportKind::Bidirectional)
+    }
+
+    /// A new session for a transport of the given kind (see [`TransportKind`]).
+    pub fn session_for(&self, protocol: Protocol, kind: TransportKind) -> Session {
+        Session::new(self.clone(), protocol, kind)
+    }
+
+    /// This node's id, as other nodes and emulated clients address it.
+    pub fn node_id(&self) -> &str {
+        &self.shared.node_id
     }
 
     /// The node's options.

@@ -34,6 +34,9 @@ pub(crate) const CONTROL_CAPACITY: usize = 64;
 pub struct Outbox {
     protocol: Protocol,
     max_bytes: usize,
+    /// Queue pushes without the `Reply` around them (JSON on unidirectional transports,
+    /// whose clients have no SDK to unwrap them).
+    bare_pushes: bool,
     // std Mutex: held only to push or swap the queue, never across an await.
     state: Mutex<State>,
 }
@@ -108,7 +111,18 @@ impl Outbox {
         Self {
             protocol,
             max_bytes,
+            bare_pushes: false,
             state: Mutex::new(State::default()),
+        }
+    }
+
+    /// An empty queue for a unidirectional connection: every push is queued bare
+    /// (`{"pub":...}` rather than `{"push":{"pub":...}}`), sharing the bytes the registry
+    /// encoded once for every subscriber.
+    pub fn unidirectional(protocol: Protocol, max_bytes: usize) -> Self {
+        Self {
+            bare_pushes: true,
+            ..Self::new(protocol, max_bytes)
         }
     }
 
@@ -124,6 +138,11 @@ impl Outbox {
 
     /// Queues one encoded message. Past the byte bound the connection is closed with 3008.
     pub fn push(&self, message: Bytes) -> Result<(), Closed> {
+        let message = if self.bare_pushes {
+            bare_push(self.protocol, message)
+        } else {
+            message
+        };
         let mut state = self.lock();
         if state.close.is_some() {
             return Err(Closed);
@@ -246,6 +265,17 @@ impl Outbox {
     }
 }
 
+/// The push inside an encoded `Reply { push }`, as a slice of the same bytes; any other message
+/// (a ping `{}`) as it is. Only JSON is unwrapped: unidirectional transports speak JSON.
+fn bare_push(protocol: Protocol, message: Bytes) -> Bytes {
+    const PREFIX: &[u8] = br#"{"push":"#;
+    if protocol == Protocol::Json && message.starts_with(PREFIX) && message.ends_with(b"}") {
+        message.slice(PREFIX.len()..message.len() - 1)
+    } else {
+        message
+    }
+}
+
 /// Stores the waker of `cx` in `slot`, keeping the one there when it wakes the same task.
 fn register(slot: &mut Option<Waker>, cx: &Context<'_>) {
     match slot {
@@ -280,6 +310,23 @@ mod tests {
             .push(Bytes::from_static(b"123456"))
             .expect("empty queue accepts");
         assert!(matches!(outbox.try_drain(), Some(Drained::Messages(m)) if m.len() == 1));
+    }
+
+    #[test]
+    fn a_unidirectional_queue_holds_bare_pushes() {
+        let outbox = Outbox::unidirectional(Protocol::Json, 100);
+        let push = herald_proto::Push {
+            channel: "news".into(),
+            ..Default::default()
+        };
+        let encoded = herald_proto::encode_push(Protocol::Json, &push).expect("encodes");
+        outbox.push(encoded).expect("fits");
+        outbox.push(Bytes::from_static(b"{}")).expect("fits");
+        let Some(Drained::Messages(messages)) = outbox.try_drain() else {
+            panic!("expected messages");
+        };
+        assert_eq!(messages[0], Bytes::from_static(br#"{"channel":"news"}"#));
+        assert_eq!(messages[1], Bytes::from_static(b"{}"));
     }
 
     #[test]

@@ -173,7 +173,7 @@ fn routes(hub: &Hub, settings: &crate::config::ServerSettings, tracker: TaskTrac
             message_size_limit: settings.websocket.message_size_limit,
             write_timeout: settings.websocket.write_timeout,
             origins: settings.origins.clone(),
-            tracker,
+            tracker: tracker.clone(),
         };
         #[cfg(feature = "autobahn")]
         {
@@ -182,6 +182,13 @@ fn routes(hub: &Hub, settings: &crate::config::ServerSettings, tracker: TaskTrac
         }
         app = app.merge(transport.router(&settings.websocket.handler_prefix));
     }
+    let streams = crate::transport::stream::StreamTransports {
+        hub: hub.clone(),
+        settings: settings.transports.clone(),
+        origins: settings.origins.clone(),
+        tracker: tracker.clone(),
+    };
+    app = app.merge(streams.router());
     if !settings.http_api.disabled {
         let api = crate::api::ApiSettings {
             key: settings.http_api.key.clone(),

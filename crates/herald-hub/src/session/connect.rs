@@ -4,14 +4,28 @@
 use std::collections::HashMap;
 
 use herald_engine::StreamPosition;
-use herald_proto::{ConnectRequest, ConnectResult, DisconnectCode, Reply, SubscribeRequest};
+use herald_proto::{
+    ConnectRequest, ConnectResult, DisconnectCode, ErrorCode, Push, Reply, SubscribeRequest,
+};
 
 use super::subscribe::{Plan, Prepared};
-use super::{Flow, Session, State};
+use super::{Flow, Session, State, TransportKind};
 use crate::node::{now_unix_millis, now_unix_secs};
 use crate::{ConnectTokenClaims, HubError, SubscribeOptionsClaim, SubscribeOverride, TokenError};
 
 impl Session {
+    /// Connects a session of a unidirectional transport with the request the client sent when
+    /// it opened the stream (a query parameter, a POST body or the first WebSocket message).
+    /// The result goes out as a bare `connect` push; a refusal closes the connection with a
+    /// disconnect code (see [`unidirectional_disconnect`]), since there is no reply to carry
+    /// an error.
+    pub async fn connect_unidirectional(&mut self, request: ConnectRequest) -> Flow {
+        if self.state != State::Connecting {
+            return self.disconnect(DisconnectCode::BAD_REQUEST);
+        }
+        self.on_connect(0, request).await
+    }
+
     pub(super) async fn on_connect(&mut self, id: u32, request: ConnectRequest) -> Flow {
         let claims = match self.credentials(&request) {
             Ok(claims) => claims,
@@ -67,7 +81,16 @@ impl Session {
             ping: client_options
                 .ping_interval
                 .map_or(0, |d| d.as_secs() as u32),
-            pong: client_options.ping_interval.is_some() && client_options.pong_timeout.is_some(),
+            // A unidirectional client cannot answer pings.
+            pong: self.kind != TransportKind::Unidirectional
+                && client_options.ping_interval.is_some()
+                && client_options.pong_timeout.is_some(),
+            session: self.session_id.as_deref().unwrap_or_default().to_owned(),
+            node: if self.kind == TransportKind::Emulation {
+                hub.shared.node_id.clone()
+            } else {
+                String::new()
+            },
             time: if client_options.connect_include_server_time {
                 now_unix_millis()
             } else {
@@ -75,10 +98,20 @@ impl Session {
             },
             ..Default::default()
         };
-        let reply = Reply {
-            id,
-            connect: Some(result),
-            ..Default::default()
+        let reply = if self.kind == TransportKind::Unidirectional {
+            Reply {
+                push: Some(Push {
+                    connect: Some(result.into()),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            }
+        } else {
+            Reply {
+                id,
+                connect: Some(result),
+                ..Default::default()
+            }
         };
         let flow = self.send_reply(&reply);
         for ready in prepared {
@@ -175,6 +208,11 @@ impl Session {
             self.hub.unregister(&self.client, &self.user);
         }
         self.state = State::Failed;
+        if self.kind == TransportKind::Unidirectional {
+            let code = unidirectional_disconnect(err.code());
+            tracing::info!(client = %self.client, %err, code = code.code, "unidirectional connect refused");
+            return self.disconnect(code);
+        }
         self.send_error(id, err)
     }
 
@@ -235,6 +273,18 @@ impl Session {
                 self.close_outbox(disconnect)
             }
         }
+    }
+}
+
+/// The disconnect that ends a unidirectional connection whose connect failed with `error`:
+/// Centrifugo's default mapping (`defaultUniErrorCodeToDisconnect` in the centrifuge library),
+/// so a client written against Centrifugo sees the same codes.
+pub(crate) fn unidirectional_disconnect(error: ErrorCode) -> DisconnectCode {
+    match error.code {
+        109 | 110 => DisconnectCode::EXPIRED,
+        111 => DisconnectCode::TOO_MANY_REQUESTS,
+        103 => DisconnectCode::PERMISSION_DENIED,
+        _ => DisconnectCode::INTERNAL,
     }
 }
 

@@ -52,6 +52,20 @@ pub enum Event {
     Closed(Disconnect),
 }
 
+/// The kind of transport that carries a session. It changes what the connect reply carries
+/// and how the session pings; everything else is the same for every transport.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TransportKind {
+    /// WebSocket: the client sends commands on the same connection.
+    Bidirectional,
+    /// HTTP-streaming or SSE: replies go down a stream, commands come as POSTs to the
+    /// emulation endpoint, addressed with the `session` and `node` of the connect reply.
+    Emulation,
+    /// The client sends only a connect request (taken by [`Session::connect_unidirectional`]);
+    /// the server sends bare pushes and pings, and expects no pong.
+    Unidirectional,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum State {
     /// Waiting for the connect command.
@@ -76,13 +90,25 @@ pub(crate) struct Subscription {
     expire_at: Option<i64>,
 }
 
+/// A v4 UUID from the thread's (cryptographically secure) generator: `new_v4` asks the kernel
+/// for every id, one system call per connection.
+fn random_uuid() -> String {
+    uuid::Builder::from_random_bytes(rand::random())
+        .into_uuid()
+        .to_string()
+}
+
 /// The protocol state of one connection.
 #[derive(Debug)]
 pub struct Session {
     hub: Hub,
     protocol: Protocol,
+    kind: TransportKind,
     outbox: Arc<Outbox>,
     client: Arc<str>,
+    /// The id that addresses an emulated or unidirectional session (a secret: unlike the
+    /// client id it is never shown to other clients, so nobody else can send its commands).
+    session_id: Option<Box<str>>,
     state: State,
     /// Shared with the node's maps.
     user: Arc<str>,
@@ -96,21 +122,23 @@ pub struct Session {
 }
 
 impl Session {
-    pub(crate) fn new(hub: Hub, protocol: Protocol) -> Self {
+    pub(crate) fn new(hub: Hub, protocol: Protocol, kind: TransportKind) -> Self {
         let options = &hub.shared.options.client;
-        let outbox = Arc::new(Outbox::new(protocol, options.queue_max_size));
+        let outbox = Arc::new(match kind {
+            TransportKind::Unidirectional => {
+                Outbox::unidirectional(protocol, options.queue_max_size)
+            }
+            _ => Outbox::new(protocol, options.queue_max_size),
+        });
         let timers = Timers::connecting(options.stale_close_delay);
         let shutdown = Box::pin(hub.shared.shutdown.clone().cancelled_owned());
+        let session_id = (kind != TransportKind::Bidirectional).then(|| random_uuid().into());
         Self {
             protocol,
+            kind,
+            session_id,
             outbox,
-            // A v4 UUID from the thread's (cryptographically secure) generator: `new_v4` asks
-            // the kernel for every id, one system call per connection.
-            client: Arc::from(
-                uuid::Builder::from_random_bytes(rand::random())
-                    .into_uuid()
-                    .to_string(),
-            ),
+            client: Arc::from(random_uuid()),
             state: State::Connecting,
             user: Arc::from(""),
             conn_info: Bytes::new(),
@@ -130,6 +158,16 @@ impl Session {
     /// The connection id.
     pub fn client_id(&self) -> &str {
         &self.client
+    }
+
+    /// The id that addresses an emulated or unidirectional session; `None` on WebSocket.
+    pub fn session_id(&self) -> Option<&str> {
+        self.session_id.as_deref()
+    }
+
+    /// The kind of transport this session was made for.
+    pub fn transport_kind(&self) -> TransportKind {
+        self.kind
     }
 
     /// Whether the connect command succeeded.

@@ -149,7 +149,9 @@ impl Session {
         let options = &self.hub.shared.options.client;
         let now = Instant::now();
         self.timers.ping = options.ping_interval.map(|interval| now + interval);
+        // A unidirectional client cannot answer: its ping only keeps the stream alive.
         if let Some(timeout) = options.pong_timeout
+            && self.kind != super::TransportKind::Unidirectional
             && self.timers.pong.is_none()
         {
             self.timers.pong = Some(now + timeout);

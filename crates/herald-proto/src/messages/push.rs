@@ -182,3 +182,23 @@ pub struct Refresh {
     #[prost(uint32, tag = "2")]
     pub ttl: u32,
 }
+
+impl From<crate::messages::ConnectResult> for Connect {
+    /// The connect push a unidirectional transport sends carries what the connect reply of a
+    /// bidirectional one would.
+    fn from(result: crate::messages::ConnectResult) -> Self {
+        Self {
+            client: result.client,
+            version: result.version,
+            data: result.data,
+            subs: result.subs,
+            expires: result.expires,
+            ttl: result.ttl,
+            ping: result.ping,
+            pong: result.pong,
+            session: result.session,
+            node: result.node,
+            time: result.time,
+        }
+    }
+}

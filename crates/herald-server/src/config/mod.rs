@@ -31,6 +31,7 @@ mod load;
 mod origin;
 mod raw;
 mod settings;
+mod transports;
 mod validate;
 
 pub use duration::GoDuration;
@@ -47,4 +48,8 @@ pub use raw::{
 pub use settings::{
     ApiErrorMode, BackendSettings, ClaimMatch, EngineSettings, HealthSettings, HttpApiSettings,
     LogLevel, ServerSettings, TokenKeys, TokenSettings, Validated, WebSocketSettings,
+};
+pub use transports::{
+    EmulationConfig, HttpStreamConfig, SseConfig, StreamConfig, StreamSettings, TransportSettings,
+    UniHttpStreamConfig, UniSseConfig, UniWebSocketConfig, UniWebSocketSettings,
 };

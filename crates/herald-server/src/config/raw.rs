@@ -32,6 +32,18 @@ pub struct Config {
     pub http_api: HttpApiConfig,
     /// The bidirectional WebSocket transport.
     pub websocket: WebSocketConfig,
+    /// Bidirectional emulation over HTTP streaming (the SDK's `http_stream` transport).
+    pub http_stream: super::transports::HttpStreamConfig,
+    /// Bidirectional emulation over Server-Sent Events (the SDK's `sse` transport).
+    pub sse: super::transports::SseConfig,
+    /// Where emulated clients POST their commands.
+    pub emulation: super::transports::EmulationConfig,
+    /// Unidirectional WebSocket: bare JSON pushes, no SDK needed.
+    pub uni_websocket: super::transports::UniWebSocketConfig,
+    /// Unidirectional Server-Sent Events.
+    pub uni_sse: super::transports::UniSseConfig,
+    /// Unidirectional HTTP streaming.
+    pub uni_http_stream: super::transports::UniHttpStreamConfig,
     /// The `/health` endpoint.
     pub health: HealthConfig,
     /// Graceful shutdown.

@@ -56,6 +56,8 @@ pub struct ServerSettings {
     pub websocket: WebSocketSettings,
     /// The health endpoint.
     pub health: HealthSettings,
+    /// HTTP-streaming, SSE, emulation and the unidirectional transports.
+    pub transports: super::transports::TransportSettings,
     /// Hard exit this long after a shutdown signal.
     pub shutdown_timeout: Duration,
     /// Commands processed concurrently per connection (`client.concurrency`); 0 is sequential.

@@ -254,6 +254,7 @@ impl Config {
                 enabled: self.health.enabled,
                 handler_prefix: c.prefix("health.handler_prefix", &self.health.handler_prefix, "/"),
             },
+            transports: self.transport_settings(c),
             shutdown_timeout: c.non_negative("shutdown.timeout", self.shutdown.timeout),
             client_concurrency: self.client.concurrency,
         }
@@ -662,6 +663,8 @@ impl Checker {
         }
     }
 }
+
+mod transports;
 
 #[cfg(test)]
 mod tests;

@@ -1,0 +1,40 @@
+//! Why an HTTP transport request was refused, and the status each reason gets.
+
+use axum::response::{IntoResponse, Response};
+use http::StatusCode;
+
+/// A refused transport request. The message is the response body.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub(crate) enum Refusal {
+    /// `Origin` not in `client.allowed_origins`: 403.
+    #[error("origin not allowed")]
+    Origin,
+    /// A malformed request: 400.
+    #[error("{0}")]
+    BadRequest(String),
+    /// A body (or `cf_connect`) over the endpoint's limit: 413.
+    #[error("request body larger than {0} bytes")]
+    TooLarge(usize),
+    /// A body in neither JSON nor Protobuf: 415.
+    #[error("unsupported Content-Type {0:?}: use application/json or application/octet-stream")]
+    ContentType(String),
+    /// Protobuf sent to a JSON-only endpoint: 415.
+    #[error("this endpoint speaks JSON only")]
+    JsonOnly,
+    /// The node is shutting down: 503.
+    #[error("shutting down")]
+    ShuttingDown,
+}
+
+impl IntoResponse for Refusal {
+    fn into_response(self) -> Response {
+        let status = match self {
+            Self::Origin => StatusCode::FORBIDDEN,
+            Self::BadRequest(_) => StatusCode::BAD_REQUEST,
+            Self::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::ContentType(_) | Self::JsonOnly => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Self::ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
+        };
+        (status, format!("{self}\n")).into_response()
+    }
+}
