@@ -182,6 +182,21 @@ fn routes(hub: &Hub, settings: &crate::config::ServerSettings, tracker: TaskTrac
         }
         app = app.merge(transport.router(&settings.websocket.handler_prefix));
     }
+    let uni = &settings.transports.uni_websocket;
+    if uni.enabled {
+        let transport = WebSocketTransport {
+            hub: hub.clone(),
+            message_size_limit: uni.message_size_limit,
+            write_timeout: uni.write_timeout,
+            origins: settings.origins.clone(),
+            tracker: tracker.clone(),
+        };
+        app = app.merge(transport.uni_router(
+            &uni.handler_prefix,
+            uni.join_push_messages,
+            uni.disable_disconnect_push,
+        ));
+    }
     let streams = crate::transport::stream::StreamTransports {
         hub: hub.clone(),
         settings: settings.transports.clone(),

@@ -53,11 +53,35 @@ const MAX_IOVECS: usize = 64;
 const STEPS_PER_POLL: usize = 32;
 
 /// What a connection needs besides its socket.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub(super) struct Settings {
     pub(super) protocol: Protocol,
     pub(super) message_size_limit: usize,
     pub(super) write_timeout: Duration,
+    /// How queued messages leave and how the connection ends.
+    pub(super) output: Output,
+    /// A message handled as if the client sent it first (uni_websocket's `?cf_connect=`).
+    pub(super) first_message: Option<Bytes>,
+}
+
+/// How the writer lays out what the outbox holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct Output {
+    /// Several queued messages leave as one frame (newline-separated JSON, length-prefixed
+    /// Protobuf) rather than one frame each. On for the SDK; for a unidirectional client only
+    /// when `uni_websocket.join_push_messages` asks, since it may parse one push per frame.
+    pub(super) join_messages: bool,
+    /// The close frame follows a `disconnect` push (unidirectional clients, Centrifugo 6.5.1),
+    /// so a client that reads only messages learns the code too.
+    pub(super) disconnect_push: bool,
+}
+
+impl Output {
+    /// The SDK's WebSocket: joined messages, the code only in the close frame.
+    pub(super) const BIDIRECTIONAL: Self = Self {
+        join_messages: true,
+        disconnect_push: false,
+    };
 }
 
 /// Why the active phase of a connection ended, which decides what the closing phase does.
@@ -175,14 +199,20 @@ impl<H: Handler> Connection<H> {
             outbox: handler.outbox(),
             stream,
             decoder: Decoder::new(settings.message_size_limit),
-            writer: Writer::new(settings.protocol),
+            writer: Writer::new(settings.protocol, settings.output),
             write_timeout: settings.write_timeout,
             write_timer: None,
         };
-        let input = match buffered.is_empty() {
+        let mut input = match buffered.is_empty() {
             true => VecDeque::new(),
             false => socket.parse(&mut buffered.to_vec()),
         };
+        if let Some(payload) = settings.first_message {
+            input.push_front(Ok(Incoming::Data {
+                text: true,
+                payload,
+            }));
+        }
         self.span = span;
         self.phase = Phase::Active(Active {
             socket,
@@ -210,7 +240,7 @@ impl<H: Handler> Future for Connection<H> {
                     remote,
                 } => match std::task::ready!(upgrade.as_mut().poll(cx)) {
                     Some((stream, buffered)) => {
-                        let (hub, settings, remote) = (hub.clone(), *settings, *remote);
+                        let (hub, settings, remote) = (hub.clone(), settings.clone(), *remote);
                         drop(_entered);
                         this.start(&hub, stream, buffered, settings, remote);
                     }
@@ -463,16 +493,11 @@ impl FramedSocket {
     /// outbox is closed.
     fn write_drained(&mut self, drained: Drained) -> Step {
         match drained {
-            Drained::Messages(messages) => {
-                let payload = join_frame(self.writer.protocol, &messages);
-                self.send(self.writer.data_frame(), payload)
-            }
-            Drained::Close(messages, disconnect) => {
-                if !messages.is_empty() {
-                    let payload = join_frame(self.writer.protocol, &messages);
-                    if let Step::End(cause) = self.send(self.writer.data_frame(), payload) {
-                        return Step::End(cause);
-                    }
+            Drained::Messages(messages) => self.send_messages(messages),
+            Drained::Close(mut messages, disconnect) => {
+                messages.extend(self.writer.disconnect_push(&disconnect));
+                if let Step::End(cause) = self.send_messages(messages) {
+                    return Step::End(cause);
                 }
                 let payload = frame::close_payload(disconnect.code, &disconnect.reason);
                 match self.send(OutFrame::Close, payload) {
@@ -481,6 +506,12 @@ impl FramedSocket {
                 }
             }
         }
+    }
+
+    /// Writes queued messages as one frame, or one frame each (see [`Output`]).
+    fn send_messages(&mut self, messages: Vec<Bytes>) -> Step {
+        let written = self.writer.send_messages(&self.stream, messages);
+        self.after_write(written)
     }
 
     /// Writes a frame (or queues it behind a refused write) and arms the write timeout when
@@ -563,17 +594,14 @@ impl FramedSocket {
     /// when that did not all go out.
     async fn write_closing_frames(&mut self, deadline: Instant) -> bool {
         // The handler is closed, so draining returns at once with the close reason.
-        let (messages, disconnect) =
+        let (mut messages, disconnect) =
             match tokio::time::timeout_at(deadline, self.outbox_drain()).await {
                 Ok(Some(pair)) => pair,
                 _ => return false,
             };
-        let kind = self.writer.data_frame();
-        if !messages.is_empty() {
-            let payload = join_frame(self.writer.protocol, &messages);
-            if self.writer.send(&self.stream, kind, payload).is_err() {
-                return false;
-            }
+        messages.extend(self.writer.disconnect_push(&disconnect));
+        if self.writer.send_messages(&self.stream, messages).is_err() {
+            return false;
         }
         let payload = frame::close_payload(disconnect.code, &disconnect.reason);
         if self
@@ -628,16 +656,49 @@ impl FramedSocket {
 /// order) until the socket takes them.
 struct Writer {
     protocol: Protocol,
+    output: Output,
     /// Bytes the socket has not taken yet, oldest first; unallocated while empty.
     backlog: VecDeque<Bytes>,
 }
 
 impl Writer {
-    fn new(protocol: Protocol) -> Self {
+    fn new(protocol: Protocol, output: Output) -> Self {
         Self {
             protocol,
+            output,
             backlog: VecDeque::new(),
         }
+    }
+
+    /// Writes queued messages as one frame or one frame each; nothing for none.
+    fn send_messages(&mut self, stream: &TcpStream, messages: Vec<Bytes>) -> io::Result<()> {
+        if messages.is_empty() {
+            return Ok(());
+        }
+        let kind = self.data_frame();
+        if self.output.join_messages {
+            return self.send(stream, kind, join_frame(self.protocol, &messages));
+        }
+        for message in messages {
+            self.send(stream, kind, message)?;
+        }
+        Ok(())
+    }
+
+    /// The bare `disconnect` push that precedes the close frame, when [`Output`] asks for one.
+    fn disconnect_push(&self, disconnect: &Disconnect) -> Option<Bytes> {
+        if !self.output.disconnect_push {
+            return None;
+        }
+        let push = herald_proto::Push {
+            disconnect: Some(herald_proto::Disconnect {
+                code: u32::from(disconnect.code),
+                reason: disconnect.reason.clone(),
+                reconnect: false,
+            }),
+            ..Default::default()
+        };
+        herald_proto::encode_message(self.protocol, &push).ok()
     }
 
     fn data_frame(&self) -> OutFrame {
@@ -875,6 +936,8 @@ mod tests {
             protocol: Protocol::Json,
             message_size_limit: 1024,
             write_timeout: Duration::from_secs(10),
+            output: Output::BIDIRECTIONAL,
+            first_message: None,
         };
         let upgraded = async move { Some((stream, Bytes::new())) };
         let connection = tokio::spawn(Connection::<Gated>::upgrading(

@@ -8,8 +8,8 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use bytes::Bytes;
-use herald_hub::{Event, Flow, Hub, Outbox, Session};
-use herald_proto::Protocol;
+use herald_hub::{Event, Flow, Hub, Outbox, Session, TransportKind};
+use herald_proto::{ConnectRequest, DisconnectCode, Protocol};
 use herald_ws::OutFrame;
 
 /// A call in progress (a command, an event): it owns the handler until it is done, so the
@@ -100,6 +100,75 @@ impl Handler for Session {
 
     fn close(self) -> impl Future<Output = ()> + Send {
         Session::close(self)
+    }
+}
+
+/// A unidirectional client (`/connection/uni_websocket`): its first message (or the
+/// `?cf_connect=` the connection hands on as one) is a `ConnectRequest`; the session answers
+/// with bare JSON pushes. Later messages are read and ignored, as Centrifugo does.
+#[derive(Debug)]
+pub(super) struct Uni {
+    session: Session,
+    /// No message has arrived yet: the next one is the connect request.
+    awaiting_connect: bool,
+}
+
+impl Handler for Uni {
+    type Event = Event;
+
+    fn open(hub: &Hub, _protocol: Protocol) -> Self {
+        Self {
+            session: hub.session_for(Protocol::Json, TransportKind::Unidirectional),
+            awaiting_connect: true,
+        }
+    }
+
+    fn client_id(&self) -> &str {
+        self.session.client_id()
+    }
+
+    fn user(&self) -> Option<&str> {
+        Handler::user(&self.session)
+    }
+
+    fn outbox(&self) -> Arc<Outbox> {
+        self.session.outbox()
+    }
+
+    fn on_data(mut self, _text: bool, payload: Bytes) -> Handled<Self> {
+        let first = std::mem::replace(&mut self.awaiting_connect, false);
+        Handled::Call(Box::pin(async move {
+            if !first {
+                return (self, Flow::Continue);
+            }
+            let flow =
+                match herald_proto::decode_message::<ConnectRequest>(Protocol::Json, &payload) {
+                    Ok(request) => self.session.connect_unidirectional(request).await,
+                    Err(err) => {
+                        tracing::info!(%err, "malformed connect request");
+                        self.session
+                            .outbox()
+                            .close(DisconnectCode::BAD_REQUEST.into());
+                        Flow::Close
+                    }
+                };
+            (self, flow)
+        }))
+    }
+
+    fn poll_event(&mut self, cx: &mut Context<'_>) -> Poll<Event> {
+        self.session.poll_event(cx)
+    }
+
+    fn on_event(mut self, event: Event) -> Call<Self> {
+        Box::pin(async move {
+            let flow = self.session.handle_event(event).await;
+            (self, flow)
+        })
+    }
+
+    fn close(self) -> impl Future<Output = ()> + Send {
+        self.session.close()
     }
 }
 

@@ -63,12 +63,48 @@ impl std::fmt::Debug for WebSocketTransport {
     }
 }
 
+/// One WebSocket endpoint: the transport's settings and how its connections write.
+#[derive(Debug)]
+struct Endpoint {
+    transport: WebSocketTransport,
+    output: connection::Output,
+    /// `uni_websocket`: JSON always, and the connect request may come as `?cf_connect=`.
+    unidirectional: bool,
+}
+
 impl WebSocketTransport {
     /// A router serving the transport at `path`.
     pub fn router(self, path: &str) -> Router {
         Router::new()
             .route(path, get(upgrade::<Session>))
-            .with_state(Arc::new(self))
+            .with_state(self.endpoint(connection::Output::BIDIRECTIONAL, false))
+    }
+
+    /// A router serving the unidirectional WebSocket at `path`: the client sends one
+    /// `ConnectRequest` (its first message, or `?cf_connect=`) and receives bare JSON pushes,
+    /// one per frame unless `join_push_messages`, and a `disconnect` push before the close
+    /// frame unless `disable_disconnect_push`.
+    pub fn uni_router(
+        self,
+        path: &str,
+        join_push_messages: bool,
+        disable_disconnect_push: bool,
+    ) -> Router {
+        let output = connection::Output {
+            join_messages: join_push_messages,
+            disconnect_push: !disable_disconnect_push,
+        };
+        Router::new()
+            .route(path, get(upgrade::<handler::Uni>))
+            .with_state(self.endpoint(output, true))
+    }
+
+    fn endpoint(self, output: connection::Output, unidirectional: bool) -> Arc<Endpoint> {
+        Arc::new(Endpoint {
+            transport: self,
+            output,
+            unidirectional,
+        })
     }
 
     /// A router serving, at `path`, a WebSocket that echoes every message through the same
@@ -78,15 +114,16 @@ impl WebSocketTransport {
     pub fn echo_router(self, path: &str) -> Router {
         Router::new()
             .route(path, get(upgrade::<handler::Echo>))
-            .with_state(Arc::new(self))
+            .with_state(self.endpoint(connection::Output::BIDIRECTIONAL, false))
     }
 }
 
 async fn upgrade<H: Handler>(
-    State(transport): State<Arc<WebSocketTransport>>,
+    State(endpoint): State<Arc<Endpoint>>,
     ConnectInfo(remote): ConnectInfo<SocketAddr>,
     mut request: Request,
 ) -> Response {
+    let transport = &endpoint.transport;
     let headers = request.headers();
     let origin = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok());
     if !transport.origins.allows(origin) {
@@ -103,12 +140,27 @@ async fn upgrade<H: Handler>(
             return refused.into_response();
         }
     };
-    let (protocol, subprotocol) = select_protocol(headers, request.uri().query());
+    let (protocol, subprotocol) = match endpoint.unidirectional {
+        true => (Protocol::Json, None),
+        false => select_protocol(headers, request.uri().query()),
+    };
+    let first_message = match endpoint.unidirectional {
+        true => match cf_connect(request.uri()) {
+            Ok(first) => first,
+            Err(why) => {
+                tracing::info!(%remote, %why, "uni_websocket connect request refused");
+                return (StatusCode::BAD_REQUEST, format!("{why}\n")).into_response();
+            }
+        },
+        false => None,
+    };
     let on_upgrade = hyper::upgrade::on(&mut request);
     let settings = connection::Settings {
         protocol,
         message_size_limit: transport.message_size_limit,
         write_timeout: transport.write_timeout,
+        output: endpoint.output,
+        first_message,
     };
     transport
         .tracker
@@ -155,6 +207,23 @@ async fn take_socket(on_upgrade: OnUpgrade, remote: SocketAddr) -> connection::U
     // bytes out so that allocation is freed now, not when the connection ends.
     let buffered = Bytes::copy_from_slice(&parts.read_buf);
     Some((parts.io.into_inner(), buffered))
+}
+
+/// The connect request a uni_websocket client put in `?cf_connect=`, checked to be one (so a
+/// malformed one gets 400 before the upgrade, as in Centrifugo).
+fn cf_connect(uri: &http::Uri) -> Result<Option<Bytes>, String> {
+    #[derive(serde::Deserialize)]
+    struct ConnectQuery {
+        cf_connect: Option<String>,
+    }
+    let query =
+        axum::extract::Query::<ConnectQuery>::try_from_uri(uri).map_err(|err| err.body_text())?;
+    let Some(data) = query.0.cf_connect else {
+        return Ok(None);
+    };
+    herald_proto::decode_message::<herald_proto::ConnectRequest>(Protocol::Json, data.as_bytes())
+        .map_err(|err| format!("malformed cf_connect: {err}"))?;
+    Ok(Some(Bytes::from(data)))
 }
 
 /// Why an upgrade request was refused (RFC 6455 section 4.2.1 lists what it must carry).
