@@ -11,6 +11,7 @@ import WebSocket from 'ws';
 import jwt from 'jsonwebtoken';
 import { Centrifuge } from 'centrifuge';
 import { Centrifuge as CentrifugeProtobuf } from 'centrifuge/build/protobuf';
+import { EventSource } from 'eventsource';
 
 const here = dirname(fileURLToPath(import.meta.url));
 export const HERALD_BIN = process.env.HERALD_BIN ?? resolve(here, '../../target/debug/herald');
@@ -37,6 +38,11 @@ export function defaultConfig() {
       token: { hmac_secret_key: HMAC_SECRET, rsa_public_key: pem(rsa.publicKey), ecdsa_public_key: pem(ecdsa.publicKey) },
     },
     http_api: { key: API_KEY },
+    http_stream: { enabled: true },
+    sse: { enabled: true },
+    uni_websocket: { enabled: true },
+    uni_sse: { enabled: true },
+    uni_http_stream: { enabled: true },
     channel: {
       without_namespace: { ...open, presence: true, join_leave: true, force_push_join_leave: true, history_size: 100, history_ttl: '300s', force_recovery: true },
       namespaces: [
@@ -138,6 +144,23 @@ export function token(claims = {}, { expiresIn } = {}) {
 export function client(server, options = {}, { protobuf = false } = {}) {
   const Client = protobuf ? CentrifugeProtobuf : Centrifuge;
   return new Client(server.wsUrl, { websocket: WebSocket, minReconnectDelay: 50, maxReconnectDelay: 200, ...options });
+}
+
+/**
+ * A centrifuge SDK client on an emulated transport (`http_stream` or `sse`): the stream comes
+ * from `server`, the commands go to the emulation endpoint of `emulationServer` (by default the
+ * same server; another node of a cluster to test forwarding).
+ */
+export function emulatedClient(server, transport, options = {}, { protobuf = false, emulationServer = server } = {}) {
+  const Client = protobuf ? CentrifugeProtobuf : Centrifuge;
+  const endpoint = `${server.base}/connection/${transport}`;
+  return new Client([{ transport, endpoint }], {
+    eventsource: EventSource,
+    emulationEndpoint: `${emulationServer.base}/emulation`,
+    minReconnectDelay: 50,
+    maxReconnectDelay: 200,
+    ...options,
+  });
 }
 
 /** Resolves with the first emission of `event` on `emitter`, or rejects after `timeoutMs`. */

@@ -180,7 +180,11 @@ fn open(t: &StreamTransports, opened: Opened, remote: SocketAddr) -> Result<Resp
         return Err(Refusal::ShuttingDown);
     }
     let session = t.hub.session_for(opened.protocol, opened.kind);
-    let inbox = t.hub.open_emulation(&session);
+    // Only emulated sessions take commands from /emulation; a unidirectional one has none.
+    let inbox = match opened.kind {
+        TransportKind::Emulation => t.hub.open_emulation(&session),
+        _ => None,
+    };
     let span = tracing::debug_span!(
         "client",
         client = %session.client_id(),
