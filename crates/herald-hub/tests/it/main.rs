@@ -8,3 +8,4 @@ mod gaps;
 mod permissions;
 mod recovery;
 mod timers;
+mod transports;
