@@ -104,6 +104,10 @@ pub struct GentokenArgs {
     /// Print only the token.
     #[arg(short, long)]
     pub quiet: bool,
+    /// A channel for the `channels` claim: the connection is subscribed to it on connect (a
+    /// server-side subscription, what a unidirectional client relies on). Repeat for several.
+    #[arg(long = "channel", value_name = "CHANNEL")]
+    pub channels: Vec<String>,
 }
 
 /// `herald checkconfig`.
@@ -193,7 +197,7 @@ pub fn run_gentoken(args: &GentokenArgs) -> anyhow::Result<()> {
         .context("system clock before 1970")?
         .as_secs();
     let now = i64::try_from(now).context("system clock out of range")?;
-    let token = generate_token(&loaded.config, &args.user, args.ttl, now)?;
+    let token = generate_token(&loaded.config, &args.user, &args.channels, args.ttl, now)?;
     if args.quiet {
         print!("{token}");
     } else {
@@ -213,8 +217,14 @@ pub fn run_gentoken(args: &GentokenArgs) -> anyhow::Result<()> {
 }
 
 /// An HS256 connection token as Centrifugo's `gentoken` builds it: `sub`, `iat`, `exp` when
-/// `ttl > 0`, and the configured `user_id_claim` set to the user too.
-pub fn generate_token(config: &Config, user: &str, ttl: i64, now: i64) -> anyhow::Result<String> {
+/// `ttl > 0`, and the configured `user_id_claim` set to the user too; `channels` when given.
+pub fn generate_token(
+    config: &Config,
+    user: &str,
+    channels: &[String],
+    ttl: i64,
+    now: i64,
+) -> anyhow::Result<String> {
     let token = &config.client.token;
     if token.hmac_secret_key.is_empty() {
         bail!(
@@ -230,6 +240,9 @@ pub fn generate_token(config: &Config, user: &str, ttl: i64, now: i64) -> anyhow
     }
     if !token.user_id_claim.is_empty() {
         claims.insert(token.user_id_claim.clone(), json!(user));
+    }
+    if !channels.is_empty() {
+        claims.insert("channels".to_owned(), json!(channels));
     }
     let key = jsonwebtoken::EncodingKey::from_secret(token.hmac_secret_key.as_bytes())
         .context("reading the HMAC secret")?;
@@ -364,18 +377,20 @@ mod tests {
                 .as_secs(),
         )
         .expect("fits");
-        let token = generate_token(&loaded.config, "42", 3600, now).expect("signs");
+        let token = generate_token(&loaded.config, "42", &[], 3600, now).expect("signs");
         let validated = loaded.config.validate().expect("validates");
         let verifier = JwtVerifier::from_config(&validated.tokens).expect("builds");
         let claims = verifier.verify_connect_token(&token).expect("valid");
         assert_eq!(claims.user, "42");
         assert_eq!(claims.expire_at, Some(now + 3600));
 
-        let forever = generate_token(&loaded.config, "", 0, now).expect("signs");
+        let forever =
+            generate_token(&loaded.config, "", &["news".to_owned()], 0, now).expect("signs");
         let claims = verifier.verify_connect_token(&forever).expect("valid");
         assert_eq!(claims.expire_at, None);
+        assert_eq!(claims.channels, vec!["news".to_owned()]);
 
-        let err = generate_token(&Config::default(), "1", 60, now).expect_err("no secret");
+        let err = generate_token(&Config::default(), "1", &[], 60, now).expect_err("no secret");
         assert!(
             err.to_string().contains("client.token.hmac_secret_key"),
             "{err}"
