@@ -319,9 +319,14 @@ pub struct PersonalChannelConfig {
 pub struct TokenConfig {
     /// Secret for HS256/HS384/HS512 tokens.
     pub hmac_secret_key: String,
-    /// Previous secret, still accepted during a key rotation.
+    /// Previous HMAC secret, still accepted for HS256/384/512 tokens during a key rotation
+    /// (Centrifugo 6.6.1); `""` (default) is none. Tokens signed with it pass while
+    /// `hmac_previous_secret_key_valid_until` allows.
     pub hmac_previous_secret_key: String,
-    /// Unix time after which the previous secret is refused; `0` (default) for never.
+    /// Unix time in seconds (an integer, e.g. `1767225600`) after which tokens signed with the
+    /// previous secret are refused (still accepted in that very second, as in Centrifugo);
+    /// `0` (default) for never. Negative values and values past year 9999 (milliseconds, say)
+    /// are configuration errors.
     pub hmac_previous_secret_key_valid_until: i64,
     /// PEM public key for RS256/RS384/RS512 tokens.
     pub rsa_public_key: String,

@@ -498,6 +498,9 @@ fn check_personal_channel(
     }
 }
 
+/// 9999-12-31T23:59:59Z: the latest `hmac_previous_secret_key_valid_until` taken as seconds.
+const MAX_UNIX_SECONDS: i64 = 253_402_300_799;
+
 fn token_keys(raw: &TokenConfig, section: &'static str, c: &mut Checker) -> TokenKeys {
     if !raw.jwks_public_endpoint.is_empty() {
         c.errors.push(ConfigError::Unsupported {
@@ -547,11 +550,22 @@ fn token_keys(raw: &TokenConfig, section: &'static str, c: &mut Checker) -> Toke
         );
         None
     };
+    let until = raw.hmac_previous_secret_key_valid_until;
+    // Centrifugo reads any value <= 0 as "no limit", so a negative one (or milliseconds, which
+    // put the end tens of thousands of years away) would keep an old secret valid forever
+    // without anyone noticing: refused here instead.
+    if !(0..=MAX_UNIX_SECONDS).contains(&until) {
+        c.fail(
+            format!("{section}.hmac_previous_secret_key_valid_until"),
+            format!(
+                "{until} is not a Unix time in seconds (0 for no limit, at most {MAX_UNIX_SECONDS}, the end of year 9999)"
+            ),
+        );
+    }
     TokenKeys {
         section,
         hmac_secret_key: raw.hmac_secret_key.clone(),
         hmac_previous: (!raw.hmac_previous_secret_key.is_empty()).then(|| {
-            let until = raw.hmac_previous_secret_key_valid_until;
             (
                 raw.hmac_previous_secret_key.clone(),
                 (until > 0).then_some(until),

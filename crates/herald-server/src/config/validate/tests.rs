@@ -335,6 +335,18 @@ fn token_settings() {
     assert_eq!(sub.hmac_secret_key, "b");
     assert!(v.tokens.skip_signature_verify);
 
+    for bad in [-1, 1_700_000_000_000_i64] {
+        assert_problem(
+            json!({"client": {"token": {"hmac_previous_secret_key": "old",
+                "hmac_previous_secret_key_valid_until": bad}}}),
+            "client.token.hmac_previous_secret_key_valid_until: ",
+        );
+        assert_problem(
+            json!({"client": {"subscription_token": {"enabled": true,
+                "hmac_previous_secret_key_valid_until": bad}}}),
+            "client.subscription_token.hmac_previous_secret_key_valid_until: ",
+        );
+    }
     assert_problem(
         json!({"client": {"token": {"audience": "a", "audience_regex": "b"}}}),
         "client.token.audience_regex: set either",
