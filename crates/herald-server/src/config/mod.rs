@@ -15,7 +15,9 @@
 //! ```
 //!
 //! `loaded.warnings()` lists unknown keys and variables (log them; `herald checkconfig` fails on
-//! them). [`load_all`] also returns when values have the wrong type, listing them in
+//! them). `loaded.notes()` names, one line per feature, the Centrifugo features the file uses
+//! that Herald does not implement yet (map and shared-poll subscriptions, proxies, ...; see
+//! [`Unimplemented`]): logged by `herald serve`, printed but not fatal in `herald checkconfig`. [`load_all`] also returns when values have the wrong type, listing them in
 //! [`Loaded::errors`], so `herald checkconfig` can validate the rest and report everything. Command-line overrides (`--port`, `--address`) edit `loaded.config` before `validate`;
 //! [`crate::cli::load_serve_config`] does all of this for `herald serve`.
 //!
@@ -29,8 +31,10 @@ mod error;
 mod generate;
 mod load;
 mod origin;
+mod proxy;
 mod raw;
 mod settings;
+mod unimplemented;
 mod validate;
 
 pub use duration::GoDuration;
@@ -38,6 +42,7 @@ pub use error::ConfigError;
 pub use generate::{default_config_file, default_config_file_in};
 pub use load::{Format, Loaded, load, load_all, load_str, process_env};
 pub use origin::OriginPolicy;
+pub use proxy::{ChannelProxyConfig, ClientProxyConfig, ProxyConfig, RpcConfig};
 pub use raw::{
     BrokerConfig, ChannelConfig, ChannelOptionsConfig, ClientConfig, Config, EngineConfig,
     HealthConfig, HttpApiConfig, HttpServerConfig, LogConfig, NamespaceConfig, NatsBrokerConfig,
@@ -48,3 +53,4 @@ pub use settings::{
     ApiErrorMode, BackendSettings, ClaimMatch, EngineSettings, HealthSettings, HttpApiSettings,
     LogLevel, ServerSettings, TokenKeys, TokenSettings, Validated, WebSocketSettings,
 };
+pub use unimplemented::{Feature, Unimplemented};

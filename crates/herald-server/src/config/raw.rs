@@ -7,6 +7,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::duration::GoDuration;
+use super::proxy::{ChannelProxyConfig, ClientProxyConfig, ProxyConfig, RpcConfig};
 
 /// The whole configuration file.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -36,6 +37,11 @@ pub struct Config {
     pub health: HealthConfig,
     /// Graceful shutdown.
     pub shutdown: ShutdownConfig,
+    /// Named proxies that namespaces refer to. Not implemented: read so that the file loads,
+    /// and reported at start-up. Default none.
+    pub proxies: Vec<ProxyConfig>,
+    /// RPC settings; only `rpc.proxy` is read (not implemented, reported at start-up).
+    pub rpc: RpcConfig,
 }
 
 /// `http_server.*`.
@@ -270,6 +276,9 @@ pub struct ClientConfig {
     pub token: TokenConfig,
     /// Separate verification settings for subscription tokens.
     pub subscription_token: SubscriptionTokenConfig,
+    /// Connect and refresh proxies. Not implemented: read so that the file loads, and
+    /// reported at start-up.
+    pub proxy: ClientProxyConfig,
 }
 
 impl Default for ClientConfig {
@@ -296,6 +305,7 @@ impl Default for ClientConfig {
             subscribe_to_user_personal_channel: PersonalChannelConfig::default(),
             token: TokenConfig::default(),
             subscription_token: SubscriptionTokenConfig::default(),
+            proxy: ClientProxyConfig::default(),
         }
     }
 }
@@ -417,6 +427,9 @@ pub struct ChannelConfig {
     pub user_boundary: String,
     /// Separates users in a user-limited channel. Default `,`.
     pub user_separator: String,
+    /// Default channel proxies (subscribe, publish, sub_refresh, subscribe_stream). Not
+    /// implemented: read so that the file loads, and reported at start-up.
+    pub proxy: ChannelProxyConfig,
 }
 
 impl Default for ChannelConfig {
@@ -431,6 +444,7 @@ impl Default for ChannelConfig {
             namespace_boundary: ":".to_owned(),
             user_boundary: "#".to_owned(),
             user_separator: ",".to_owned(),
+            proxy: ChannelProxyConfig::default(),
         }
     }
 }
@@ -520,6 +534,12 @@ pub struct ChannelOptionsConfig {
     pub channel_regex: String,
     /// `""` (non-empty payloads), `json`, `json_object` or `binary`.
     pub publication_data_format: String,
+    /// What a subscription to this namespace is (Centrifugo 6.8): `""` or `stream` (default,
+    /// the only kind Herald implements), `map`, `map_clients`, `map_users` or `shared_poll`.
+    /// Herald accepts the other values so that a Centrifugo file loads, reports them at
+    /// start-up, and refuses subscriptions to such a namespace with Centrifugo's codes (see
+    /// `herald_hub::SubscriptionType`).
+    pub subscription_type: String,
 }
 
 /// `http_api.*`.

@@ -438,6 +438,10 @@ fn channel_options(
             global_format
         })
     };
+    let subscription_type = subscription_type(&raw.subscription_type).unwrap_or_else(|e| {
+        c.fail(format!("{key}.subscription_type"), e);
+        hub::SubscriptionType::Stream
+    });
     hub::ChannelOptions {
         presence: raw.presence,
         join_leave: raw.join_leave,
@@ -463,6 +467,7 @@ fn channel_options(
         allow_user_limited_channels: raw.allow_user_limited_channels,
         channel_regex,
         publication_data_format,
+        subscription_type,
     }
 }
 
@@ -587,6 +592,21 @@ fn data_format(raw: &str) -> Result<hub::PublicationDataFormat, String> {
         "binary" => Ok(hub::PublicationDataFormat::Binary),
         other => Err(format!(
             "unknown publication_data_format {other:?} (use \"\", json, json_object or binary)"
+        )),
+    }
+}
+
+/// Centrifugo's values (`internal/config/validate.go`); only streams are served, the others are
+/// reported at start-up and refused on subscribe.
+fn subscription_type(raw: &str) -> Result<hub::SubscriptionType, String> {
+    match raw {
+        "" | "stream" => Ok(hub::SubscriptionType::Stream),
+        "map" => Ok(hub::SubscriptionType::Map),
+        "map_clients" => Ok(hub::SubscriptionType::MapClients),
+        "map_users" => Ok(hub::SubscriptionType::MapUsers),
+        "shared_poll" => Ok(hub::SubscriptionType::SharedPoll),
+        other => Err(format!(
+            "unknown subscription_type {other:?} (use stream, map, map_clients, map_users or shared_poll)"
         )),
     }
 }
