@@ -308,6 +308,45 @@ mod tests {
         );
     }
 
+    /// Centrifugo 6.9 split `emulated_headers` from `http_headers`; both load in every proxy
+    /// section, as data.
+    #[test]
+    fn proxy_sections_read_emulated_headers_beside_http_headers() {
+        let proxy = r#"{"endpoint": "http://b", "timeout": "3s", "http_headers": ["Cookie"],
+                        "emulated_headers": ["Authorization"], "grpc_metadata": ["m"],
+                        "binary_encoding": true, "include_connection_meta": true}"#;
+        let json = format!(
+            r#"{{"proxies": [{{"name": "n", "endpoint": "http://n", "emulated_headers": ["X"]}}],
+                "client": {{"proxy": {{"connect": {proxy}, "refresh": {proxy}}}}},
+                "channel": {{"proxy": {{"subscribe": {proxy}, "publish": {proxy},
+                                        "sub_refresh": {proxy}, "subscribe_stream": {proxy}}}}},
+                "rpc": {{"proxy": {proxy}}}}}"#
+        );
+        let loaded = loaded(&json);
+        assert!(loaded.unknown_keys.is_empty(), "{:?}", loaded.unknown_keys);
+        let config = &loaded.config;
+        assert_eq!(config.proxies[0].name, "n");
+        assert_eq!(config.proxies[0].emulated_headers, ["X"]);
+        for section in [
+            &config.client.proxy.connect,
+            &config.client.proxy.refresh,
+            &config.channel.proxy.subscribe,
+            &config.channel.proxy.publish,
+            &config.channel.proxy.sub_refresh,
+            &config.channel.proxy.subscribe_stream,
+            &config.rpc.proxy,
+        ] {
+            assert_eq!(section.http_headers, ["Cookie"]);
+            assert_eq!(section.emulated_headers, ["Authorization"]);
+            assert_eq!(section.grpc_metadata, ["m"]);
+            assert_eq!(section.timeout, crate::config::GoDuration::from_secs(3));
+            assert!(section.binary_encoding && section.include_connection_meta);
+        }
+        let proxies = &loaded.unimplemented[0];
+        assert_eq!(proxies.feature, Feature::Proxies);
+        assert_eq!(proxies.places.len(), 8, "{:?}", proxies.places);
+    }
+
     #[test]
     fn streams_and_unset_proxies_are_not_reported() {
         let loaded = loaded(
