@@ -69,4 +69,5 @@ pub use traits::{Broker, BrokerEventHandler, PresenceManager};
 pub use types::{
     ClientInfo, DEFAULT_IDEMPOTENT_RESULT_TTL, HistoryFilter, HistoryLimit, HistoryOptions,
     HistoryResult, PresenceStats, Publication, PublishOptions, PublishResult, StreamPosition,
+    SuppressReason,
 };

@@ -62,6 +62,17 @@ pub struct PublishOptions {
     /// How long an idempotency key is remembered; zero means
     /// [`DEFAULT_IDEMPOTENT_RESULT_TTL`], as in Centrifugo.
     pub idempotent_result_ttl: Duration,
+    /// The publication's version (Centrifugo 6.2 `version`), for publishers that send the whole
+    /// state each time and may send it out of order: when the channel keeps history and its last
+    /// versioned publication had a version at least this high (in the same `version_epoch`),
+    /// this one is dropped and the result is [`SuppressReason::Version`]. 0 (the default) is no
+    /// version: nothing is checked and the channel's last version is left as it was. Ignored
+    /// without history, as in Centrifugo (a broker without streams has nowhere to keep it).
+    pub version: u64,
+    /// Names the generation of `version` (Centrifugo's `version_epoch`), for a publisher whose
+    /// version counter may restart: a different non-empty epoch than the last one's always
+    /// passes; an empty epoch compares with the last version whatever its epoch was.
+    pub version_epoch: String,
 }
 
 /// How long an idempotency key is remembered when
@@ -73,6 +84,19 @@ impl PublishOptions {
     pub fn keeps_history(&self) -> bool {
         self.history_size > 0 && !self.history_ttl.is_zero()
     }
+
+    /// Whether a channel whose last versioned publication was `last` (version, epoch) must drop
+    /// this publish: only a versioned publish is checked, and it passes when it is newer or
+    /// names a different epoch. The one rule both engines apply (the Redis engine in Lua).
+    pub fn version_is_stale(&self, last: Option<(u64, &str)>) -> bool {
+        match last {
+            Some((version, epoch)) if self.version > 0 => {
+                (self.version_epoch.is_empty() || self.version_epoch == epoch)
+                    && self.version <= version
+            }
+            _ => false,
+        }
+    }
 }
 
 /// What a publish returned.
@@ -80,8 +104,19 @@ impl PublishOptions {
 pub struct PublishResult {
     /// Position of the new publication (empty when the channel keeps no history).
     pub position: StreamPosition,
-    /// True when the idempotency key was seen before, so nothing was published this time.
-    pub suppressed: bool,
+    /// Why nothing was published this time, if so; the position is then the one the
+    /// idempotency key remembered, or the channel's current top for a stale version.
+    pub suppressed: Option<SuppressReason>,
+}
+
+/// Why a publish delivered and stored nothing (Centrifugo's `SuppressReason`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SuppressReason {
+    /// The idempotency key was seen before within its TTL.
+    Idempotency,
+    /// The channel's last versioned publication was at least as new (see
+    /// [`PublishOptions::version`]).
+    Version,
 }
 
 /// How many publications a history read returns.

@@ -58,7 +58,7 @@ pub use error::{Disconnect, HubError};
 pub use node::{ApiPublish, Hub, NodeInfo, Target};
 pub use options::{
     ChannelConfig, ChannelOptions, ClientOptions, Namespace, NodeOptions, PersonalChannelOptions,
-    PublicationDataFormat,
+    PublicationDataFormat, SubscriptionType,
 };
 pub use outbox::{Closed, Drained, Outbox};
 pub use session::{Control, Event, Flow, ServerSubscription, Session, TransportKind};

@@ -67,6 +67,13 @@ pub struct ApiPublish {
     pub tags: HashMap<String, String>,
     /// Deduplicates publishes with the same key for 5 minutes.
     pub idempotency_key: Option<String>,
+    /// Publication version (Centrifugo 6.2); 0 is none. In a channel with history, a
+    /// publication not newer than the channel's last versioned one (in the same
+    /// `version_epoch`) is dropped; the publish still succeeds with the current top position,
+    /// as Centrifugo answers. See [`herald_engine::PublishOptions::version`].
+    pub version: u64,
+    /// Generation of `version`; empty compares with any.
+    pub version_epoch: String,
 }
 
 /// Which of a user's connections an API call addresses.
@@ -206,6 +213,8 @@ impl Hub {
             publish_options.history_ttl = std::time::Duration::ZERO;
         }
         publish_options.idempotency_key = request.idempotency_key.filter(|k| !k.is_empty());
+        publish_options.version = request.version;
+        publish_options.version_epoch = request.version_epoch;
         let result = self
             .shared
             .broker
@@ -338,6 +347,7 @@ impl Hub {
             history_meta_ttl: self.meta_ttl(options),
             idempotency_key: None,
             idempotent_result_ttl: herald_engine::DEFAULT_IDEMPOTENT_RESULT_TTL,
+            ..PublishOptions::default()
         }
     }
 

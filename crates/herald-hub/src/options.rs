@@ -162,6 +162,25 @@ pub enum PublicationDataFormat {
     Binary,
 }
 
+/// What a subscription to a namespace is (`subscription_type`, Centrifugo 6.8). Herald
+/// implements only streams; the other kinds are kept so that subscribing to such a namespace
+/// is refused with the code Centrifugo gives a client whose subscription does not fit, instead
+/// of quietly turning into a stream subscription.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum SubscriptionType {
+    /// A stream of publications (`""` or `stream`): the only kind Herald serves.
+    #[default]
+    Stream,
+    /// `map`: keyed state with a snapshot phase. Not implemented.
+    Map,
+    /// `map_clients`: a map of the clients present in a channel. Not implemented.
+    MapClients,
+    /// `map_users`: a map of the users present in a channel. Not implemented.
+    MapUsers,
+    /// `shared_poll`: keys tracked by clients, polled from a backend. Not implemented.
+    SharedPoll,
+}
+
 /// Options of a namespace (or of channels without one). All default to off.
 #[derive(Debug, Clone, Default)]
 pub struct ChannelOptions {
@@ -213,6 +232,8 @@ pub struct ChannelOptions {
     pub channel_regex: Option<Regex>,
     /// What publication payloads must look like.
     pub publication_data_format: PublicationDataFormat,
+    /// What subscriptions to the namespace are; anything but a stream is refused.
+    pub subscription_type: SubscriptionType,
 }
 
 impl ChannelOptions {

@@ -9,6 +9,7 @@ use bytes::Bytes;
 use herald_engine::{
     Broker, BrokerEventHandler, ClientInfo, DEFAULT_IDEMPOTENT_RESULT_TTL, EngineError,
     HistoryOptions, HistoryResult, Publication, PublishOptions, PublishResult, StreamPosition,
+    SuppressReason,
 };
 use rand::distr::{Alphabetic, SampleString};
 use redis::{AsyncCommands, Value};
@@ -74,7 +75,9 @@ impl Broker for RedisEngine {
                 .arg(millis(opts.history_ttl).max(1))
                 .arg(millis(opts.history_meta_ttl))
                 .arg(new_epoch())
-                .arg(pubsub_channel);
+                .arg(pubsub_channel)
+                .arg(opts.version)
+                .arg(&opts.version_epoch);
             if let Some(key) = &opts.idempotency_key {
                 script
                     .key(self.keys.result(channel, key))
@@ -176,7 +179,8 @@ impl RedisEngine {
     }
 }
 
-/// Reads `{offset, epoch, suppressed}` from a publish script.
+/// Reads `{offset, epoch, suppressed}` from a publish script: suppressed 0 is published, 1 an
+/// idempotency key seen before, 2 a stale version.
 fn publish_result(reply: Value) -> Result<PublishResult, EngineError> {
     let parsed = match into_array(reply.clone()).as_deref() {
         Some([offset, epoch, suppressed]) => {
@@ -187,9 +191,15 @@ fn publish_result(reply: Value) -> Result<PublishResult, EngineError> {
     let Some(((offset, epoch), suppressed)) = parsed else {
         return Err(unexpected("publish", &reply));
     };
+    let suppressed = match suppressed {
+        0 => None,
+        1 => Some(SuppressReason::Idempotency),
+        2 => Some(SuppressReason::Version),
+        _ => return Err(unexpected("publish", &reply)),
+    };
     Ok(PublishResult {
         position: StreamPosition { offset, epoch },
-        suppressed: suppressed == 1,
+        suppressed,
     })
 }
 
@@ -216,7 +226,7 @@ mod tests {
                     offset: 3,
                     epoch: "AbCdEfGh".into()
                 },
-                suppressed: false,
+                suppressed: None,
             })
         );
         let cached = Value::Array(vec![
@@ -228,8 +238,17 @@ mod tests {
             publish_result(cached),
             Ok(PublishResult {
                 position: StreamPosition::default(),
-                suppressed: true,
+                suppressed: Some(SuppressReason::Idempotency),
             })
+        );
+        let stale = Value::Array(vec![
+            Value::Int(7),
+            Value::BulkString(b"e".to_vec()),
+            Value::Int(2),
+        ]);
+        assert_eq!(
+            publish_result(stale).map(|r| r.suppressed),
+            Ok(Some(SuppressReason::Version))
         );
         assert!(publish_result(Value::Nil).is_err());
     }

@@ -125,7 +125,8 @@ pub struct ServeConfig {
     pub validated: Validated,
     /// Token verifier built from the configured keys.
     pub verifier: JwtVerifier,
-    /// Unknown keys and variables, to log as warnings.
+    /// Unimplemented features in use (one line each), then unknown keys and variables, to log
+    /// as warnings.
     pub warnings: Vec<String>,
 }
 
@@ -137,10 +138,12 @@ pub fn load_serve_config(args: &ServeArgs) -> anyhow::Result<ServeConfig> {
     args.apply_overrides(&mut loaded.config);
     let validated = fatal_problems(&mut loaded)?;
     let verifier = JwtVerifier::from_config(&validated.tokens)?;
+    let mut warnings = loaded.notes();
+    warnings.extend(loaded.warnings());
     Ok(ServeConfig {
         validated,
         verifier,
-        warnings: loaded.warnings(),
+        warnings,
     })
 }
 
@@ -256,7 +259,10 @@ pub fn generate_token(
 
 /// `herald checkconfig`: prints every problem and fails if there is any.
 pub fn run_checkconfig(args: &CheckconfigArgs) -> anyhow::Result<()> {
-    let problems = check_config(&args.config, config::process_env());
+    let (problems, notes) = check_config_with_notes(&args.config, config::process_env());
+    for note in &notes {
+        eprintln!("note: {note}");
+    }
     if problems.is_empty() {
         println!("{}: configuration is valid", args.config.display());
         return Ok(());
@@ -275,10 +281,21 @@ pub fn run_checkconfig(args: &CheckconfigArgs) -> anyhow::Result<()> {
 /// its key or variable: values of the wrong type, unknown keys and variables, invalid values and
 /// keys. Only a file that cannot be read or parsed stops the check early.
 pub fn check_config(path: &Path, env: impl IntoIterator<Item = (String, String)>) -> Vec<String> {
+    check_config_with_notes(path, env).0
+}
+
+/// [`check_config`]'s problems, and one note per Centrifugo feature the file uses that Herald
+/// does not implement yet ([`Loaded::notes`]). Notes are not problems: such a file is valid,
+/// and clients that use those features are refused with Centrifugo's codes.
+pub fn check_config_with_notes(
+    path: &Path,
+    env: impl IntoIterator<Item = (String, String)>,
+) -> (Vec<String>, Vec<String>) {
     let loaded: Loaded = match config::load_all(Some(path), env) {
         Ok(loaded) => loaded,
-        Err(err) => return vec![err.to_string()],
+        Err(err) => return (vec![err.to_string()], Vec::new()),
     };
+    let notes = loaded.notes();
     let mut problems: Vec<String> = loaded.errors.iter().map(ToString::to_string).collect();
     problems.extend(loaded.warnings());
     // Keys of the wrong type were read as their defaults, so the rest still validates.
@@ -290,7 +307,7 @@ pub fn check_config(path: &Path, env: impl IntoIterator<Item = (String, String)>
         }
         Err(err) => problems.extend(err.problems().iter().map(ToString::to_string)),
     }
-    problems
+    (problems, notes)
 }
 
 #[cfg(test)]

@@ -15,7 +15,7 @@ use tokio::time::sleep;
 use super::{Event, RecordingHandler, unique_channel};
 use crate::{
     Broker, ClientInfo, EngineError, HistoryFilter, HistoryLimit, HistoryOptions, HistoryResult,
-    Publication, PublishOptions, PublishResult, StreamPosition,
+    Publication, PublishOptions, PublishResult, StreamPosition, SuppressReason,
 };
 
 const SECOND: Duration = Duration::from_secs(1);
@@ -27,7 +27,10 @@ pub async fn offsets_start_at_one_and_increase_by_one<B: Broker + ?Sized>(broker
     let results = publish_numbered(&*broker, &ch, 5, &with_history(10)).await;
     let offsets: Vec<u64> = results.iter().map(|r| r.position.offset).collect();
     assert_eq!(offsets, vec![1, 2, 3, 4, 5]);
-    assert!(results.iter().all(|r| !r.suppressed), "{results:?}");
+    assert!(
+        results.iter().all(|r| r.suppressed.is_none()),
+        "{results:?}"
+    );
     assert_eq!(position(&*broker, &ch).await.offset, 5);
 }
 
@@ -405,7 +408,7 @@ pub async fn idempotency_key_suppresses_second_publish<B: Broker + ?Sized>(broke
         .publish(&ch, numbered(1), &keyed)
         .await
         .expect("publish");
-    assert!(!first.suppressed);
+    assert_eq!(first.suppressed, None);
     let again = broker
         .publish(&ch, numbered(99), &keyed)
         .await
@@ -414,7 +417,7 @@ pub async fn idempotency_key_suppresses_second_publish<B: Broker + ?Sized>(broke
         again,
         PublishResult {
             position: first.position.clone(),
-            suppressed: true
+            suppressed: Some(SuppressReason::Idempotency)
         }
     );
     let unkeyed = broker
@@ -435,7 +438,7 @@ pub async fn idempotency_key_suppresses_second_publish<B: Broker + ?Sized>(broke
         .await
         .expect("publish");
     assert!(
-        !elsewhere.suppressed,
+        elsewhere.suppressed.is_none(),
         "idempotency keys leaked across channels"
     );
 }
@@ -458,13 +461,14 @@ pub async fn idempotency_key_expires<B: Broker + ?Sized>(broker: Arc<B>) {
             .await
             .expect("publish")
             .suppressed
+            .is_some()
     );
     sleep(2 * SECOND).await;
     let later = broker
         .publish(&ch, numbered(2), &keyed)
         .await
         .expect("publish");
-    assert!(!later.suppressed);
+    assert_eq!(later.suppressed, None);
     assert_eq!(later.position.offset, 2);
 }
 
@@ -553,7 +557,10 @@ pub async fn concurrent_publishes_get_consecutive_offsets_in_order<B: Broker + ?
 }
 
 /// Runs the broker with a recording handler and subscribes it to a fresh channel.
-async fn start<B: Broker + ?Sized>(broker: &B, case: &str) -> (Arc<RecordingHandler>, String) {
+pub(super) async fn start<B: Broker + ?Sized>(
+    broker: &B,
+    case: &str,
+) -> (Arc<RecordingHandler>, String) {
     let handler = Arc::new(RecordingHandler::default());
     broker.run(handler.clone()).await.expect("run");
     let ch = unique_channel(case);
@@ -562,7 +569,7 @@ async fn start<B: Broker + ?Sized>(broker: &B, case: &str) -> (Arc<RecordingHand
 }
 
 /// History options for a stream: long TTLs, so only the cases about expiry see any.
-fn with_history(size: usize) -> PublishOptions {
+pub(super) fn with_history(size: usize) -> PublishOptions {
     PublishOptions {
         history_size: size,
         history_ttl: Duration::from_secs(300),
@@ -572,7 +579,7 @@ fn with_history(size: usize) -> PublishOptions {
 }
 
 /// A publication whose data is `n`, so reads can check that offset `n` holds publication `n`.
-fn numbered(n: u64) -> Publication {
+pub(super) fn numbered(n: u64) -> Publication {
     Publication {
         data: Bytes::from(n.to_string()),
         ..Publication::default()
@@ -597,7 +604,7 @@ async fn publish_numbered<B: Broker + ?Sized>(
     results
 }
 
-async fn read<B: Broker + ?Sized>(
+pub(super) async fn read<B: Broker + ?Sized>(
     broker: &B,
     ch: &str,
     filter: HistoryFilter,
@@ -616,7 +623,7 @@ async fn position<B: Broker + ?Sized>(broker: &B, ch: &str) -> StreamPosition {
         .position
 }
 
-fn all() -> HistoryFilter {
+pub(super) fn all() -> HistoryFilter {
     HistoryFilter {
         limit: HistoryLimit::All,
         ..HistoryFilter::default()
@@ -642,7 +649,7 @@ fn since(offset: u64, epoch: &str, filter: HistoryFilter) -> HistoryFilter {
 
 /// The offsets read, after checking each publication holds the data published at its offset
 /// (every case publishes `numbered(n)` at offset `n`).
-fn offsets(history: &HistoryResult) -> Vec<u64> {
+pub(super) fn offsets(history: &HistoryResult) -> Vec<u64> {
     history
         .publications
         .iter()

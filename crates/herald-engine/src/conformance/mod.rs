@@ -6,7 +6,8 @@
 //! enable on their dev-dependency:
 //! `herald-engine = { workspace = true, features = ["conformance"] }`.
 //!
-//! Each case is a public async function in [`broker`], [`no_history`] or [`presence`] that
+//! Each case is a public async function in [`broker`], [`version`], [`no_history`] or
+//! [`presence`] that
 //! panics when the engine misbehaves. The two macros expand to one `#[tokio::test]` per case, so every case shows up
 //! on its own in the test output:
 //!
@@ -47,6 +48,7 @@ mod handler;
 pub mod broker;
 pub mod no_history;
 pub mod presence;
+pub mod version;
 
 pub use handler::{DELIVERY_TIMEOUT, Event, RecordingHandler};
 
@@ -78,6 +80,9 @@ macro_rules! broker_conformance_tests {
             publication_fields_survive_delivery,
             history_is_not_supported,
         );
+        $crate::__conformance_tests!($time, version, $make;
+            version_is_ignored_without_history,
+        );
         $crate::__conformance_tests!(multi_thread, no_history, $make;
             concurrent_publishes_arrive_in_publisher_order,
         );
@@ -107,6 +112,12 @@ macro_rules! broker_conformance_tests {
             idempotency_key_expires,
             join_and_leave_reach_handler,
             publish_before_run_is_not_running,
+        );
+        $crate::__conformance_tests!($time, version, $make;
+            stale_version_is_dropped,
+            version_epoch_decides_what_is_compared,
+            unversioned_publish_keeps_last_version,
+            version_is_ignored_without_history,
         );
         $crate::__conformance_tests!(multi_thread, broker, $make;
             concurrent_publishes_get_consecutive_offsets_in_order,

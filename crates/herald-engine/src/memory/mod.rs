@@ -26,7 +26,7 @@ use tokio::time::Instant;
 use crate::{
     Broker, BrokerEventHandler, ClientInfo, DEFAULT_IDEMPOTENT_RESULT_TTL, EngineError,
     HistoryOptions, HistoryResult, PresenceManager, PresenceStats, Publication, PublishOptions,
-    PublishResult, StreamPosition, lock,
+    PublishResult, StreamPosition, SuppressReason, lock,
 };
 use channel::Shard;
 
@@ -146,11 +146,20 @@ impl Broker for MemoryEngine {
             {
                 return PublishResult {
                     position,
-                    suppressed: true,
+                    suppressed: Some(SuppressReason::Idempotency),
                 };
             }
             let position = if opts.keeps_history() {
                 let stream = shard.get_or_create(channel, now).stream_or_create();
+                if opts.version_is_stale(stream.last_version()) {
+                    // Dropped before anything changes, as the Redis script does: no delivery,
+                    // no offset, no TTL refresh, no idempotency result remembered.
+                    return PublishResult {
+                        position: stream.position(),
+                        suppressed: Some(SuppressReason::Version),
+                    };
+                }
+                stream.set_version(opts.version, &opts.version_epoch);
                 stream.set_position_ttl(opts.history_meta_ttl, now);
                 let (position, stored) =
                     stream.append(publication, opts.history_size, opts.history_ttl, now);
@@ -173,7 +182,7 @@ impl Broker for MemoryEngine {
             }
             PublishResult {
                 position,
-                suppressed: false,
+                suppressed: None,
             }
         });
         Ok(result)

@@ -27,6 +27,10 @@ pub(crate) struct Stream {
     publications_expire_at: Option<Instant>,
     /// When the position itself (top and epoch) expires; `None` is never.
     position_expire_at: Option<Instant>,
+    /// Version and version epoch of the last versioned publication (`PublishOptions::version`),
+    /// kept with the position and forgotten with it, as the Redis engine keeps them in the meta
+    /// hash.
+    last_version: Option<(u64, String)>,
 }
 
 impl Stream {
@@ -39,6 +43,21 @@ impl Stream {
             publications: VecDeque::new(),
             publications_expire_at: None,
             position_expire_at: None,
+            last_version: None,
+        }
+    }
+
+    /// Version and version epoch of the last versioned publication, if any.
+    pub(crate) fn last_version(&self) -> Option<(u64, &str)> {
+        self.last_version
+            .as_ref()
+            .map(|(version, epoch)| (*version, epoch.as_str()))
+    }
+
+    /// Remembers the version of a publication just appended; 0 (no version) leaves the last one.
+    pub(crate) fn set_version(&mut self, version: u64, epoch: &str) {
+        if version > 0 {
+            self.last_version = Some((version, epoch.to_owned()));
         }
     }
 

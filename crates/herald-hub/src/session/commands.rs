@@ -13,8 +13,20 @@ use crate::convert::{engine_position, proto_client_info, proto_publication};
 use crate::node::{check_data_format, now_unix_millis, now_unix_secs};
 use crate::{HubError, TokenError};
 
+/// `PublishRequest.type` of a map publish (or remove, with `removed`).
+const MAP_PUBLISH: i32 = 1;
+
+/// `SubRefreshRequest.type` of a token refresh; 1 and 2 are track and untrack.
+const SUB_REFRESH_TOKEN: i32 = 0;
+
 impl Session {
     pub(super) async fn on_publish(&mut self, id: u32, request: PublishRequest) -> Flow {
+        if request.r#type == MAP_PUBLISH {
+            // Map publish and remove (Centrifugo 6.8) are not implemented. The centrifuge
+            // library answers 108 when the node has no map publish handler, before looking at
+            // anything else (`client.go` `handleMapPublish`), and so does Herald.
+            return self.send_error(id, HubError::NotAvailable);
+        }
         if request.channel.is_empty() {
             return self.disconnect(DisconnectCode::BAD_REQUEST);
         }
@@ -212,6 +224,17 @@ impl Session {
     }
 
     pub(super) fn on_sub_refresh(&mut self, id: u32, request: SubRefreshRequest) -> Flow {
+        if request.r#type != SUB_REFRESH_TOKEN && !request.channel.is_empty() {
+            // Track (1) and untrack (2) exist only for shared-poll subscriptions, which Herald
+            // never grants. The centrifuge library routes them by the subscription, so on any
+            // other they are a subscription refresh without a token: 103 when not subscribed,
+            // else 107 (`client.go` `handleSubRefresh`; it disconnects instead when the
+            // subscription expects no client-side refresh, and Herald keeps the gentler 107).
+            if !self.subs.contains_key(&request.channel) {
+                return self.send_error(id, HubError::PermissionDenied);
+            }
+            return self.send_error(id, HubError::BadRequest);
+        }
         if request.channel.is_empty() || request.token.is_empty() {
             return self.disconnect(DisconnectCode::BAD_REQUEST);
         }

@@ -14,10 +14,34 @@ use crate::channels::ResolvedChannel;
 use crate::convert::proto_publication;
 use crate::node::now_unix_secs;
 use crate::registry::NewSubscriber;
-use crate::{ChannelOptions, HubError, SubscribeOverride, TokenError};
+use crate::{ChannelOptions, HubError, SubscribeOverride, SubscriptionType, TokenError};
 
 /// Bit of `SubscribeRequest.flag`: fail with 112 instead of subscribing unrecovered.
 const FLAG_REJECT_UNRECOVERED: i64 = 2;
+
+/// `SubscribeRequest.type` of map (1), map_clients (2), map_users (3) and shared_poll (4)
+/// subscriptions, which Herald does not serve.
+const MAP_OR_SHARED_POLL: std::ops::RangeInclusive<i32> = 1..=4;
+
+/// Whether a stream subscribe (`type` 0; the others were refused before the channel was
+/// resolved) may go ahead in a namespace of `kind`, with the codes Centrifugo gives:
+///
+/// - the centrifuge library answers a map or shared-poll `type` with 108 when the node has no
+///   handler for it (`client.go` `handleSubscribe`, `client_map.go`), which is Herald's case
+///   for every channel (checked before this, as the library does before resolving options);
+/// - a stream subscribe to a `shared_poll` namespace is 107 (the library, before any handler);
+/// - a stream subscribe to a map namespace, or an unknown `type`, is 103: Centrifugo's
+///   `isSubscriptionTypeAllowed` (`internal/client/handler.go`).
+fn stream_type_allowed(r#type: i32, kind: SubscriptionType) -> Result<(), HubError> {
+    match kind {
+        SubscriptionType::SharedPoll => Err(HubError::BadRequest),
+        SubscriptionType::Map | SubscriptionType::MapClients | SubscriptionType::MapUsers => {
+            Err(HubError::PermissionDenied)
+        }
+        SubscriptionType::Stream if r#type != 0 => Err(HubError::PermissionDenied),
+        SubscriptionType::Stream => Ok(()),
+    }
+}
 
 /// Everything decided about a subscription before it is registered.
 #[derive(Debug, Default)]
@@ -76,11 +100,23 @@ impl Session {
         if request.channel.is_empty() {
             return self.disconnect(DisconnectCode::BAD_REQUEST);
         }
+        if MAP_OR_SHARED_POLL.contains(&request.r#type) {
+            return self.send_error(id, HubError::NotAvailable);
+        }
         let hub = self.hub.clone();
         let resolved = match hub.shared.rules.resolve(&request.channel) {
             Ok(resolved) => resolved,
             Err(err) => return self.send_error(id, err),
         };
+        if let Err(err) = stream_type_allowed(request.r#type, resolved.options.subscription_type) {
+            return self.send_error(id, err);
+        }
+        if request.tf.is_some() {
+            // A tags filter (Centrifugo 6.4) is not implemented: subscribing anyway would
+            // deliver what the client asked to have filtered out. Centrifugo answers 107 to a
+            // filter where `allow_tags_filter` is off, which is Herald's case everywhere.
+            return self.send_error(id, HubError::BadRequest);
+        }
         if self.subs.contains_key(&request.channel) {
             return self.send_error(id, HubError::AlreadySubscribed);
         }

@@ -13,7 +13,9 @@ use super::response::{BroadcastResult, PublishResponse, PublishResult};
 const BROADCAST_CONCURRENCY: usize = 1024;
 
 /// Publishes into one channel. The namespace's `publication_data_format` decides whether an
-/// empty payload is accepted (only `binary` does), as in Centrifugo.
+/// empty payload is accepted (only `binary` does), as in Centrifugo. A publication dropped for
+/// its `version` still answers with a result (the channel's current offset and epoch) and no
+/// error: Centrifugo's `PublishResult` has no field to say so.
 pub(crate) async fn publish(hub: &Hub, req: PublishRequest) -> Result<PublishResult, ApiError> {
     if req.channel.is_empty() {
         return Err(ApiError::BAD_REQUEST);
@@ -25,6 +27,8 @@ pub(crate) async fn publish(hub: &Hub, req: PublishRequest) -> Result<PublishRes
         skip_history: req.skip_history,
         tags: req.tags,
         idempotency_key: Some(req.idempotency_key).filter(|key| !key.is_empty()),
+        version: req.version,
+        version_epoch: req.version_epoch,
     };
     publish_one(hub, request).await
 }
@@ -46,6 +50,8 @@ pub(crate) async fn broadcast(
         skip_history: req.skip_history,
         tags: req.tags.clone(),
         idempotency_key: idempotency_key.clone(),
+        version: req.version,
+        version_epoch: req.version_epoch.clone(),
     });
     // `buffered` keeps the request order while running channels concurrently.
     let responses = futures_util::stream::iter(requests)

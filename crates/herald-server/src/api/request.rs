@@ -28,10 +28,11 @@ pub(crate) struct PublishRequest {
     /// Accepted for compatibility; the hub has no delta compression for API publishes yet.
     #[serde(deserialize_with = "nullable")]
     pub(crate) delta: bool,
-    /// Accepted for compatibility; the hub does not yet drop publications by version.
+    /// Publication version (Centrifugo 6.2), 0 for none: with history on, a publication not
+    /// newer than the channel's last versioned one is dropped.
     #[serde(deserialize_with = "nullable")]
     pub(crate) version: u64,
-    /// See `version`.
+    /// Generation of `version`: a different one always passes, empty compares with any.
     #[serde(deserialize_with = "nullable")]
     pub(crate) version_epoch: String,
 }
@@ -57,10 +58,11 @@ pub(crate) struct BroadcastRequest {
     /// Accepted for compatibility; the hub has no delta compression for API publishes yet.
     #[serde(deserialize_with = "nullable")]
     pub(crate) delta: bool,
-    /// Accepted for compatibility; the hub does not yet drop publications by version.
+    /// Publication version (Centrifugo 6.2), 0 for none: with history on, a publication not
+    /// newer than the channel's last versioned one is dropped.
     #[serde(deserialize_with = "nullable")]
     pub(crate) version: u64,
-    /// See `version`.
+    /// Generation of `version`: a different one always passes, empty compares with any.
     #[serde(deserialize_with = "nullable")]
     pub(crate) version_epoch: String,
 }

@@ -9,6 +9,7 @@ use serde_json::{Map, Value};
 use super::env;
 use super::error::ConfigError;
 use super::raw::{ChannelOptionsConfig, Config};
+use super::unimplemented::{self, Unimplemented};
 
 /// A loaded, not yet validated configuration. Not `Clone`: [`ConfigError`] may hold an I/O error.
 #[derive(Debug)]
@@ -22,6 +23,10 @@ pub struct Loaded {
     pub unknown_keys: Vec<String>,
     /// `HERALD_*` / `CENTRIFUGO_*` variables that match no key.
     pub unknown_env: Vec<String>,
+    /// Centrifugo features the file uses that Herald does not implement yet (map and shared
+    /// poll subscriptions, proxies, ...), one entry per feature with where it is used. Their
+    /// keys are not in `unknown_keys`: they are known, just not served.
+    pub unimplemented: Vec<Unimplemented>,
     /// Values of the wrong type, and variables whose value could not be applied, one each,
     /// naming the key or variable; such a key keeps its default in `config`. [`load`] and
     /// [`load_str`] fail when there is any; [`load_all`] keeps them so that `herald checkconfig`
@@ -41,6 +46,12 @@ impl Loaded {
             .iter()
             .map(|var| format!("unknown environment variable {var} (ignored)"));
         keys.chain(vars).collect()
+    }
+
+    /// One line per unimplemented feature the file uses ([`Loaded::unimplemented`]): logged as
+    /// warnings by `herald serve`, printed but not counted as problems by `herald checkconfig`.
+    pub fn notes(&self) -> Vec<String> {
+        self.unimplemented.iter().map(ToString::to_string).collect()
     }
 
     /// Fails with [`Loaded::errors`] if there is any.
@@ -233,12 +244,14 @@ fn from_tree(
     unknown_keys.extend(namespace_keys);
     unknown_keys.sort();
     unknown_keys.dedup();
+    let unimplemented = unimplemented::collect(&config, &mut unknown_keys);
 
     Ok(Loaded {
         config,
         source: None,
         unknown_keys,
         unknown_env,
+        unimplemented,
         errors,
     })
 }

@@ -15,7 +15,9 @@
 //! ```
 //!
 //! `loaded.warnings()` lists unknown keys and variables (log them; `herald checkconfig` fails on
-//! them). [`load_all`] also returns when values have the wrong type, listing them in
+//! them). `loaded.notes()` names, one line per feature, the Centrifugo features the file uses
+//! that Herald does not implement yet (map and shared-poll subscriptions, proxies, ...; see
+//! [`Unimplemented`]): logged by `herald serve`, printed but not fatal in `herald checkconfig`. [`load_all`] also returns when values have the wrong type, listing them in
 //! [`Loaded::errors`], so `herald checkconfig` can validate the rest and report everything. Command-line overrides (`--port`, `--address`) edit `loaded.config` before `validate`;
 //! [`crate::cli::load_serve_config`] does all of this for `herald serve`.
 //!
@@ -29,9 +31,11 @@ mod error;
 mod generate;
 mod load;
 mod origin;
+mod proxy;
 mod raw;
 mod settings;
 mod transports;
+mod unimplemented;
 mod validate;
 
 pub use duration::GoDuration;
@@ -39,6 +43,7 @@ pub use error::ConfigError;
 pub use generate::{default_config_file, default_config_file_in};
 pub use load::{Format, Loaded, load, load_all, load_str, process_env};
 pub use origin::OriginPolicy;
+pub use proxy::{ChannelProxyConfig, ClientProxyConfig, ProxyConfig, RpcConfig};
 pub use raw::{
     BrokerConfig, ChannelConfig, ChannelOptionsConfig, ClientConfig, Config, EngineConfig,
     HealthConfig, HttpApiConfig, HttpServerConfig, LogConfig, NamespaceConfig, NatsBrokerConfig,
@@ -53,3 +58,4 @@ pub use transports::{
     EmulationConfig, HttpStreamConfig, SseConfig, StreamConfig, StreamSettings, TransportSettings,
     UniHttpStreamConfig, UniSseConfig, UniWebSocketConfig, UniWebSocketSettings,
 };
+pub use unimplemented::{Feature, Unimplemented};

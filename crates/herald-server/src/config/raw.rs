@@ -7,6 +7,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::duration::GoDuration;
+use super::proxy::{ChannelProxyConfig, ClientProxyConfig, ProxyConfig, RpcConfig};
 
 /// The whole configuration file.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -48,6 +49,11 @@ pub struct Config {
     pub health: HealthConfig,
     /// Graceful shutdown.
     pub shutdown: ShutdownConfig,
+    /// Named proxies that namespaces refer to. Not implemented: read so that the file loads,
+    /// and reported at start-up. Default none.
+    pub proxies: Vec<ProxyConfig>,
+    /// RPC settings; only `rpc.proxy` is read (not implemented, reported at start-up).
+    pub rpc: RpcConfig,
 }
 
 /// `http_server.*`.
@@ -282,6 +288,9 @@ pub struct ClientConfig {
     pub token: TokenConfig,
     /// Separate verification settings for subscription tokens.
     pub subscription_token: SubscriptionTokenConfig,
+    /// Connect and refresh proxies. Not implemented: read so that the file loads, and
+    /// reported at start-up.
+    pub proxy: ClientProxyConfig,
 }
 
 impl Default for ClientConfig {
@@ -308,6 +317,7 @@ impl Default for ClientConfig {
             subscribe_to_user_personal_channel: PersonalChannelConfig::default(),
             token: TokenConfig::default(),
             subscription_token: SubscriptionTokenConfig::default(),
+            proxy: ClientProxyConfig::default(),
         }
     }
 }
@@ -331,9 +341,14 @@ pub struct PersonalChannelConfig {
 pub struct TokenConfig {
     /// Secret for HS256/HS384/HS512 tokens.
     pub hmac_secret_key: String,
-    /// Previous secret, still accepted during a key rotation.
+    /// Previous HMAC secret, still accepted for HS256/384/512 tokens during a key rotation
+    /// (Centrifugo 6.6.1); `""` (default) is none. Tokens signed with it pass while
+    /// `hmac_previous_secret_key_valid_until` allows.
     pub hmac_previous_secret_key: String,
-    /// Unix time after which the previous secret is refused; `0` (default) for never.
+    /// Unix time in seconds (an integer, e.g. `1767225600`) after which tokens signed with the
+    /// previous secret are refused (still accepted in that very second, as in Centrifugo);
+    /// `0` (default) for never. Negative values and values past year 9999 (milliseconds, say)
+    /// are configuration errors.
     pub hmac_previous_secret_key_valid_until: i64,
     /// PEM public key for RS256/RS384/RS512 tokens.
     pub rsa_public_key: String,
@@ -424,6 +439,9 @@ pub struct ChannelConfig {
     pub user_boundary: String,
     /// Separates users in a user-limited channel. Default `,`.
     pub user_separator: String,
+    /// Default channel proxies (subscribe, publish, sub_refresh, subscribe_stream). Not
+    /// implemented: read so that the file loads, and reported at start-up.
+    pub proxy: ChannelProxyConfig,
 }
 
 impl Default for ChannelConfig {
@@ -438,6 +456,7 @@ impl Default for ChannelConfig {
             namespace_boundary: ":".to_owned(),
             user_boundary: "#".to_owned(),
             user_separator: ",".to_owned(),
+            proxy: ChannelProxyConfig::default(),
         }
     }
 }
@@ -527,6 +546,12 @@ pub struct ChannelOptionsConfig {
     pub channel_regex: String,
     /// `""` (non-empty payloads), `json`, `json_object` or `binary`.
     pub publication_data_format: String,
+    /// What a subscription to this namespace is (Centrifugo 6.8): `""` or `stream` (default,
+    /// the only kind Herald implements), `map`, `map_clients`, `map_users` or `shared_poll`.
+    /// Herald accepts the other values so that a Centrifugo file loads, reports them at
+    /// start-up, and refuses subscriptions to such a namespace with Centrifugo's codes (see
+    /// `herald_hub::SubscriptionType`).
+    pub subscription_type: String,
 }
 
 /// `http_api.*`.

@@ -439,6 +439,10 @@ fn channel_options(
             global_format
         })
     };
+    let subscription_type = subscription_type(&raw.subscription_type).unwrap_or_else(|e| {
+        c.fail(format!("{key}.subscription_type"), e);
+        hub::SubscriptionType::Stream
+    });
     hub::ChannelOptions {
         presence: raw.presence,
         join_leave: raw.join_leave,
@@ -464,6 +468,7 @@ fn channel_options(
         allow_user_limited_channels: raw.allow_user_limited_channels,
         channel_regex,
         publication_data_format,
+        subscription_type,
     }
 }
 
@@ -498,6 +503,9 @@ fn check_personal_channel(
         Some(_) => {}
     }
 }
+
+/// 9999-12-31T23:59:59Z: the latest `hmac_previous_secret_key_valid_until` taken as seconds.
+const MAX_UNIX_SECONDS: i64 = 253_402_300_799;
 
 fn token_keys(raw: &TokenConfig, section: &'static str, c: &mut Checker) -> TokenKeys {
     if !raw.jwks_public_endpoint.is_empty() {
@@ -548,11 +556,22 @@ fn token_keys(raw: &TokenConfig, section: &'static str, c: &mut Checker) -> Toke
         );
         None
     };
+    let until = raw.hmac_previous_secret_key_valid_until;
+    // Centrifugo reads any value <= 0 as "no limit", so a negative one (or milliseconds, which
+    // put the end tens of thousands of years away) would keep an old secret valid forever
+    // without anyone noticing: refused here instead.
+    if !(0..=MAX_UNIX_SECONDS).contains(&until) {
+        c.fail(
+            format!("{section}.hmac_previous_secret_key_valid_until"),
+            format!(
+                "{until} is not a Unix time in seconds (0 for no limit, at most {MAX_UNIX_SECONDS}, the end of year 9999)"
+            ),
+        );
+    }
     TokenKeys {
         section,
         hmac_secret_key: raw.hmac_secret_key.clone(),
         hmac_previous: (!raw.hmac_previous_secret_key.is_empty()).then(|| {
-            let until = raw.hmac_previous_secret_key_valid_until;
             (
                 raw.hmac_previous_secret_key.clone(),
                 (until > 0).then_some(until),
@@ -574,6 +593,21 @@ fn data_format(raw: &str) -> Result<hub::PublicationDataFormat, String> {
         "binary" => Ok(hub::PublicationDataFormat::Binary),
         other => Err(format!(
             "unknown publication_data_format {other:?} (use \"\", json, json_object or binary)"
+        )),
+    }
+}
+
+/// Centrifugo's values (`internal/config/validate.go`); only streams are served, the others are
+/// reported at start-up and refused on subscribe.
+fn subscription_type(raw: &str) -> Result<hub::SubscriptionType, String> {
+    match raw {
+        "" | "stream" => Ok(hub::SubscriptionType::Stream),
+        "map" => Ok(hub::SubscriptionType::Map),
+        "map_clients" => Ok(hub::SubscriptionType::MapClients),
+        "map_users" => Ok(hub::SubscriptionType::MapUsers),
+        "shared_poll" => Ok(hub::SubscriptionType::SharedPoll),
+        other => Err(format!(
+            "unknown subscription_type {other:?} (use stream, map, map_clients, map_users or shared_poll)"
         )),
     }
 }

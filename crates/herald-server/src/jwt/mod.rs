@@ -72,7 +72,7 @@ impl JwtVerifier {
     }
 
     fn verify_connect_at(&self, token: &str, now: f64) -> Result<ConnectTokenClaims, TokenError> {
-        let (raw, registered) = self.connect.verified(token, self.skip_signature)?;
+        let (raw, registered) = self.connect.verified(token, self.skip_signature, now)?;
         let claims: ConnectClaims = parse(&raw)?;
         if claims.channel.as_deref().is_some_and(|c| !c.is_empty()) {
             return Err(invalid(
@@ -92,7 +92,7 @@ impl JwtVerifier {
         now: f64,
     ) -> Result<SubscribeTokenClaims, TokenError> {
         let verifier = self.subscribe.as_ref().unwrap_or(&self.connect);
-        let (raw, registered) = verifier.verified(token, self.skip_signature)?;
+        let (raw, registered) = verifier.verified(token, self.skip_signature, now)?;
         let claims: SubscribeClaims = parse(&raw)?;
         check_time(&registered, now)?;
         if claims.channel.as_deref().is_none_or(str::is_empty) {
@@ -134,19 +134,21 @@ impl Verifier {
         })
     }
 
-    /// Checks the signature, `aud` and `iss`; returns the claims' JSON text and registered
-    /// claims. Expiry is left to the caller, which must check it last.
+    /// Checks the signature (at Unix time `now`, which decides whether a previous HMAC secret
+    /// still counts), `aud` and `iss`; returns the claims' JSON text and registered claims.
+    /// Expiry is left to the caller, which must check it last.
     fn verified(
         &self,
         token: &str,
         skip_signature: bool,
+        now: f64,
     ) -> Result<(Box<RawValue>, Registered), TokenError> {
         let raw = if skip_signature {
             jsonwebtoken::dangerous::insecure_decode::<Box<RawValue>>(token)
                 .map_err(|e| invalid(e.to_string()))?
                 .claims
         } else {
-            self.check_signature(token)?
+            self.check_signature(token, now)?
         };
         if claims::nested_deeper_than(raw.get(), MAX_CLAIMS_DEPTH) {
             return Err(invalid(format!(
@@ -168,22 +170,26 @@ impl Verifier {
         Ok((raw, registered))
     }
 
-    fn check_signature(&self, token: &str) -> Result<Box<RawValue>, TokenError> {
+    fn check_signature(&self, token: &str, now: f64) -> Result<Box<RawValue>, TokenError> {
         let header = jsonwebtoken::decode_header(token).map_err(|e| invalid(e.to_string()))?;
         let alg = header.alg;
-        let key = self
-            .keys
-            .key_for(alg)
-            .ok_or_else(|| invalid(format!("disabled JWT algorithm: {alg:?}")))?;
         let validation = signature_only(alg);
+        // During an HMAC key rotation tokens signed with the previous secret still pass, until
+        // `valid_until`; as in Centrifugo it is tried after any failure of the current keys,
+        // including when no current HMAC secret is configured. Whole seconds, as Centrifugo
+        // compares `time.Now().Unix()`.
+        let previous = self.keys.previous_hmac(alg, now.floor() as i64);
+        let Some(key) = self.keys.key_for(alg) else {
+            let previous =
+                previous.ok_or_else(|| invalid(format!("disabled JWT algorithm: {alg:?}")))?;
+            return jsonwebtoken::decode::<Box<RawValue>>(token, previous, &validation)
+                .map(|data| data.claims)
+                .map_err(|e| invalid(e.to_string()));
+        };
         match jsonwebtoken::decode::<Box<RawValue>>(token, key, &validation) {
             Ok(data) => Ok(data.claims),
             Err(err) if matches!(err.kind(), ErrorKind::InvalidSignature) => {
-                // During an HMAC key rotation tokens signed with the previous secret still pass.
-                let previous = self
-                    .keys
-                    .previous_hmac(alg, unix_now() as i64)
-                    .ok_or_else(|| invalid(err.to_string()))?;
+                let previous = previous.ok_or_else(|| invalid(err.to_string()))?;
                 jsonwebtoken::decode::<Box<RawValue>>(token, previous, &validation)
                     .map(|data| data.claims)
                     .map_err(|e| invalid(e.to_string()))

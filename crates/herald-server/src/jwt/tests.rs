@@ -399,13 +399,74 @@ fn subscription_token_section_when_enabled() {
 #[test]
 fn previous_hmac_secret_during_rotation() {
     let old = sign(Algorithm::HS256, &hmac_key(b"old"), &json!({"sub": "1"}));
+    let current = hs256(json!({"sub": "1"}));
+    let stranger = sign(Algorithm::HS256, &hmac_key(b"other"), &json!({"sub": "1"}));
     let open_ended = verifier(json!({"client": {"token": {
         "hmac_secret_key": SECRET, "hmac_previous_secret_key": "old"}}}));
     assert!(connect(&open_ended, &old).is_ok());
-    let lapsed = verifier(json!({"client": {"token": {
+    assert_invalid(connect(&open_ended, &stranger));
+
+    // NOW is 1_800_000_000.5: the deadline's own second still accepts, as Centrifugo compares
+    // whole seconds with `now > valid_until`.
+    let until = NOW.floor() as i64;
+    let rotating = verifier(json!({"client": {"token": {
         "hmac_secret_key": SECRET, "hmac_previous_secret_key": "old",
-        "hmac_previous_secret_key_valid_until": 1000}}}));
-    assert_invalid(connect(&lapsed, &old));
+        "hmac_previous_secret_key_valid_until": until}}}));
+    for now in [NOW - 86_400.0, NOW] {
+        let claims = rotating
+            .verify_connect_at(&old, now)
+            .expect("old secret before deadline");
+        assert_eq!(claims.user, "1");
+    }
+    for now in [NOW + 1.0, NOW + 86_400.0] {
+        assert_invalid(rotating.verify_connect_at(&old, now));
+    }
+    for now in [NOW - 86_400.0, NOW, NOW + 86_400.0] {
+        assert!(
+            rotating.verify_connect_at(&current, now).is_ok(),
+            "at {now}"
+        );
+        assert_invalid(rotating.verify_connect_at(&stranger, now));
+    }
+    // HS384 / HS512 tokens use the same secrets.
+    let old_hs512 = sign(Algorithm::HS512, &hmac_key(b"old"), &json!({"sub": "1"}));
+    assert!(rotating.verify_connect_at(&old_hs512, NOW).is_ok());
+    assert_invalid(rotating.verify_connect_at(&old_hs512, NOW + 1.0));
+}
+
+#[test]
+fn previous_hmac_secret_for_subscription_tokens() {
+    let v = verifier(json!({"client": {
+        "token": {"hmac_secret_key": SECRET},
+        "subscription_token": {"enabled": true, "hmac_secret_key": "sub-new",
+            "hmac_previous_secret_key": "sub-old",
+            "hmac_previous_secret_key_valid_until": NOW as i64 + 60}}}));
+    let claims = json!({"sub": "1", "channel": "$x"});
+    let old = sign(Algorithm::HS256, &hmac_key(b"sub-old"), &claims);
+    assert!(v.verify_subscribe_at(&old, NOW).is_ok());
+    assert_invalid(v.verify_subscribe_at(&old, NOW + 120.0));
+    let new = sign(Algorithm::HS256, &hmac_key(b"sub-new"), &claims);
+    assert!(v.verify_subscribe_at(&new, NOW + 120.0).is_ok());
+    // The connection token's previous secret is its own: none here.
+    let old_connect = sign(
+        Algorithm::HS256,
+        &hmac_key(b"sub-old"),
+        &json!({"sub": "1"}),
+    );
+    assert_invalid(v.verify_connect_at(&old_connect, NOW));
+}
+
+/// Centrifugo tries the previous secret after any failure of the current keys, so a
+/// configuration that already dropped `hmac_secret_key` still accepts old tokens until the end.
+#[test]
+fn previous_hmac_secret_without_a_current_one() {
+    let v = verifier(json!({"client": {"token": {
+        "hmac_previous_secret_key": "old",
+        "hmac_previous_secret_key_valid_until": NOW as i64}}}));
+    let old = sign(Algorithm::HS256, &hmac_key(b"old"), &json!({"sub": "1"}));
+    assert!(v.verify_connect_at(&old, NOW).is_ok());
+    assert_invalid(v.verify_connect_at(&old, NOW + 1.0));
+    assert_invalid(v.verify_connect_at(&hs256(json!({"sub": "1"})), NOW));
 }
 
 #[test]

@@ -4,6 +4,7 @@
 //! modes); `methods` exercises every API method.
 
 mod methods;
+mod version;
 
 use std::net::SocketAddr;
 use std::sync::Arc;

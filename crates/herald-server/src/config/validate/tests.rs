@@ -82,8 +82,9 @@ fn maps_every_channel_option() {
                  "allow_presence_for_subscriber": true, "allow_presence_for_client": true,
                  "allow_presence_for_anonymous": true, "allow_history_for_subscriber": true,
                  "allow_history_for_client": true, "allow_history_for_anonymous": true,
-                 "channel_regex": "^[a-z]+$", "publication_data_format": "binary"},
-                {"name": "news.v2"}
+                 "channel_regex": "^[a-z]+$", "publication_data_format": "binary",
+                 "subscription_type": "stream"},
+                {"name": "news.v2", "subscription_type": "map_users"}
             ]
         }
     }))
@@ -124,6 +125,23 @@ fn maps_every_channel_option() {
         hub::PublicationDataFormat::Json
     );
     assert_eq!(news.history_meta_ttl, None);
+    assert_eq!(chat.subscription_type, hub::SubscriptionType::Stream);
+    assert_eq!(news.subscription_type, hub::SubscriptionType::MapUsers);
+    for (raw, kind) in [
+        ("", hub::SubscriptionType::Stream),
+        ("map", hub::SubscriptionType::Map),
+        ("map_clients", hub::SubscriptionType::MapClients),
+        ("shared_poll", hub::SubscriptionType::SharedPoll),
+    ] {
+        let v = config(json!({"channel": {"without_namespace": {"subscription_type": raw}}}))
+            .validate_with_hostname("h")
+            .expect("validates");
+        assert_eq!(v.node.channel.without_namespace.subscription_type, kind);
+    }
+    assert_problem(
+        json!({"channel": {"namespaces": [{"name": "m", "subscription_type": "Map"}]}}),
+        "channel.namespaces[0].subscription_type: unknown subscription_type \"Map\"",
+    );
 }
 
 #[test]
@@ -335,6 +353,18 @@ fn token_settings() {
     assert_eq!(sub.hmac_secret_key, "b");
     assert!(v.tokens.skip_signature_verify);
 
+    for bad in [-1, 1_700_000_000_000_i64] {
+        assert_problem(
+            json!({"client": {"token": {"hmac_previous_secret_key": "old",
+                "hmac_previous_secret_key_valid_until": bad}}}),
+            "client.token.hmac_previous_secret_key_valid_until: ",
+        );
+        assert_problem(
+            json!({"client": {"subscription_token": {"enabled": true,
+                "hmac_previous_secret_key_valid_until": bad}}}),
+            "client.subscription_token.hmac_previous_secret_key_valid_until: ",
+        );
+    }
     assert_problem(
         json!({"client": {"token": {"audience": "a", "audience_regex": "b"}}}),
         "client.token.audience_regex: set either",
