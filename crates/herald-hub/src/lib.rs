@@ -53,8 +53,8 @@ mod token;
 pub use error::{Disconnect, HubError};
 pub use node::{ApiPublish, Hub, NodeInfo, Target};
 pub use options::{
-    ChannelConfig, ChannelOptions, ClientOptions, Namespace, NodeOptions, PersonalChannelOptions,
-    PublicationDataFormat,
+    ChannelConfig, ChannelOptions, ClientOptions, DeltaType, Namespace, NodeOptions,
+    PersonalChannelOptions, PublicationDataFormat,
 };
 pub use outbox::{Closed, Drained, Outbox};
 pub use session::{Control, Event, Flow, ServerSubscription, Session};

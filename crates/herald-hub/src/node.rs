@@ -65,6 +65,9 @@ pub struct ApiPublish {
     pub tags: HashMap<String, String>,
     /// Deduplicates publishes with the same key for 5 minutes.
     pub idempotency_key: Option<String>,
+    /// Send it as a delta to subscribers that negotiated one (the namespace's `delta_publish`
+    /// turns this on for every publish).
+    pub delta: bool,
 }
 
 /// Which of a user's connections an API call addresses.
@@ -185,6 +188,7 @@ impl Hub {
             data: request.data,
             tags: request.tags,
             time: now_unix_millis(),
+            delta: request.delta || options.delta_publish,
             ..Default::default()
         };
         let mut publish_options = self.publish_options(options);

@@ -33,8 +33,8 @@
 //! - an invalid `channels` pattern is 107, not 100;
 //! - request bodies are capped at [`MAX_BODY_BYTES`];
 //! - not served: the legacy bare `/api` route (newline-separated `{"method","params"}`) and the
-//!   PRO/map methods; `session`, `recover_since`, `delta`, `version` and `version_epoch` are
-//!   accepted and ignored.
+//!   PRO/map methods; `session`, `recover_since`, `version` and `version_epoch` are accepted
+//!   and ignored.
 //!
 //! ```no_run
 //! # async fn run(hub: herald_hub::Hub) -> std::io::Result<()> {

@@ -25,6 +25,7 @@ pub(crate) async fn publish(hub: &Hub, req: PublishRequest) -> Result<PublishRes
         skip_history: req.skip_history,
         tags: req.tags,
         idempotency_key: Some(req.idempotency_key).filter(|key| !key.is_empty()),
+        delta: req.delta,
     };
     publish_one(hub, request).await
 }
@@ -46,6 +47,7 @@ pub(crate) async fn broadcast(
         skip_history: req.skip_history,
         tags: req.tags.clone(),
         idempotency_key: idempotency_key.clone(),
+        delta: req.delta,
     });
     // `buffered` keeps the request order while running channels concurrently.
     let responses = futures_util::stream::iter(requests)

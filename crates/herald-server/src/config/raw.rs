@@ -515,6 +515,12 @@ pub struct ChannelOptionsConfig {
     pub channel_regex: String,
     /// `""` (non-empty payloads), `json`, `json_object` or `binary`.
     pub publication_data_format: String,
+    /// Delta formats subscribers may ask for: `[]` (default, none) or `["fossil"]`; any other
+    /// name is a configuration error.
+    pub allowed_delta_types: Vec<String>,
+    /// Send every publication as a delta to subscribers that negotiated one, as if each
+    /// publish set `delta`; default `false`.
+    pub delta_publish: bool,
 }
 
 /// `http_api.*`.

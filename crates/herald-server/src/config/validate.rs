@@ -438,6 +438,20 @@ fn channel_options(
             global_format
         })
     };
+    let allowed_delta_types = raw
+        .allowed_delta_types
+        .iter()
+        .filter_map(|name| {
+            let known = hub::DeltaType::from_name(name);
+            if known.is_none() {
+                c.fail(
+                    format!("{key}.allowed_delta_types"),
+                    format!("unknown delta type {name:?}: only \"fossil\" exists"),
+                );
+            }
+            known
+        })
+        .collect();
     hub::ChannelOptions {
         presence: raw.presence,
         join_leave: raw.join_leave,
@@ -463,6 +477,8 @@ fn channel_options(
         allow_user_limited_channels: raw.allow_user_limited_channels,
         channel_regex,
         publication_data_format,
+        allowed_delta_types,
+        delta_publish: raw.delta_publish,
     }
 }
 

@@ -82,7 +82,8 @@ fn maps_every_channel_option() {
                  "allow_presence_for_subscriber": true, "allow_presence_for_client": true,
                  "allow_presence_for_anonymous": true, "allow_history_for_subscriber": true,
                  "allow_history_for_client": true, "allow_history_for_anonymous": true,
-                 "channel_regex": "^[a-z]+$", "publication_data_format": "binary"},
+                 "channel_regex": "^[a-z]+$", "publication_data_format": "binary",
+                 "allowed_delta_types": ["fossil"], "delta_publish": true},
                 {"name": "news.v2"}
             ]
         }
@@ -118,7 +119,10 @@ fn maps_every_channel_option() {
         chat.publication_data_format,
         hub::PublicationDataFormat::Binary
     );
+    assert_eq!(chat.allowed_delta_types, vec![hub::DeltaType::Fossil]);
+    assert!(chat.delta_publish);
     let news = &channel.namespaces[1].options;
+    assert!(news.allowed_delta_types.is_empty() && !news.delta_publish);
     assert_eq!(
         news.publication_data_format,
         hub::PublicationDataFormat::Json
@@ -213,6 +217,10 @@ fn namespace_problems_name_their_key() {
     assert_problem(
         json!({"channel": {"publication_data_format": "xml"}}),
         "channel.publication_data_format",
+    );
+    assert_problem(
+        json!({"channel": {"namespaces": [{"name": "chat", "allowed_delta_types": ["fossil", "xdelta"]}]}}),
+        "channel.namespaces[0].allowed_delta_types: unknown delta type \"xdelta\"",
     );
 }
 
