@@ -650,6 +650,12 @@ mod tests {
             .collect()
     }
 
+    #[test]
+    fn a_subscription_entry_stays_small() {
+        // Every idle subscription pays for this; the delta flags live in padding.
+        assert!(std::mem::size_of::<Subscriber>() <= 56);
+    }
+
     #[tokio::test]
     async fn activation_queues_the_reply_then_only_what_continues_the_position() {
         let registry = Registry::new();
