@@ -54,7 +54,9 @@ pub enum DecodeError {
 /// Bit of a body's flags byte: a client info follows.
 const FLAG_INFO: u8 = 1;
 /// Bit of a body's flags byte: the publication goes out as a delta ([`Publication::delta`]).
-/// Added after the first release of the format; older bodies simply never set it.
+/// Added after the first release of the format: older bodies never set it and still decode,
+/// but a node from before it rejects a body that sets it (upgrade every node before publishing
+/// with `delta`).
 const FLAG_DELTA: u8 = 2;
 
 /// Appends the body of `publication` (everything but its offset) to `out`.
