@@ -33,6 +33,10 @@ pub struct Publication {
     pub tags: HashMap<String, String>,
     /// Publication time as Unix milliseconds; 0 when not recorded.
     pub time: i64,
+    /// Send it as a fossil delta against the channel's previous publication to subscribers
+    /// that negotiated delta compression (API `delta` flag or the namespace's `delta_publish`).
+    /// Only live delivery looks at it: history and recovery always carry full payloads.
+    pub delta: bool,
 }
 
 /// Where a channel stream stands: the offset of its newest publication and the stream's epoch.

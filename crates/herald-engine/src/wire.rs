@@ -8,13 +8,13 @@
 //! join         = "j1:" client-info
 //! leave        = "l1:" client-info
 //!
-//! body         = time data tag-count *(key value) has-info [client-info]
+//! body         = time data tag-count *(key value) flags [client-info]
 //! client-info  = user client conn-info chan-info
 //!
 //! time         = varint of the zigzag-encoded i64 (Unix milliseconds)
 //! data, conn-info, chan-info = bytes;  user, client, key, value = string
 //! bytes        = varint length, then that many bytes;  string = bytes holding UTF-8
-//! tag-count    = varint;  has-info = one byte, 0 or 1
+//! tag-count    = varint;  flags = one byte: bit 0 has-info, bit 1 delta, others 0
 //! varint       = unsigned LEB128, at most 10 bytes
 //! ```
 //!
@@ -51,6 +51,14 @@ pub enum DecodeError {
     Trailing(usize),
 }
 
+/// Bit of a body's flags byte: a client info follows.
+const FLAG_INFO: u8 = 1;
+/// Bit of a body's flags byte: the publication goes out as a delta ([`Publication::delta`]).
+/// Added after the first release of the format: older bodies never set it and still decode,
+/// but a node from before it rejects a body that sets it (upgrade every node before publishing
+/// with `delta`).
+const FLAG_DELTA: u8 = 2;
+
 /// Appends the body of `publication` (everything but its offset) to `out`.
 pub fn put_body(out: &mut Vec<u8>, publication: &Publication) {
     put_varint(out, zigzag(publication.time));
@@ -60,12 +68,13 @@ pub fn put_body(out: &mut Vec<u8>, publication: &Publication) {
         put_bytes(out, key.as_bytes());
         put_bytes(out, value.as_bytes());
     }
+    let delta = if publication.delta { FLAG_DELTA } else { 0 };
     match &publication.info {
         Some(info) => {
-            out.push(1);
+            out.push(FLAG_INFO | delta);
             put_client_info(out, info);
         }
-        None => out.push(0),
+        None => out.push(delta),
     }
 }
 
@@ -86,10 +95,14 @@ pub fn decode_body(offset: u64, body: Bytes) -> Result<Publication, DecodeError>
         let value = get_string(&mut input, "tag value")?;
         tags.insert(key, value);
     }
-    let info = match get_u8(&mut input, "info flag")? {
-        0 => None,
-        1 => Some(get_client_info(&mut input)?),
-        _ => return Err(DecodeError::Invalid("info flag")),
+    let flags = get_u8(&mut input, "flags")?;
+    if flags & !(FLAG_INFO | FLAG_DELTA) != 0 {
+        return Err(DecodeError::Invalid("flags"));
+    }
+    let info = if flags & FLAG_INFO != 0 {
+        Some(get_client_info(&mut input)?)
+    } else {
+        None
     };
     no_trailing(&input)?;
     Ok(Publication {
@@ -98,6 +111,7 @@ pub fn decode_body(offset: u64, body: Bytes) -> Result<Publication, DecodeError>
         info,
         tags,
         time,
+        delta: flags & FLAG_DELTA != 0,
     })
 }
 
@@ -245,6 +259,7 @@ mod tests {
             info: Some(info()),
             tags: HashMap::from([("k".into(), "v".into()), ("empty".into(), String::new())]),
             time: 1_700_000_000_123,
+            delta: true,
         }
     }
 
@@ -256,7 +271,11 @@ mod tests {
 
     #[test]
     fn body_round_trips() {
-        for publication in [publication(), Publication::default()] {
+        let plain = Publication {
+            delta: false,
+            ..publication()
+        };
+        for publication in [publication(), plain, Publication::default()] {
             assert_eq!(
                 decode_body(7, body(&publication)),
                 Ok(Publication {
@@ -321,8 +340,8 @@ mod tests {
             Err(DecodeError::Invalid("tag count"))
         );
         assert_eq!(
-            decode_body(1, Bytes::from_static(b"\x00\x00\x00\x02")),
-            Err(DecodeError::Invalid("info flag"))
+            decode_body(1, Bytes::from_static(b"\x00\x00\x00\x04")),
+            Err(DecodeError::Invalid("flags"))
         );
     }
 

@@ -57,8 +57,8 @@ pub use emulation::{EmulationError, EmulationInbox, INBOX_CAPACITY};
 pub use error::{Disconnect, HubError};
 pub use node::{ApiPublish, Hub, NodeInfo, Target};
 pub use options::{
-    ChannelConfig, ChannelOptions, ClientOptions, Namespace, NodeOptions, PersonalChannelOptions,
-    PublicationDataFormat, SubscriptionType,
+    ChannelConfig, ChannelOptions, ClientOptions, DeltaType, Namespace, NodeOptions,
+    PersonalChannelOptions, PublicationDataFormat, SubscriptionType,
 };
 pub use outbox::{Closed, Drained, Outbox};
 pub use session::{Control, Event, Flow, ServerSubscription, Session, TransportKind};

@@ -74,6 +74,9 @@ pub struct ApiPublish {
     pub version: u64,
     /// Generation of `version`; empty compares with any.
     pub version_epoch: String,
+    /// Send it as a delta to subscribers that negotiated one (the namespace's `delta_publish`
+    /// turns this on for every publish).
+    pub delta: bool,
 }
 
 /// Which of a user's connections an API call addresses.
@@ -205,6 +208,7 @@ impl Hub {
             data: request.data,
             tags: request.tags,
             time: now_unix_millis(),
+            delta: request.delta || options.delta_publish,
             ..Default::default()
         };
         let mut publish_options = self.publish_options(options);

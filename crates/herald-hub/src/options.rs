@@ -234,6 +234,29 @@ pub struct ChannelOptions {
     pub publication_data_format: PublicationDataFormat,
     /// What subscriptions to the namespace are; anything but a stream is refused.
     pub subscription_type: SubscriptionType,
+    /// Delta formats a subscriber may ask for (`allowed_delta_types`); empty: no delta
+    /// compression, the subscribe result says `delta: false`.
+    pub allowed_delta_types: Vec<DeltaType>,
+    /// Every publication into the namespace goes out as a delta to the subscribers that
+    /// negotiated one, as if each publish set the `delta` flag (`delta_publish`).
+    pub delta_publish: bool,
+}
+
+/// A delta format (`SubscribeRequest.delta`, `allowed_delta_types`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeltaType {
+    /// Fossil's delta format (`"fossil"`), the only one Centrifugo has.
+    Fossil,
+}
+
+impl DeltaType {
+    /// The format called `name` on the wire and in configuration, if there is one.
+    pub fn from_name(name: &str) -> Option<Self> {
+        match name {
+            "fossil" => Some(Self::Fossil),
+            _ => None,
+        }
+    }
 }
 
 impl ChannelOptions {

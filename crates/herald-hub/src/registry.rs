@@ -5,7 +5,8 @@
 //! moment it is registered until its subscribe reply is queued: publications arriving meanwhile
 //! are buffered, and [`Registry::activate`] queues the reply and then the buffered publications
 //! newer than the position the reply carries, under the channel lock, so the client sees no gap
-//! and no duplicate.
+//! and no duplicate. Subscribers that negotiated delta compression get the variants of
+//! [`delta`], computed once per publication as well.
 
 use std::collections::HashMap;
 use std::hash::{BuildHasher, RandomState};
@@ -20,6 +21,9 @@ use herald_proto::{DisconnectCode, Protocol, Push, UnsubscribeCode};
 use crate::convert::{proto_client_info, proto_publication};
 use crate::outbox::Outbox;
 use crate::session::Control;
+use delta::{DeltaChain, DeltaVariants};
+
+mod delta;
 
 const SHARDS: usize = 64;
 
@@ -34,6 +38,8 @@ pub(crate) struct Registry {
 #[derive(Debug, Default)]
 struct Channel {
     subscribers: HashMap<Arc<str>, Subscriber>,
+    /// Present while some subscriber negotiated delta compression.
+    delta: Option<Box<DeltaChain>>,
 }
 
 /// What the registry needs to know about a new subscription.
@@ -48,6 +54,8 @@ pub(crate) struct NewSubscriber {
     /// Subscribed by the server (token, personal channel, API): a lost place closes the
     /// connection with 3010 instead of an unsubscribe push.
     pub(crate) server_side: bool,
+    /// Negotiated fossil delta compression: publications go out as [`delta`] variants.
+    pub(crate) delta: bool,
 }
 
 #[derive(Debug)]
@@ -59,6 +67,10 @@ struct Subscriber {
     position: Option<(u64, Arc<str>)>,
     /// Lost its place in the stream: nothing more is queued until the session drops it.
     broken: bool,
+    /// The last publication queued was the stream publication at `position`, so the client's
+    /// delta base is that one and the next may go as a patch against it. Set on every
+    /// positioned delivery, cleared by anything else; read only for delta subscribers.
+    delta_base: bool,
 }
 
 #[derive(Debug, Default)]
@@ -127,11 +139,15 @@ impl Registry {
         if entry.subscribers.contains_key(client) {
             return Err(AlreadySubscribed);
         }
+        if spec.delta {
+            entry.delta.get_or_insert_default().subscribers += 1;
+        }
         let subscriber = Subscriber {
             spec,
             pending: Some(Box::default()),
             position: None,
             broken: false,
+            delta_base: false,
         };
         entry.subscribers.insert(client.clone(), subscriber);
         Ok(first)
@@ -175,6 +191,7 @@ impl Registry {
             return lost;
         }
         let Some(position) = position.filter(|_| subscriber.spec.positioned) else {
+            subscriber.delta_base = false;
             for buffered in pending.publications {
                 if subscriber.spec.outbox.push(buffered.message).is_err() {
                     return lost;
@@ -190,6 +207,7 @@ impl Registry {
         for buffered in pending.publications {
             if buffered.offset == 0 {
                 // Published without history (`skip_history`): not part of the stream.
+                subscriber.delta_base = false;
                 let _ = subscriber.spec.outbox.push(buffered.message);
                 continue;
             }
@@ -209,8 +227,16 @@ impl Registry {
         let Some(entry) = shard.get_mut(channel) else {
             return false;
         };
-        if entry.subscribers.remove(client).is_none() {
+        let Some(removed) = entry.subscribers.remove(client) else {
             return false;
+        };
+        if removed.spec.delta
+            && let Some(chain) = &mut entry.delta
+        {
+            chain.subscribers -= 1;
+            if chain.subscribers == 0 {
+                entry.delta = None;
+            }
         }
         if entry.subscribers.is_empty() {
             shard.remove(channel);
@@ -250,19 +276,25 @@ impl Registry {
         lock(&self.shards[index])
     }
 
+    /// Queues an event for the channel's subscribers. `publication` is set for publications
+    /// (delta subscribers get its [`delta`] variants), `None` for joins and leaves.
     fn fan_out(
         &self,
         channel: &str,
         position: Option<&StreamPosition>,
         push: impl Fn() -> Push,
-        only_join_leave: bool,
+        publication: Option<&Publication>,
     ) {
         let mut shard = self.shard(channel);
         let Some(entry) = shard.get_mut(channel) else {
             return;
         };
+        let only_join_leave = publication.is_none();
         let mut encoded = EncodeOnce::new(push);
         let (offset, epoch) = position.map_or((0, ""), |p| (p.offset, p.epoch.as_str()));
+        let mut variants = publication
+            .zip(entry.delta.as_deref())
+            .map(|(p, chain)| DeltaVariants::new(channel, p, chain.base_for(offset, epoch)));
         let mut lost = Lost::default();
         for subscriber in entry.subscribers.values_mut() {
             if subscriber.broken
@@ -271,7 +303,14 @@ impl Registry {
             {
                 continue;
             }
-            let Some(message) = encoded.get(subscriber.spec.outbox.protocol()) else {
+            let protocol = subscriber.spec.outbox.protocol();
+            let message = match &mut variants {
+                Some(variants) if subscriber.spec.delta => {
+                    variants.get(&mut encoded, protocol, subscriber.continues(offset, epoch))
+                }
+                _ => encoded.get(protocol),
+            };
+            let Some(message) = message else {
                 // Binary payload for a JSON connection: it cannot be represented.
                 subscriber
                     .spec
@@ -292,9 +331,19 @@ impl Registry {
             } else if offset > 0 && subscriber.spec.positioned {
                 lost.add(subscriber.deliver_positioned(channel, offset, epoch, message));
             } else {
+                if !only_join_leave {
+                    // A publication outside the stream position: the client's delta base is
+                    // now this one, which no patch is computed against.
+                    subscriber.delta_base = false;
+                }
                 // A full outbox closes itself with 3008; nothing else to do here.
                 let _ = subscriber.spec.outbox.push(message);
             }
+        }
+        if let (Some(chain), Some(publication)) = (&mut entry.delta, publication)
+            && offset > 0
+        {
+            chain.record(offset, epoch, &publication.data);
         }
         drop(shard);
         lost.log(channel);
@@ -342,6 +391,17 @@ impl Registry {
 }
 
 impl Subscriber {
+    /// Whether the publication at `offset` of `epoch` continues what this subscriber's client
+    /// was last sent, so that a patch against the previous publication can be applied.
+    fn continues(&self, offset: u64, epoch: &str) -> bool {
+        self.delta_base
+            && self.pending.is_none()
+            && self
+                .position
+                .as_ref()
+                .is_some_and(|position| continuity(position, offset, epoch) == Continuity::Next)
+    }
+
     /// Queues a publication that continues the stream; returns how the subscriber was told to
     /// recover if it does not.
     fn deliver_positioned(
@@ -362,6 +422,7 @@ impl Subscriber {
             Continuity::Next => {
                 // Same epoch: only the offset moves (no refcount traffic per delivery).
                 position.0 = offset;
+                self.delta_base = true;
                 let _ = self.spec.outbox.push(message);
                 None
             }
@@ -472,7 +533,7 @@ impl BrokerEventHandler for Registry {
             channel,
             Some(position).filter(|p| p.offset > 0),
             push,
-            false,
+            Some(publication),
         );
     }
 
@@ -484,7 +545,7 @@ impl BrokerEventHandler for Registry {
             }),
             ..Default::default()
         };
-        self.fan_out(channel, None, push, true);
+        self.fan_out(channel, None, push, None);
     }
 
     fn handle_leave(&self, channel: &str, info: &ClientInfo) {
@@ -495,7 +556,7 @@ impl BrokerEventHandler for Registry {
             }),
             ..Default::default()
         };
-        self.fan_out(channel, None, push, true);
+        self.fan_out(channel, None, push, None);
     }
 
     fn handle_gap(&self) {
@@ -544,6 +605,8 @@ impl<F: Fn() -> Push> EncodeOnce<F> {
 }
 
 #[cfg(test)]
+mod delta_tests;
+#[cfg(test)]
 mod table_tests;
 
 #[cfg(test)]
@@ -557,6 +620,7 @@ mod tests {
             push_join_leave: false,
             positioned,
             server_side: false,
+            delta: false,
         }
     }
 
@@ -584,6 +648,12 @@ mod tests {
             .flat_map(|m| herald_proto::decode_reply(Protocol::Json, m).expect("valid"))
             .map(|r| r.push.and_then(|p| p.r#pub).map_or(u64::MAX, |p| p.offset))
             .collect()
+    }
+
+    #[test]
+    fn a_subscription_entry_stays_small() {
+        // Every idle subscription pays for this; the delta flags live in padding.
+        assert!(std::mem::size_of::<Subscriber>() <= 56);
     }
 
     #[tokio::test]

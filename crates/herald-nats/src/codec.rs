@@ -95,6 +95,7 @@ mod tests {
             info: Some(info()),
             tags: HashMap::from([("k".into(), "v".into()), ("empty".into(), String::new())]),
             time: 1_700_000_000_123,
+            delta: true,
         }
     }
 
@@ -165,8 +166,8 @@ mod tests {
             Err(DecodeError::Invalid("tag count"))
         );
         assert_eq!(
-            decode(Bytes::from_static(b"p1:\x00\x00\x00\x02")),
-            Err(DecodeError::Invalid("info flag"))
+            decode(Bytes::from_static(b"p1:\x00\x00\x00\x04")),
+            Err(DecodeError::Invalid("flags"))
         );
         // A user that is not UTF-8.
         assert_eq!(

@@ -26,7 +26,8 @@
 //!   always written, so an empty one reads `{"id":2,"publish":{}}`. **`bytes` fields hold raw
 //!   JSON, not base64**: they are written as is minus raw `\n` bytes, and a payload that is not
 //!   valid JSON fails with [`EncodeError::NotJson`]. Decoding ignores unknown keys and reads
-//!   `null` as absent.
+//!   `null` as absent. (A JSON subscription with delta compression gets publication payloads
+//!   as JSON strings instead: [`json_string`].)
 //! - **Protobuf** frames are `uvarint(len) || message`, repeated; even a lone message carries
 //!   its prefix, so a ping is the single byte `0x00`. Unknown fields are ignored.
 //!
@@ -64,7 +65,7 @@ mod protocol;
 
 pub use codec::{
     FrameWriter, WireMessage, append_to_frame, decode_commands, decode_message, decode_reply,
-    encode_command, encode_message, encode_push, encode_reply,
+    encode_command, encode_message, encode_push, encode_reply, json_string,
 };
 pub use codes::{DisconnectCode, ErrorCode, UnsubscribeCode};
 pub use error::{DecodeError, EncodeError};

@@ -147,6 +147,7 @@ mod tests {
             info: Some(info()),
             tags: HashMap::from([("k".into(), "v".into()), ("empty".into(), String::new())]),
             time: 1_700_000_000_123,
+            delta: true,
         }
     }
 

@@ -79,7 +79,7 @@ pub async fn handler_receives_publications_in_order_with_positions<B: Broker + ?
     assert!(!handler.overlapped(&ch), "handler calls overlapped");
 }
 
-/// Data (binary too), publisher info, tags and time come back unchanged from both delivery and
+/// Data (binary too), publisher info, tags, time and the delta flag come back unchanged from both delivery and
 /// history.
 pub async fn publication_fields_survive_delivery_and_history<B: Broker + ?Sized>(broker: Arc<B>) {
     let (handler, ch) = start(&*broker, "fields").await;
@@ -92,6 +92,7 @@ pub async fn publication_fields_survive_delivery_and_history<B: Broker + ?Sized>
             ("empty".to_owned(), String::new()),
         ]),
         time: 1_700_000_000_123,
+        delta: true,
     };
     broker
         .publish(&ch, sent.clone(), &with_history(10))

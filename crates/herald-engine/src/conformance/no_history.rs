@@ -50,7 +50,7 @@ pub async fn publications_reach_handler_in_order_without_positions<B: Broker + ?
     assert!(!handler.overlapped(&ch), "handler calls overlapped");
 }
 
-/// Data (binary too), publisher info, tags and time come back unchanged from delivery.
+/// Data (binary too), publisher info, tags, time and the delta flag come back unchanged from delivery.
 pub async fn publication_fields_survive_delivery<B: Broker + ?Sized>(broker: Arc<B>) {
     let (handler, ch) = start(&*broker, "at-most-once-fields").await;
     let sent = Publication {
@@ -62,6 +62,7 @@ pub async fn publication_fields_survive_delivery<B: Broker + ?Sized>(broker: Arc
             ("empty".to_owned(), String::new()),
         ]),
         time: 1_700_000_000_123,
+        delta: true,
     };
     broker
         .publish(&ch, sent.clone(), &with_history(10))

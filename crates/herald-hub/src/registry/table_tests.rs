@@ -295,6 +295,7 @@ fn a_second_subscription_of_the_same_client_is_refused_and_the_last_removal_free
         push_join_leave: false,
         positioned: false,
         server_side: false,
+        delta: false,
     };
     assert_eq!(registry.add_pending(CHANNEL, &alice, spec()), Ok(true));
     assert!(registry.add_pending(CHANNEL, &alice, spec()).is_err());
@@ -320,6 +321,7 @@ fn run(row: &Row) -> (Vec<Item>, Option<u16>, bool) {
         push_join_leave: row.push_join_leave,
         positioned: row.positioned,
         server_side: row.server_side,
+        delta: false,
     };
     assert_eq!(registry.add_pending(CHANNEL, &client, spec), Ok(true));
     for step in row.steps {

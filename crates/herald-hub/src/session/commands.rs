@@ -52,6 +52,8 @@ impl Session {
             data: request.data,
             info: Some(self.client_info(chan_info)),
             time: now_unix_millis(),
+            // A client cannot ask for a delta; the namespace decides, as in Centrifugo.
+            delta: options.delta_publish,
             ..Default::default()
         };
         let publish_options = hub.publish_options(options);

@@ -5,8 +5,8 @@
 use bytes::Bytes;
 use herald_engine::{HistoryFilter, HistoryLimit, StreamPosition};
 use herald_proto::{
-    DisconnectCode, Reply, SubscribeRequest, SubscribeResult, Unsubscribe, UnsubscribeCode,
-    UnsubscribeRequest,
+    DisconnectCode, Protocol, Reply, SubscribeRequest, SubscribeResult, Unsubscribe,
+    UnsubscribeCode, UnsubscribeRequest,
 };
 
 use super::{Flow, Session, Subscription};
@@ -14,7 +14,7 @@ use crate::channels::ResolvedChannel;
 use crate::convert::proto_publication;
 use crate::node::now_unix_secs;
 use crate::registry::NewSubscriber;
-use crate::{ChannelOptions, HubError, SubscribeOverride, SubscriptionType, TokenError};
+use crate::{ChannelOptions, DeltaType, HubError, SubscribeOverride, SubscriptionType, TokenError};
 
 /// Bit of `SubscribeRequest.flag`: fail with 112 instead of subscribing unrecovered.
 const FLAG_REJECT_UNRECOVERED: i64 = 2;
@@ -60,6 +60,8 @@ pub(super) struct Plan {
     pub(super) expire_at: Option<i64>,
     /// Subscribed by the server rather than by a client command.
     pub(super) server_side: bool,
+    /// Delta compression negotiated: the client asked for fossil and the namespace allows it.
+    pub(super) delta: bool,
 }
 
 impl Plan {
@@ -102,6 +104,11 @@ impl Session {
         }
         if MAP_OR_SHARED_POLL.contains(&request.r#type) {
             return self.send_error(id, HubError::NotAvailable);
+        }
+        if !request.delta.is_empty() && DeltaType::from_name(&request.delta).is_none() {
+            // Centrifugo's rule: a delta type nobody knows is a broken client, not a choice.
+            tracing::info!(client = %self.client, delta = %request.delta, "unknown delta type");
+            return self.disconnect(DisconnectCode::BAD_REQUEST);
         }
         let hub = self.hub.clone();
         let resolved = match hub.shared.rules.resolve(&request.channel) {
@@ -285,6 +292,8 @@ impl Session {
                 true,
             );
         }
+        plan.delta = DeltaType::from_name(&request.delta)
+            .is_some_and(|wanted| options.allowed_delta_types.contains(&wanted));
         if plan.recoverable && request.recover {
             plan.recover_since = Some(StreamPosition {
                 offset: request.offset,
@@ -304,6 +313,7 @@ impl Session {
             push_join_leave: plan.push_join_leave,
             positioned: plan.positioned,
             server_side: plan.server_side,
+            delta: plan.delta,
         };
         let first = hub
             .shared
@@ -401,6 +411,7 @@ impl Session {
             recoverable: plan.recoverable,
             positioned: plan.positioned,
             data: plan.data.clone(),
+            delta: plan.delta,
             ..Default::default()
         };
         if let Some(at) = plan.expire_at {
@@ -428,7 +439,7 @@ impl Session {
                         if recovered {
                             result.recovered = true;
                             result.publications =
-                                history.publications.iter().map(proto_publication).collect();
+                                self.recovered_publications(plan, &history.publications);
                         }
                         top
                     }
@@ -446,6 +457,30 @@ impl Session {
         result.offset = top.offset;
         result.epoch = top.epoch.clone();
         Ok((result, Some(top)))
+    }
+
+    /// Recovered publications as the reply carries them: always full payloads (a recovery is
+    /// the first thing after a subscribe, and the SDK restarts its delta chain there), but for
+    /// a JSON client with delta compression each payload is a JSON string, since the SDK parses
+    /// every publication of such a subscription from one.
+    fn recovered_publications(
+        &self,
+        plan: &Plan,
+        publications: &[herald_engine::Publication],
+    ) -> Vec<herald_proto::Publication> {
+        let as_strings = plan.delta && self.outbox.protocol() == Protocol::Json;
+        publications
+            .iter()
+            .map(|publication| {
+                let mut recovered = proto_publication(publication);
+                // Not UTF-8: left as it is, and the reply then fails to encode for JSON (3506)
+                // like any binary payload would.
+                if as_strings && let Some(text) = herald_proto::json_string(&recovered.data) {
+                    recovered.data = text;
+                }
+                recovered
+            })
+            .collect()
     }
 
     async fn current_position(

@@ -4,6 +4,7 @@
 mod support;
 
 mod connect;
+mod delta;
 mod gaps;
 mod permissions;
 mod recovery;

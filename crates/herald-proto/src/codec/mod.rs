@@ -47,6 +47,15 @@ pub fn encode_push(protocol: Protocol, push: &Push) -> Result<Bytes, EncodeError
     }))
 }
 
+/// A payload as a JSON *string* literal, for a `bytes` field that must travel as text rather
+/// than as raw JSON: the publications of a JSON subscription that negotiated delta compression
+/// carry their payload, or the delta, this way, and the SDK parses the string. `None` when the
+/// payload is not UTF-8 (a JSON connection cannot carry it either way).
+pub fn json_string(payload: &[u8]) -> Option<Bytes> {
+    let text = std::str::from_utf8(payload).ok()?;
+    Some(Bytes::from(json::string_literal(text)))
+}
+
 /// Encodes one command, ready for [`append_to_frame`] (for clients and tests).
 pub fn encode_command(protocol: Protocol, command: &Command) -> Result<Bytes, EncodeError> {
     encode_framed(protocol, command)

@@ -182,6 +182,33 @@ fn json_data_fields_keep_raw_bytes() {
 // --- JSON encoding ------------------------------------------------------------------------
 
 #[test]
+fn json_string_payloads_for_delta_subscriptions() {
+    // The payload (newlines included, which raw JSON would lose) becomes a string the SDK
+    // parses back to the very same bytes; the delta flag is written when set.
+    let payload = "{\"text\": \"a\\\"b\u{2028}\",\n \"n\": 1}";
+    let data = json_string(payload.as_bytes()).expect("UTF-8");
+    let push = Push {
+        channel: "c".into(),
+        r#pub: Some(Publication {
+            data: data.clone(),
+            delta: true,
+            offset: 2,
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    let json = json_push(&push);
+    assert!(
+        json.starts_with(r#"{"push":{"channel":"c","pub":{"data":""#),
+        "{json}"
+    );
+    assert!(json.ends_with(r#","offset":2,"delta":true}}}"#), "{json}");
+    let back: String = serde_json::from_slice(&data).expect("a JSON string");
+    assert_eq!(back, payload);
+    assert_eq!(json_string(b"\xff"), None, "not UTF-8");
+}
+
+#[test]
 fn json_ping_is_empty_object() {
     assert_eq!(json_reply(&Reply::default()), "{}");
 }

@@ -33,7 +33,7 @@
 //! - an invalid `channels` pattern is 107, not 100;
 //! - request bodies are capped at [`MAX_BODY_BYTES`];
 //! - not served: the legacy bare `/api` route (newline-separated `{"method","params"}`) and the
-//!   PRO/map methods; `session`, `recover_since` and `delta` are accepted and ignored.
+//!   PRO/map methods; `session` and `recover_since` are accepted and ignored.
 //!
 //! ```no_run
 //! # async fn run(hub: herald_hub::Hub) -> std::io::Result<()> {

@@ -29,6 +29,7 @@ pub(crate) async fn publish(hub: &Hub, req: PublishRequest) -> Result<PublishRes
         idempotency_key: Some(req.idempotency_key).filter(|key| !key.is_empty()),
         version: req.version,
         version_epoch: req.version_epoch,
+        delta: req.delta,
     };
     publish_one(hub, request).await
 }
@@ -52,6 +53,7 @@ pub(crate) async fn broadcast(
         idempotency_key: idempotency_key.clone(),
         version: req.version,
         version_epoch: req.version_epoch.clone(),
+        delta: req.delta,
     });
     // `buffered` keeps the request order while running channels concurrently.
     let responses = futures_util::stream::iter(requests)

@@ -25,7 +25,7 @@ pub(crate) struct PublishRequest {
     pub(crate) tags: HashMap<String, String>,
     #[serde(deserialize_with = "nullable")]
     pub(crate) idempotency_key: String,
-    /// Accepted for compatibility; the hub has no delta compression for API publishes yet.
+    /// Send as a fossil delta to subscribers that negotiated delta compression.
     #[serde(deserialize_with = "nullable")]
     pub(crate) delta: bool,
     /// Publication version (Centrifugo 6.2), 0 for none: with history on, a publication not
@@ -55,7 +55,7 @@ pub(crate) struct BroadcastRequest {
     pub(crate) tags: HashMap<String, String>,
     #[serde(deserialize_with = "nullable")]
     pub(crate) idempotency_key: String,
-    /// Accepted for compatibility; the hub has no delta compression for API publishes yet.
+    /// Send as a fossil delta to subscribers that negotiated delta compression.
     #[serde(deserialize_with = "nullable")]
     pub(crate) delta: bool,
     /// Publication version (Centrifugo 6.2), 0 for none: with history on, a publication not

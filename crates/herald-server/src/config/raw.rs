@@ -552,6 +552,12 @@ pub struct ChannelOptionsConfig {
     /// start-up, and refuses subscriptions to such a namespace with Centrifugo's codes (see
     /// `herald_hub::SubscriptionType`).
     pub subscription_type: String,
+    /// Delta formats subscribers may ask for: `[]` (default, none) or `["fossil"]`; any other
+    /// name is a configuration error.
+    pub allowed_delta_types: Vec<String>,
+    /// Send every publication as a delta to subscribers that negotiated one, as if each
+    /// publish set `delta`; default `false`.
+    pub delta_publish: bool,
 }
 
 /// `http_api.*`.

@@ -443,6 +443,20 @@ fn channel_options(
         c.fail(format!("{key}.subscription_type"), e);
         hub::SubscriptionType::Stream
     });
+    let allowed_delta_types = raw
+        .allowed_delta_types
+        .iter()
+        .filter_map(|name| {
+            let known = hub::DeltaType::from_name(name);
+            if known.is_none() {
+                c.fail(
+                    format!("{key}.allowed_delta_types"),
+                    format!("unknown delta type {name:?}: only \"fossil\" exists"),
+                );
+            }
+            known
+        })
+        .collect();
     hub::ChannelOptions {
         presence: raw.presence,
         join_leave: raw.join_leave,
@@ -469,6 +483,8 @@ fn channel_options(
         channel_regex,
         publication_data_format,
         subscription_type,
+        allowed_delta_types,
+        delta_publish: raw.delta_publish,
     }
 }
 

@@ -16,11 +16,6 @@ use herald_server::jwt::JwtVerifier;
 
 use crate::websocket::WAIT;
 
-/// Keys of the file that other branches of issue 10 implement (fossil delta, the HTTP-stream
-/// and SSE transports). Until they are merged they are unknown here; once merged, this list
-/// can go and the problems below must be empty.
-const PENDING_ELSEWHERE: [&str; 2] = ["allowed_delta_types", "delta_publish"];
-
 fn fixture() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/centrifugo_test.json")
 }
@@ -28,11 +23,7 @@ fn fixture() -> PathBuf {
 #[test]
 fn checkconfig_accepts_it_with_one_note_per_unimplemented_feature() {
     let (problems, notes) = check_config_with_notes(&fixture(), Vec::new());
-    let real_problems: Vec<&String> = problems
-        .iter()
-        .filter(|p| !PENDING_ELSEWHERE.iter().any(|key| p.contains(key)))
-        .collect();
-    assert!(real_problems.is_empty(), "{real_problems:#?}");
+    assert!(problems.is_empty(), "{problems:#?}");
     assert_eq!(notes.len(), 5, "{notes:#?}");
     let map = &notes[0];
     for ns in [
@@ -89,7 +80,6 @@ fn serve_loads_it_and_logs_the_notes_first() {
         .warnings
         .iter()
         .filter(|w| w.starts_with("unknown"))
-        .filter(|w| !PENDING_ELSEWHERE.iter().any(|key| w.contains(key)))
         .collect();
     assert!(unknown.is_empty(), "{unknown:#?}");
 }

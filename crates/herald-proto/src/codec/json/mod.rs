@@ -48,6 +48,13 @@ pub(crate) fn encode_push(push: &Push) -> Result<Vec<u8>, EncodeError> {
     Ok(out.into_vec())
 }
 
+/// `text` as a JSON string literal, quotes included.
+pub(crate) fn string_literal(text: &str) -> Vec<u8> {
+    let mut out = JsonWriter::with_capacity(text.len() + text.len() / 8 + 2);
+    out.string(text);
+    out.into_vec()
+}
+
 /// Decodes the message at position `index` of a frame: exactly one JSON object, surrounding
 /// whitespace allowed.
 fn decode_line<T: JsonObject>(index: usize, line: &[u8]) -> Result<T, DecodeError> {

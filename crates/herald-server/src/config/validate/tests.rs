@@ -83,7 +83,8 @@ fn maps_every_channel_option() {
                  "allow_presence_for_anonymous": true, "allow_history_for_subscriber": true,
                  "allow_history_for_client": true, "allow_history_for_anonymous": true,
                  "channel_regex": "^[a-z]+$", "publication_data_format": "binary",
-                 "subscription_type": "stream"},
+                 "subscription_type": "stream",
+                 "allowed_delta_types": ["fossil"], "delta_publish": true},
                 {"name": "news.v2", "subscription_type": "map_users"}
             ]
         }
@@ -119,7 +120,10 @@ fn maps_every_channel_option() {
         chat.publication_data_format,
         hub::PublicationDataFormat::Binary
     );
+    assert_eq!(chat.allowed_delta_types, vec![hub::DeltaType::Fossil]);
+    assert!(chat.delta_publish);
     let news = &channel.namespaces[1].options;
+    assert!(news.allowed_delta_types.is_empty() && !news.delta_publish);
     assert_eq!(
         news.publication_data_format,
         hub::PublicationDataFormat::Json
@@ -231,6 +235,10 @@ fn namespace_problems_name_their_key() {
     assert_problem(
         json!({"channel": {"publication_data_format": "xml"}}),
         "channel.publication_data_format",
+    );
+    assert_problem(
+        json!({"channel": {"namespaces": [{"name": "chat", "allowed_delta_types": ["fossil", "xdelta"]}]}}),
+        "channel.namespaces[0].allowed_delta_types: unknown delta type \"xdelta\"",
     );
 }
 
