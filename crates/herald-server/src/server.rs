@@ -173,6 +173,7 @@ fn routes(hub: &Hub, settings: &crate::config::ServerSettings, tracker: TaskTrac
             message_size_limit: settings.websocket.message_size_limit,
             write_timeout: settings.websocket.write_timeout,
             origins: settings.origins.clone(),
+            compression: settings.websocket.compression,
             tracker,
         };
         #[cfg(feature = "autobahn")]

@@ -557,6 +557,15 @@ pub struct WebSocketConfig {
     pub message_size_limit: usize,
     /// Longest a write may take before disconnect 3009. Default `1s` (`0` means the default).
     pub write_timeout: GoDuration,
+    /// Negotiate permessage-deflate (RFC 7692) with clients that offer it, without context
+    /// takeover in either direction. Costs CPU, not memory per connection. Default `false`.
+    pub compression: bool,
+    /// Outgoing messages smaller than this many bytes go out uncompressed. Default `0` (every
+    /// message is compressed, unless deflate would not make it smaller), as in Centrifugo.
+    pub compression_min_size: usize,
+    /// zlib compression level of outgoing messages, 0 (stored) to 9 (smallest). Default `1`
+    /// (fastest), as in Centrifugo.
+    pub compression_level: i64,
 }
 
 impl Default for WebSocketConfig {
@@ -566,6 +575,9 @@ impl Default for WebSocketConfig {
             handler_prefix: "/connection/websocket".to_owned(),
             message_size_limit: 65_536,
             write_timeout: GoDuration::from_secs(1),
+            compression: false,
+            compression_min_size: 0,
+            compression_level: 1,
         }
     }
 }

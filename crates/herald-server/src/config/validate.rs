@@ -15,8 +15,9 @@ use super::raw::{
     ChannelConfig, ChannelOptionsConfig, ClientConfig, Config, RedisEngineConfig, TokenConfig,
 };
 use super::settings::{
-    ApiErrorMode, BackendSettings, ClaimMatch, EngineSettings, HealthSettings, HttpApiSettings,
-    LogLevel, ServerSettings, TokenKeys, TokenSettings, Validated, WebSocketSettings,
+    ApiErrorMode, BackendSettings, ClaimMatch, CompressionSettings, EngineSettings, HealthSettings,
+    HttpApiSettings, LogLevel, ServerSettings, TokenKeys, TokenSettings, Validated,
+    WebSocketSettings,
 };
 
 /// Used when `client.ping_interval` is 0, as Centrifugo's library does.
@@ -249,6 +250,19 @@ impl Config {
                     ws.write_timeout,
                     Duration::from_secs(1),
                 ),
+                compression: ws.compression.then(|| CompressionSettings {
+                    min_size: ws.compression_min_size,
+                    level: u8::try_from(ws.compression_level)
+                        .ok()
+                        .filter(|level| *level <= 9)
+                        .unwrap_or_else(|| {
+                            c.fail(
+                                "websocket.compression_level",
+                                format!("must be 0 to 9, got {}", ws.compression_level),
+                            );
+                            1
+                        }),
+                }),
             },
             health: HealthSettings {
                 enabled: self.health.enabled,

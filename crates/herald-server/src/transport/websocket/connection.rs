@@ -19,7 +19,7 @@
 
 use std::collections::VecDeque;
 use std::future::Future;
-use std::io::{self, IoSlice};
+use std::io;
 use std::mem::MaybeUninit;
 use std::net::SocketAddr;
 use std::pin::Pin;
@@ -27,7 +27,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use herald_hub::{Disconnect, Drained, Flow, Hub, Outbox};
 use herald_proto::{DisconnectCode, Protocol};
 use herald_ws::{self as frame, Decoder, FrameError, Incoming, OutFrame};
@@ -35,7 +35,9 @@ use tokio::io::{AsyncRead, AsyncWriteExt, ReadBuf};
 use tokio::net::TcpStream;
 use tokio::time::{Instant, Sleep};
 
+use super::deflate::Deflate;
 use super::handler::{Call, Handled, Handler};
+use super::writer::Writer;
 
 /// How long a closing connection waits for the peer's close frame before dropping the socket.
 /// Reading until then keeps the kernel from answering unread data with a reset that could
@@ -44,9 +46,6 @@ const CLOSE_LINGER: Duration = Duration::from_secs(5);
 
 /// Bytes read per `read` call. It lives on the stack of a plain function, only while reading.
 const READ_CHUNK: usize = 16 * 1024;
-
-/// Most buffers handed to one vectored write.
-const MAX_IOVECS: usize = 64;
 
 /// Steps (a write, a read, an event) one poll of a connection takes before it yields, so a
 /// busy connection cannot hold a worker thread.
@@ -58,6 +57,8 @@ pub(super) struct Settings {
     pub(super) protocol: Protocol,
     pub(super) message_size_limit: usize,
     pub(super) write_timeout: Duration,
+    /// permessage-deflate, when the client negotiated it.
+    pub(super) deflate: Option<Deflate>,
 }
 
 /// Why the active phase of a connection ended, which decides what the closing phase does.
@@ -174,8 +175,11 @@ impl<H: Handler> Connection<H> {
         let mut socket = FramedSocket {
             outbox: handler.outbox(),
             stream,
-            decoder: Decoder::new(settings.message_size_limit),
-            writer: Writer::new(settings.protocol),
+            decoder: match settings.deflate {
+                Some(_) => Decoder::with_deflate(settings.message_size_limit),
+                None => Decoder::new(settings.message_size_limit),
+            },
+            writer: Writer::new(settings.protocol, settings.deflate),
             write_timeout: settings.write_timeout,
             write_timer: None,
         };
@@ -323,7 +327,11 @@ impl<H: Handler> Active<H> {
                 Handled::Call(call) => self.call = Some(call),
                 Handled::Reply(handler, kind, payload) => {
                     self.handler = Some(handler);
-                    return self.socket.send(kind, payload);
+                    let written =
+                        self.socket
+                            .writer
+                            .send_message(&self.socket.stream, kind, payload);
+                    return self.socket.after_write(written);
                 }
             },
             Incoming::Ping(payload) => return self.socket.send(OutFrame::Pong, payload),
@@ -464,13 +472,13 @@ impl FramedSocket {
     fn write_drained(&mut self, drained: Drained) -> Step {
         match drained {
             Drained::Messages(messages) => {
-                let payload = join_frame(self.writer.protocol, &messages);
-                self.send(self.writer.data_frame(), payload)
+                let written = self.writer.send_messages(&self.stream, &messages);
+                self.after_write(written)
             }
             Drained::Close(messages, disconnect) => {
                 if !messages.is_empty() {
-                    let payload = join_frame(self.writer.protocol, &messages);
-                    if let Step::End(cause) = self.send(self.writer.data_frame(), payload) {
+                    let written = self.writer.send_messages(&self.stream, &messages);
+                    if let Step::End(cause) = self.after_write(written) {
                         return Step::End(cause);
                     }
                 }
@@ -568,12 +576,8 @@ impl FramedSocket {
                 Ok(Some(pair)) => pair,
                 _ => return false,
             };
-        let kind = self.writer.data_frame();
-        if !messages.is_empty() {
-            let payload = join_frame(self.writer.protocol, &messages);
-            if self.writer.send(&self.stream, kind, payload).is_err() {
-                return false;
-            }
+        if !messages.is_empty() && self.writer.send_messages(&self.stream, &messages).is_err() {
+            return false;
         }
         let payload = frame::close_payload(disconnect.code, &disconnect.reason);
         if self
@@ -622,106 +626,6 @@ impl FramedSocket {
             }
         }
     }
-}
-
-/// Frames on their way to the socket: written at once when nothing is queued, else kept (in
-/// order) until the socket takes them.
-struct Writer {
-    protocol: Protocol,
-    /// Bytes the socket has not taken yet, oldest first; unallocated while empty.
-    backlog: VecDeque<Bytes>,
-}
-
-impl Writer {
-    fn new(protocol: Protocol) -> Self {
-        Self {
-            protocol,
-            backlog: VecDeque::new(),
-        }
-    }
-
-    fn data_frame(&self) -> OutFrame {
-        match self.protocol {
-            Protocol::Json => OutFrame::Text,
-            Protocol::Protobuf => OutFrame::Binary,
-        }
-    }
-
-    fn is_blocked(&self) -> bool {
-        !self.backlog.is_empty()
-    }
-
-    /// Writes one frame with one vectored write when nothing is queued before it.
-    fn send(&mut self, stream: &TcpStream, kind: OutFrame, payload: Bytes) -> io::Result<()> {
-        let (header, header_len) = frame::header(kind, payload.len());
-        let header = &header[..header_len];
-        if self.is_blocked() {
-            self.backlog.push_back(Bytes::copy_from_slice(header));
-            self.backlog.push_back(payload);
-            return self.flush(stream);
-        }
-        let written =
-            match stream.try_write_vectored(&[IoSlice::new(header), IoSlice::new(&payload)]) {
-                Ok(written) => written,
-                Err(err) if err.kind() == io::ErrorKind::WouldBlock => 0,
-                Err(err) => return Err(err),
-            };
-        if written < header_len {
-            self.backlog
-                .push_back(Bytes::copy_from_slice(&header[written..]));
-            self.backlog.push_back(payload);
-        } else if written < header_len + payload.len() {
-            self.backlog
-                .push_back(payload.slice(written - header_len..));
-        }
-        Ok(())
-    }
-
-    /// Writes as much of the backlog as the socket takes.
-    fn flush(&mut self, stream: &TcpStream) -> io::Result<()> {
-        while !self.backlog.is_empty() {
-            let slices: Vec<IoSlice<'_>> = self
-                .backlog
-                .iter()
-                .take(MAX_IOVECS)
-                .map(|chunk| IoSlice::new(chunk))
-                .collect();
-            let mut written = match stream.try_write_vectored(&slices) {
-                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
-                Ok(written) => written,
-                Err(err) if err.kind() == io::ErrorKind::WouldBlock => return Ok(()),
-                Err(err) => return Err(err),
-            };
-            while written > 0 {
-                let Some(front) = self.backlog.front_mut() else {
-                    break;
-                };
-                if written >= front.len() {
-                    written -= front.len();
-                    self.backlog.pop_front();
-                } else {
-                    let _ = front.split_to(written);
-                    written = 0;
-                }
-            }
-        }
-        // Give the queue's allocation back while the connection is idle.
-        self.backlog = VecDeque::new();
-        Ok(())
-    }
-}
-
-/// One WebSocket message out of one or more encoded protocol messages.
-fn join_frame(protocol: Protocol, messages: &[Bytes]) -> Bytes {
-    if let [only] = messages {
-        return only.clone();
-    }
-    let size = messages.iter().map(|m| m.len() + 1).sum();
-    let mut frame = BytesMut::with_capacity(size);
-    for message in messages {
-        herald_proto::append_to_frame(protocol, &mut frame, message);
-    }
-    frame.freeze()
 }
 
 #[cfg(test)]
@@ -875,6 +779,7 @@ mod tests {
             protocol: Protocol::Json,
             message_size_limit: 1024,
             write_timeout: Duration::from_secs(10),
+            deflate: None,
         };
         let upgraded = async move { Some((stream, Bytes::new())) };
         let connection = tokio::spawn(Connection::<Gated>::upgrading(
@@ -904,14 +809,5 @@ mod tests {
             .await
             .expect("the connection ends when the client goes")
             .expect("no panic");
-    }
-
-    #[test]
-    fn json_frames_join_with_single_newlines() {
-        let frame = join_frame(
-            Protocol::Json,
-            &[Bytes::from_static(b"{}"), Bytes::from_static(b"{\"id\":1}")],
-        );
-        assert_eq!(&frame[..], b"{}\n{\"id\":1}");
     }
 }

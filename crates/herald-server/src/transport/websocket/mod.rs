@@ -8,9 +8,14 @@
 //! JSON goes in text frames; Protobuf (subprotocol `centrifuge-protobuf`, or `?format=protobuf`
 //! / `?cf_protocol=protobuf`) in binary frames. Several messages queued together leave as one
 //! frame (newline-separated JSON, or length-prefixed Protobuf), as in Centrifugo.
+//!
+//! With `websocket.compression` on, a client that offers permessage-deflate (RFC 7692) gets it
+//! without context takeover (`deflate.rs`, `herald_ws::deflate`).
 
 mod connection;
+mod deflate;
 mod handler;
+mod writer;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -31,7 +36,7 @@ use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
 use tokio_util::task::TaskTracker;
 
-use crate::config::OriginPolicy;
+use crate::config::{CompressionSettings, OriginPolicy};
 
 use handler::Handler;
 
@@ -50,6 +55,8 @@ pub struct WebSocketTransport {
     pub write_timeout: Duration,
     /// Which `Origin` headers are acceptable (`client.allowed_origins`).
     pub origins: OriginPolicy,
+    /// permessage-deflate for clients that offer it; `None`: never negotiated.
+    pub compression: Option<CompressionSettings>,
     /// Tracks connection tasks so shutdown can wait for them.
     pub tracker: TaskTracker,
 }
@@ -59,6 +66,7 @@ impl std::fmt::Debug for WebSocketTransport {
         f.debug_struct("WebSocketTransport")
             .field("message_size_limit", &self.message_size_limit)
             .field("write_timeout", &self.write_timeout)
+            .field("compression", &self.compression)
             .finish_non_exhaustive()
     }
 }
@@ -104,11 +112,23 @@ async fn upgrade<H: Handler>(
         }
     };
     let (protocol, subprotocol) = select_protocol(headers, request.uri().query());
+    let agreed = transport.compression.and_then(|compression| {
+        let offers = headers
+            .get_all(header::SEC_WEBSOCKET_EXTENSIONS)
+            .iter()
+            .filter_map(|v| v.to_str().ok());
+        herald_ws::deflate::negotiate(offers).map(|agreed| (agreed, compression))
+    });
     let on_upgrade = hyper::upgrade::on(&mut request);
     let settings = connection::Settings {
         protocol,
         message_size_limit: transport.message_size_limit,
         write_timeout: transport.write_timeout,
+        deflate: agreed.map(|(agreed, compression)| deflate::Deflate {
+            min_size: u32::try_from(compression.min_size).unwrap_or(u32::MAX),
+            level: compression.level,
+            window_bits: agreed.window_bits,
+        }),
     };
     transport
         .tracker
@@ -125,6 +145,11 @@ async fn upgrade<H: Handler>(
     response_headers.insert(header::CONNECTION, HeaderValue::from_static("Upgrade"));
     if let Ok(value) = HeaderValue::from_str(&accept) {
         response_headers.insert(header::SEC_WEBSOCKET_ACCEPT, value);
+    }
+    if let Some((agreed, _)) = agreed
+        && let Ok(value) = HeaderValue::from_str(&agreed.response())
+    {
+        response_headers.insert(header::SEC_WEBSOCKET_EXTENSIONS, value);
     }
     if let Some(subprotocol) = subprotocol {
         response_headers.insert(
