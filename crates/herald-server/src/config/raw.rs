@@ -48,6 +48,11 @@ pub struct HttpServerConfig {
     pub address: String,
     /// Port to bind. Default 8000.
     pub port: u16,
+    /// Also serve HTTP/2 over cleartext (prior knowledge, as Centrifugo's `h2c_external`),
+    /// with extended CONNECT (RFC 8441) so WebSocket runs over HTTP/2 streams. Centrifugo
+    /// requires a separate `internal_port` with it; Herald does not. Default `false`: HTTP/1
+    /// only, and the listener does not look at the first bytes of a connection.
+    pub h2c_external: bool,
 }
 
 impl Default for HttpServerConfig {
@@ -55,6 +60,7 @@ impl Default for HttpServerConfig {
         Self {
             address: String::new(),
             port: 8000,
+            h2c_external: false,
         }
     }
 }

@@ -44,6 +44,8 @@ pub enum BackendSettings {
 pub struct ServerSettings {
     /// Interface to bind; `""` means all interfaces.
     pub address: String,
+    /// Serve HTTP/2 with prior knowledge beside HTTP/1 (`http_server.h2c_external`).
+    pub h2c: bool,
     /// Port to bind.
     pub port: u16,
     /// Log verbosity.

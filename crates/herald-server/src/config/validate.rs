@@ -228,6 +228,7 @@ impl Config {
         ServerSettings {
             address: self.http_server.address.clone(),
             port: self.http_server.port,
+            h2c: self.http_server.h2c_external,
             log_level,
             origins,
             http_api: HttpApiSettings {

@@ -2,5 +2,6 @@
 mod api;
 mod deflate;
 mod e2e;
+mod http2;
 mod upgrade;
 mod websocket;

@@ -31,12 +31,12 @@ use bytes::Bytes;
 use herald_hub::{Disconnect, Drained, Flow, Hub, Outbox};
 use herald_proto::{DisconnectCode, Protocol};
 use herald_ws::{self as frame, Decoder, FrameError, Incoming, OutFrame};
-use tokio::io::{AsyncRead, AsyncWriteExt, ReadBuf};
-use tokio::net::TcpStream;
+use tokio::io::{AsyncWriteExt, ReadBuf};
 use tokio::time::{Instant, Sleep};
 
 use super::deflate::Deflate;
 use super::handler::{Call, Handled, Handler};
+use super::socket::Socket;
 use super::writer::Writer;
 
 /// How long a closing connection waits for the peer's close frame before dropping the socket.
@@ -79,36 +79,36 @@ enum CloseCause {
 
 /// What the HTTP layer hands over once the upgrade is done: the socket, and the bytes it read
 /// past the upgrade request. `None` when the upgrade failed (already logged).
-pub(super) type Upgraded = Option<(TcpStream, Bytes)>;
+pub(super) type Upgraded<S> = Option<(S, Bytes)>;
 
 /// One WebSocket connection from the upgrade until it closes: spawn it.
-pub(super) struct Connection<H> {
+pub(super) struct Connection<H, S> {
     /// `client`, `user` and `remote` for every event of the connection (none while upgrading).
     span: tracing::Span,
-    phase: Phase<H>,
+    phase: Phase<H, S>,
 }
 
 // Not boxed on purpose: the active phase is where a connection spends its life, and boxing it
 // would add an allocation (and its header) to every connection.
 #[allow(clippy::large_enum_variant)]
-enum Phase<H> {
+enum Phase<H, S> {
     /// Waiting for the HTTP layer to hand over the socket.
     Upgrading {
-        upgrade: Pin<Box<dyn Future<Output = Upgraded> + Send>>,
+        upgrade: Pin<Box<dyn Future<Output = Upgraded<S>> + Send>>,
         hub: Hub,
         settings: Settings,
         remote: SocketAddr,
     },
     /// Client frames into the handler, the outbox onto the socket.
-    Active(Active<H>),
+    Active(Active<H, S>),
     /// The handler is closing and the closing handshake is under way.
     Closing(Pin<Box<dyn Future<Output = ()> + Send>>),
     Done,
 }
 
 /// The connection's life between the upgrade and the close.
-struct Active<H> {
-    socket: FramedSocket,
+struct Active<H, S> {
+    socket: FramedSocket<S>,
     /// `None` while `call` owns it.
     handler: Option<H>,
     /// The handler's call in progress; the next input waits for it, so a connection's commands
@@ -122,8 +122,8 @@ struct Active<H> {
 
 /// The socket with its frame decoder and writer, and the outbox it drains: what the closing
 /// phase keeps after the handler is gone.
-struct FramedSocket {
-    stream: TcpStream,
+struct FramedSocket<S> {
+    stream: S,
     /// The handler's outbox, also drained after the handler is gone (the closing frames).
     outbox: Arc<Outbox>,
     decoder: Decoder,
@@ -134,11 +134,11 @@ struct FramedSocket {
     write_timer: Option<Pin<Box<Sleep>>>,
 }
 
-impl<H: Handler> Connection<H> {
+impl<H: Handler, S: Socket> Connection<H, S> {
     /// A connection whose socket `upgrade` hands over. Everything waits inside this one future
     /// (also the upgrade), so the task holds nothing beside it.
     pub(super) fn upgrading(
-        upgrade: impl Future<Output = Upgraded> + Send + 'static,
+        upgrade: impl Future<Output = Upgraded<S>> + Send + 'static,
         hub: Hub,
         settings: Settings,
         remote: SocketAddr,
@@ -159,7 +159,7 @@ impl<H: Handler> Connection<H> {
     fn start(
         &mut self,
         hub: &Hub,
-        stream: TcpStream,
+        stream: S,
         buffered: Bytes,
         settings: Settings,
         remote: SocketAddr,
@@ -198,7 +198,7 @@ impl<H: Handler> Connection<H> {
     }
 }
 
-impl<H: Handler> Future for Connection<H> {
+impl<H: Handler, S: Socket> Future for Connection<H, S> {
     type Output = ();
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
@@ -253,7 +253,7 @@ enum Step {
     End(CloseCause),
 }
 
-impl<H: Handler> Active<H> {
+impl<H: Handler, S: Socket> Active<H, S> {
     /// Makes all the progress it can; ready when the active phase ends. One step at a time,
     /// in this order: finish the call in progress (writing output meanwhile), handle what was
     /// read, write output, read, react to the handler's events.
@@ -410,7 +410,7 @@ enum Read {
     Failed(io::Error),
 }
 
-impl FramedSocket {
+impl<S: Socket> FramedSocket<S> {
     /// Moves output along: drains the outbox onto the socket or, while the socket refuses
     /// bytes, waits for room (or the write timeout).
     fn poll_output(&mut self, cx: &mut Context<'_>) -> Step {
@@ -605,7 +605,8 @@ impl FramedSocket {
             if !self.writer.is_blocked() {
                 return Ok(());
             }
-            match tokio::time::timeout_at(deadline, self.stream.writable()).await {
+            let writable = std::future::poll_fn(|cx| self.stream.poll_write_ready(cx));
+            match tokio::time::timeout_at(deadline, writable).await {
                 Ok(ready) => ready?,
                 Err(_) => return Err(io::ErrorKind::TimedOut.into()),
             }
@@ -637,7 +638,7 @@ mod tests {
         ConnectTokenClaims, NodeOptions, SubscribeTokenClaims, TokenError, TokenVerifier,
     };
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    use tokio::net::TcpListener;
+    use tokio::net::{TcpListener, TcpStream};
     use tokio::sync::{mpsc, oneshot};
 
     use super::*;
@@ -782,7 +783,7 @@ mod tests {
             deflate: None,
         };
         let upgraded = async move { Some((stream, Bytes::new())) };
-        let connection = tokio::spawn(Connection::<Gated>::upgrading(
+        let connection = tokio::spawn(Connection::<Gated, TcpStream>::upgrading(
             upgraded, hub, settings, remote,
         ));
 

@@ -9,12 +9,17 @@
 //! / `?cf_protocol=protobuf`) in binary frames. Several messages queued together leave as one
 //! frame (newline-separated JSON, or length-prefixed Protobuf), as in Centrifugo.
 //!
+//! Over HTTP/2 (`http_server.h2c_external`), an extended CONNECT (RFC 8441) opens the same
+//! connection on an HTTP/2 stream (`http2.rs`).
+//!
 //! With `websocket.compression` on, a client that offers permessage-deflate (RFC 7692) gets it
 //! without context takeover (`deflate.rs`, `herald_ws::deflate`).
 
 mod connection;
 mod deflate;
 mod handler;
+mod http2;
+mod socket;
 mod writer;
 
 use std::net::SocketAddr;
@@ -25,7 +30,7 @@ use axum::Router;
 use axum::body::Body;
 use axum::extract::{ConnectInfo, Request, State};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{MethodFilter, get};
 use base64::Engine as _;
 use bytes::Bytes;
 use herald_hub::{Hub, Session};
@@ -75,7 +80,10 @@ impl WebSocketTransport {
     /// A router serving the transport at `path`.
     pub fn router(self, path: &str) -> Router {
         Router::new()
-            .route(path, get(upgrade::<Session>))
+            .route(
+                path,
+                get(upgrade::<Session>).on(MethodFilter::CONNECT, http2::connect::<Session>),
+            )
             .with_state(Arc::new(self))
     }
 
@@ -85,7 +93,11 @@ impl WebSocketTransport {
     #[cfg(feature = "autobahn")]
     pub fn echo_router(self, path: &str) -> Router {
         Router::new()
-            .route(path, get(upgrade::<handler::Echo>))
+            .route(
+                path,
+                get(upgrade::<handler::Echo>)
+                    .on(MethodFilter::CONNECT, http2::connect::<handler::Echo>),
+            )
             .with_state(Arc::new(self))
     }
 }
@@ -95,23 +107,64 @@ async fn upgrade<H: Handler>(
     ConnectInfo(remote): ConnectInfo<SocketAddr>,
     mut request: Request,
 ) -> Response {
-    let headers = request.headers();
-    let origin = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok());
-    if !transport.origins.allows(origin) {
-        tracing::info!(%remote, origin = origin.unwrap_or(""), "origin not allowed");
-        return (StatusCode::FORBIDDEN, "origin not allowed\n").into_response();
+    if let Some(refused) = refusal(&transport, request.headers(), remote) {
+        return refused;
     }
-    if transport.hub.is_shutting_down() {
-        return (StatusCode::SERVICE_UNAVAILABLE, "shutting down\n").into_response();
-    }
-    let accept = match handshake_accept(headers) {
+    let accept = match handshake_accept(request.headers()) {
         Ok(accept) => accept,
         Err(refused) => {
             tracing::debug!(%remote, %refused, "websocket upgrade refused");
             return refused.into_response();
         }
     };
-    let (protocol, subprotocol) = select_protocol(headers, request.uri().query());
+    let (settings, mut response_headers) =
+        negotiate(&transport, request.headers(), request.uri().query());
+    let on_upgrade = hyper::upgrade::on(&mut request);
+    transport
+        .tracker
+        .spawn(connection::Connection::<H, TcpStream>::upgrading(
+            take_socket(on_upgrade, remote),
+            transport.hub.clone(),
+            settings,
+            remote,
+        ));
+    response_headers.insert(header::UPGRADE, HeaderValue::from_static("websocket"));
+    response_headers.insert(header::CONNECTION, HeaderValue::from_static("Upgrade"));
+    if let Ok(value) = HeaderValue::from_str(&accept) {
+        response_headers.insert(header::SEC_WEBSOCKET_ACCEPT, value);
+    }
+    let mut response = Response::new(Body::empty());
+    *response.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
+    *response.headers_mut() = response_headers;
+    response
+}
+
+/// The checks every WebSocket request passes first, over HTTP/1 or HTTP/2: an allowed
+/// `Origin`, and a node that is not shutting down. `Some`: the answer that refuses it.
+fn refusal(
+    transport: &WebSocketTransport,
+    headers: &HeaderMap,
+    remote: SocketAddr,
+) -> Option<Response> {
+    let origin = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok());
+    if !transport.origins.allows(origin) {
+        tracing::info!(%remote, origin = origin.unwrap_or(""), "origin not allowed");
+        return Some((StatusCode::FORBIDDEN, "origin not allowed\n").into_response());
+    }
+    if transport.hub.is_shutting_down() {
+        return Some((StatusCode::SERVICE_UNAVAILABLE, "shutting down\n").into_response());
+    }
+    None
+}
+
+/// The connection's settings from the request (protocol, permessage-deflate), and the
+/// response headers that confirm them (`Sec-WebSocket-Protocol`, `Sec-WebSocket-Extensions`).
+fn negotiate(
+    transport: &WebSocketTransport,
+    headers: &HeaderMap,
+    query: Option<&str>,
+) -> (connection::Settings, HeaderMap) {
+    let (protocol, subprotocol) = select_protocol(headers, query);
     let agreed = transport.compression.and_then(|compression| {
         let offers = headers
             .get_all(header::SEC_WEBSOCKET_EXTENSIONS)
@@ -119,7 +172,6 @@ async fn upgrade<H: Handler>(
             .filter_map(|v| v.to_str().ok());
         herald_ws::deflate::negotiate(offers).map(|agreed| (agreed, compression))
     });
-    let on_upgrade = hyper::upgrade::on(&mut request);
     let settings = connection::Settings {
         protocol,
         message_size_limit: transport.message_size_limit,
@@ -130,22 +182,7 @@ async fn upgrade<H: Handler>(
             window_bits: agreed.window_bits,
         }),
     };
-    transport
-        .tracker
-        .spawn(connection::Connection::<H>::upgrading(
-            take_socket(on_upgrade, remote),
-            transport.hub.clone(),
-            settings,
-            remote,
-        ));
-    let mut response = Response::new(Body::empty());
-    *response.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
-    let response_headers = response.headers_mut();
-    response_headers.insert(header::UPGRADE, HeaderValue::from_static("websocket"));
-    response_headers.insert(header::CONNECTION, HeaderValue::from_static("Upgrade"));
-    if let Ok(value) = HeaderValue::from_str(&accept) {
-        response_headers.insert(header::SEC_WEBSOCKET_ACCEPT, value);
-    }
+    let mut response_headers = HeaderMap::new();
     if let Some((agreed, _)) = agreed
         && let Ok(value) = HeaderValue::from_str(&agreed.response())
     {
@@ -157,13 +194,13 @@ async fn upgrade<H: Handler>(
             HeaderValue::from_static(subprotocol),
         );
     }
-    response
+    (settings, response_headers)
 }
 
 /// Waits for hyper to finish the upgrade and takes the raw socket back, with any bytes hyper
 /// read past the request. Its own function so none of hyper's pieces stay in the connection
 /// task's state.
-async fn take_socket(on_upgrade: OnUpgrade, remote: SocketAddr) -> connection::Upgraded {
+async fn take_socket(on_upgrade: OnUpgrade, remote: SocketAddr) -> connection::Upgraded<TcpStream> {
     let upgraded = match on_upgrade.await {
         Ok(upgraded) => upgraded,
         Err(err) => {

@@ -16,9 +16,9 @@ use std::io::{self, IoSlice};
 use bytes::{Bytes, BytesMut};
 use herald_proto::Protocol;
 use herald_ws::{self as frame, OutFrame};
-use tokio::net::TcpStream;
 
 use super::deflate::Deflate;
+use super::socket::Socket;
 
 /// Most buffers handed to one vectored write.
 const MAX_IOVECS: usize = 64;
@@ -56,7 +56,7 @@ impl Writer {
     /// Writes one frame as it is (a control frame, say).
     pub(super) fn send(
         &mut self,
-        stream: &TcpStream,
+        stream: &impl Socket,
         kind: OutFrame,
         payload: Bytes,
     ) -> io::Result<()> {
@@ -66,7 +66,7 @@ impl Writer {
     /// Writes one data message that only this connection sends, compressed when agreed.
     pub(super) fn send_message(
         &mut self,
-        stream: &TcpStream,
+        stream: &impl Socket,
         kind: OutFrame,
         payload: Bytes,
     ) -> io::Result<()> {
@@ -79,7 +79,7 @@ impl Writer {
     /// Writes what the outbox gave (see the module docs for how they become frames).
     pub(super) fn send_messages(
         &mut self,
-        stream: &TcpStream,
+        stream: &impl Socket,
         messages: &[Bytes],
     ) -> io::Result<()> {
         let kind = self.data_frame();
@@ -117,7 +117,7 @@ impl Writer {
     /// Writes one frame with one vectored write when nothing is queued before it.
     fn send_frame(
         &mut self,
-        stream: &TcpStream,
+        stream: &impl Socket,
         kind: OutFrame,
         compressed: bool,
         payload: Bytes,
@@ -154,7 +154,7 @@ impl Writer {
     }
 
     /// Writes as much of the backlog as the socket takes.
-    pub(super) fn flush(&mut self, stream: &TcpStream) -> io::Result<()> {
+    pub(super) fn flush(&mut self, stream: &impl Socket) -> io::Result<()> {
         while !self.backlog.is_empty() {
             let slices: Vec<IoSlice<'_>> = self
                 .backlog
