@@ -174,7 +174,7 @@ fn inflate(payload: &[u8], limit: usize) -> Result<Vec<u8>, InflateError> {
                         return Err(InflateError::TooBig);
                     }
                     // Double, from a guess at the ratio, never past one byte over the limit.
-                    let want = out.len().max(payload.len() * 4).max(256);
+                    let want = out.len().max(payload.len().saturating_mul(4)).max(256);
                     out.reserve_exact(want.min(limit + 1 - out.len()));
                 }
                 let (in_before, out_before) = (inflater.total_in(), out.len());

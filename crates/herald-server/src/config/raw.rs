@@ -569,8 +569,8 @@ pub struct WebSocketConfig {
     /// Outgoing messages smaller than this many bytes go out uncompressed. Default `0` (every
     /// message is compressed, unless deflate would not make it smaller), as in Centrifugo.
     pub compression_min_size: usize,
-    /// zlib compression level of outgoing messages, 0 (stored) to 9 (smallest). Default `1`
-    /// (fastest), as in Centrifugo.
+    /// zlib compression level of outgoing messages, 0 (stored) to 9 (smallest); -1 is zlib's
+    /// default, 6. Default `1` (fastest), as in Centrifugo.
     pub compression_level: i64,
 }
 

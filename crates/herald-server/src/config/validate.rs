@@ -253,16 +253,18 @@ impl Config {
                 ),
                 compression: ws.compression.then(|| CompressionSettings {
                     min_size: ws.compression_min_size,
-                    level: u8::try_from(ws.compression_level)
-                        .ok()
-                        .filter(|level| *level <= 9)
-                        .unwrap_or_else(|| {
+                    level: match ws.compression_level {
+                        // zlib's (and Go's flate) DefaultCompression.
+                        -1 => 6,
+                        level @ 0..=9 => level as u8,
+                        other => {
                             c.fail(
                                 "websocket.compression_level",
-                                format!("must be 0 to 9, got {}", ws.compression_level),
+                                format!("must be -1 or 0 to 9, got {other}"),
                             );
                             1
-                        }),
+                        }
+                    },
                 }),
             },
             health: HealthSettings {
