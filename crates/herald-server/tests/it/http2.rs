@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 use tokio::io::{AsyncRead, AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::TcpStream;
 
-use crate::websocket::{FIN, OP_TEXT, Server, WAIT, base_config, masked};
+use crate::websocket::{FIN, OP_CLOSE, OP_TEXT, Server, WAIT, base_config, masked};
 
 /// Reads one unmasked, unfragmented server frame and returns its opcode and payload.
 async fn read_frame(io: &mut (impl AsyncRead + Unpin)) -> (u8, Vec<u8>) {
@@ -88,6 +88,21 @@ async fn a_websocket_runs_over_an_http2_extended_connect() {
     let reply: Value = serde_json::from_slice(&payload).expect("JSON");
     assert_eq!(reply["id"], 2, "{reply}");
     assert!(reply.get("error").is_none(), "{reply}");
+
+    // A protocol violation (an unmasked frame) closes with 1002, and the stream ends even
+    // though this client never closes its side.
+    io.write_all(&[FIN | OP_TEXT, 2, b'{', b'}'])
+        .await
+        .expect("write");
+    let (opcode, payload) = read_frame(&mut io).await;
+    assert_eq!(opcode, OP_CLOSE);
+    assert_eq!(payload[..2], 1002u16.to_be_bytes());
+    let mut rest = Vec::new();
+    tokio::time::timeout(WAIT, io.read_to_end(&mut rest))
+        .await
+        .expect("the stream ends")
+        .expect("a clean end");
+    assert!(rest.is_empty(), "{rest:?}");
 }
 
 #[tokio::test]

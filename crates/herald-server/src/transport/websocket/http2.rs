@@ -5,8 +5,8 @@
 //! The connection future writes without waiting (`try_write_vectored`) and waits for
 //! writability on its own; an HTTP/2 stream has no such interface, so a bridge task copies
 //! between the stream and one end of a Unix socket pair, and the connection runs on the other
-//! end. That costs an HTTP/2 WebSocket a task and two copy buffers; HTTP/1 connections do not
-//! pass through here and keep their raw `TcpStream`.
+//! end. That costs an HTTP/2 WebSocket a task and two 8 KiB copy buffers; HTTP/1 connections
+//! do not pass through here and keep their raw `TcpStream`.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -18,6 +18,7 @@ use bytes::Bytes;
 use http::{StatusCode, Version, header};
 use hyper::upgrade::OnUpgrade;
 use hyper_util::rt::TokioIo;
+use tokio::io::AsyncWriteExt as _;
 use tokio::net::UnixStream;
 use tokio_util::task::TaskTracker;
 
@@ -90,9 +91,27 @@ async fn bridge(
         }
     };
     tracker.spawn(async move {
-        let mut stream = TokioIo::new(upgraded);
-        if let Err(err) = tokio::io::copy_bidirectional(&mut stream, &mut theirs).await {
-            tracing::debug!(%remote, %err, "http/2 websocket stream ended with an error");
+        let (mut from_stream, mut to_stream) = tokio::io::split(TokioIo::new(upgraded));
+        let (mut from_connection, mut to_connection) = theirs.split();
+        // The bridge lives exactly as long as the connection's end of the pair: once the
+        // connection is done (its socket dropped), the stream ends too, whether or not the
+        // client ever closes its side.
+        let mut outgoing = std::pin::pin!(async {
+            let _ = tokio::io::copy(&mut from_connection, &mut to_stream).await;
+            let _ = to_stream.shutdown().await;
+        });
+        let mut incoming = std::pin::pin!(async {
+            if let Err(err) = tokio::io::copy(&mut from_stream, &mut to_connection).await {
+                tracing::debug!(%remote, %err, "http/2 websocket stream failed");
+            }
+            let _ = to_connection.shutdown().await;
+        });
+        let mut incoming_done = false;
+        loop {
+            tokio::select! {
+                () = &mut outgoing => break,
+                () = &mut incoming, if !incoming_done => incoming_done = true,
+            }
         }
     });
     Some((ours, Bytes::new()))
