@@ -4,6 +4,8 @@
 //! first error: after one the decoder's behaviour is unspecified (the connection is closed).
 //! Also checks what the decoder promises about each message: text is UTF-8, no message is over
 //! the limit, control payloads fit a control frame, close codes are ones a client may send.
+//! Run twice: without extensions, and with permessage-deflate negotiated (RSV1 frames are
+//! inflated, within the limit).
 #![no_main]
 
 mod chunked;
@@ -19,17 +21,22 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     let limit = input.small_limit.unwrap_or(DEFAULT_LIMIT);
-    let whole = decode(limit, &[input.stream]);
-    let chunked = decode(limit, &input.chunks());
-    assert_eq!(whole, chunked, "chunking changed the result");
-    for message in &whole.0 {
-        check(message, limit);
+    for deflate in [false, true] {
+        let whole = decode(limit, deflate, &[input.stream]);
+        let chunked = decode(limit, deflate, &input.chunks());
+        assert_eq!(whole, chunked, "chunking changed the result");
+        for message in &whole.0 {
+            check(message, limit);
+        }
     }
 });
 
 /// The messages decoded from `chunks` fed one by one, and the first error.
-fn decode(limit: usize, chunks: &[&[u8]]) -> (Vec<Incoming>, Option<FrameError>) {
-    let mut decoder = Decoder::new(limit);
+fn decode(limit: usize, deflate: bool, chunks: &[&[u8]]) -> (Vec<Incoming>, Option<FrameError>) {
+    let mut decoder = match deflate {
+        true => Decoder::with_deflate(limit),
+        false => Decoder::new(limit),
+    };
     let mut out = Vec::new();
     for chunk in chunks {
         if let Err(error) = decoder.feed(&mut chunk.to_vec(), &mut out) {

@@ -131,6 +131,12 @@ pub struct ConnectArgs {
     /// Seconds the liveness check waits for every connection to receive its publication.
     #[arg(long, value_name = "SECONDS", default_value_t = 10.0)]
     pub drain_timeout: f64,
+    /// Offer permessage-deflate and fail a connection the server does not grant it, to measure
+    /// memory per idle connection with deflate negotiated. The client cannot inflate: run
+    /// the server with `websocket.compression: true` and `websocket.compression_min_size`
+    /// above every message these clients receive (1024 is), so nothing is compressed.
+    #[arg(long)]
+    pub deflate: bool,
 }
 
 /// `fanout`.

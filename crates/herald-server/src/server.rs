@@ -76,7 +76,7 @@ pub async fn serve(
         tracing::info!("shutting down: closing every client with 3001");
         stopping_hub.shutdown();
     };
-    accept_loop(listener, app, stop, inherit_nodelay).await;
+    accept_loop(listener, app, stop, inherit_nodelay, settings.h2c).await;
 
     tracker.close();
     if tokio::time::timeout(settings.shutdown_timeout, tracker.wait())
@@ -96,17 +96,18 @@ pub async fn serve(
 /// retrying at once would spin.
 const ACCEPT_ERROR_PAUSE: Duration = Duration::from_millis(100);
 
-/// Accepts connections until `stop` resolves and serves each with hyper's HTTP/1. The streams
-/// go to hyper as plain `TokioIo<TcpStream>` so the WebSocket transport can take the raw socket
-/// back after an upgrade. On stop: no new connections, open HTTP requests finish (idle
-/// keep-alive connections close), then this returns.
-/// Accepts and serves connections until `stop` resolves. `nodelay_inherited`: accepted sockets
-/// already have TCP_NODELAY.
+/// Accepts connections until `stop` resolves and serves each with hyper's HTTP/1 or, with
+/// `h2c`, HTTP/2 when the connection starts with its preface. The streams go to hyper as plain
+/// `TokioIo<TcpStream>` so the WebSocket transport can take the raw socket back after an
+/// HTTP/1 upgrade (which is why the preface is peeked at, not read). On stop: no new
+/// connections, open HTTP requests finish (idle keep-alive connections close), then this
+/// returns. `nodelay_inherited`: accepted sockets already have TCP_NODELAY.
 async fn accept_loop(
     listener: TcpListener,
     app: Router,
     stop: impl Future<Output = ()>,
     nodelay_inherited: bool,
+    h2c: bool,
 ) {
     let connections = TaskTracker::new();
     let stopping = CancellationToken::new();
@@ -134,6 +135,24 @@ async fn accept_loop(
         });
         let stopping = stopping.clone();
         connections.spawn(async move {
+            if h2c && starts_with_h2_preface(&stream).await {
+                let connection =
+                    hyper::server::conn::http2::Builder::new(hyper_util::rt::TokioExecutor::new())
+                        .enable_connect_protocol()
+                        .serve_connection(TokioIo::new(stream), service);
+                tokio::pin!(connection);
+                let result = tokio::select! {
+                    result = connection.as_mut() => result,
+                    () = stopping.cancelled() => {
+                        connection.as_mut().graceful_shutdown();
+                        connection.await
+                    }
+                };
+                if let Err(err) = result {
+                    tracing::debug!(%remote, %err, "http/2 connection ended with an error");
+                }
+                return;
+            }
             let connection = hyper::server::conn::http1::Builder::new()
                 .serve_connection(TokioIo::new(stream), service)
                 .with_upgrades();
@@ -155,6 +174,35 @@ async fn accept_loop(
     connections.wait().await;
 }
 
+/// The client connection preface of HTTP/2 (RFC 9113 section 3.4).
+const H2_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+
+/// Whether the connection begins with the HTTP/2 preface (prior knowledge). Peeks, so the
+/// bytes stay in the socket for whichever protocol serves it; an HTTP/1 request differs at its
+/// first byte, so one peek decides. `false` on an error: HTTP/1 then sees it too.
+async fn starts_with_h2_preface(stream: &tokio::net::TcpStream) -> bool {
+    let mut buf = [0u8; H2_PREFACE.len()];
+    // A client that stops inside the preface gets a second at most; then HTTP/1 refuses it.
+    for _ in 0..200 {
+        let seen = match stream.peek(&mut buf).await {
+            Ok(0) | Err(_) => return false,
+            Ok(seen) => seen,
+        };
+        if buf[..seen] != H2_PREFACE[..seen] {
+            return false;
+        }
+        if seen == H2_PREFACE.len() {
+            return true;
+        }
+        // A prefix of the preface: wait for more (peek returns at once while bytes are there).
+        if stream.readable().await.is_err() {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    false
+}
+
 /// Errors that concern only the connection being accepted (it was reset before we took it).
 fn is_per_connection_error(err: &std::io::Error) -> bool {
     matches!(
@@ -173,6 +221,7 @@ fn routes(hub: &Hub, settings: &crate::config::ServerSettings, tracker: TaskTrac
             message_size_limit: settings.websocket.message_size_limit,
             write_timeout: settings.websocket.write_timeout,
             origins: settings.origins.clone(),
+            compression: settings.websocket.compression,
             tracker: tracker.clone(),
         };
         #[cfg(feature = "autobahn")]
@@ -188,6 +237,8 @@ fn routes(hub: &Hub, settings: &crate::config::ServerSettings, tracker: TaskTrac
             hub: hub.clone(),
             message_size_limit: uni.message_size_limit,
             write_timeout: uni.write_timeout,
+            // uni_websocket's own compression options are not read yet: plain frames.
+            compression: None,
             origins: settings.origins.clone(),
             tracker: tracker.clone(),
         };

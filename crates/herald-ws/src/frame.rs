@@ -4,8 +4,15 @@
 //! The decoder keeps no buffer while idle: bytes are parsed straight out of the caller's (stack)
 //! read buffer, and only the tail of a frame that has not fully arrived is copied to the heap,
 //! released again once the frame is complete. That is what keeps an idle connection small.
+//!
+//! With permessage-deflate negotiated ([`Decoder::with_deflate`]), RSV1 on the first frame of a
+//! data message marks it compressed; the decoder inflates the whole message (bounded by the
+//! message limit) before it checks UTF-8 and hands it on, so the caller sees plain messages
+//! either way.
 
 use bytes::Bytes;
+
+use crate::deflate::{self, InflateError};
 
 /// Close codes this module sends (RFC 6455 section 7.4.1).
 pub mod close_code {
@@ -23,6 +30,10 @@ const OP_BINARY: u8 = 0x2;
 const OP_CLOSE: u8 = 0x8;
 const OP_PING: u8 = 0x9;
 const OP_PONG: u8 = 0xA;
+
+const RSV1: u8 = 0x40;
+const RSV2: u8 = 0x20;
+const RSV3: u8 = 0x10;
 
 /// Largest payload of a control frame.
 const MAX_CONTROL_PAYLOAD: usize = 125;
@@ -50,9 +61,12 @@ pub enum FrameError {
     /// A text message or close reason that is not UTF-8.
     #[error("websocket text is not UTF-8")]
     InvalidUtf8,
-    /// A message over the size limit.
+    /// A message over the size limit (for a compressed message: once inflated).
     #[error("websocket message over the size limit")]
     TooBig,
+    /// A compressed message that is not valid deflate data.
+    #[error("websocket message is not valid deflate data")]
+    BadDeflate,
 }
 
 impl FrameError {
@@ -60,7 +74,7 @@ impl FrameError {
     pub fn close_code(self) -> u16 {
         match self {
             Self::Protocol(_) => close_code::PROTOCOL_ERROR,
-            Self::InvalidUtf8 => close_code::INVALID_PAYLOAD,
+            Self::InvalidUtf8 | Self::BadDeflate => close_code::INVALID_PAYLOAD,
             Self::TooBig => close_code::MESSAGE_TOO_BIG,
         }
     }
@@ -72,18 +86,41 @@ pub struct Decoder {
     max_message: usize,
     /// The start of a frame that has not fully arrived; unallocated between frames.
     partial: Vec<u8>,
-    /// A fragmented data message being assembled: whether it is text, and its bytes so far.
-    /// Boxed: rare, and the decoder lives in every idle connection.
-    fragments: Option<Box<(bool, Vec<u8>)>>,
+    /// A fragmented data message being assembled. Boxed: rare, and the decoder lives in every
+    /// idle connection.
+    fragments: Option<Box<Fragments>>,
+    /// permessage-deflate was negotiated: RSV1 may mark a data message compressed.
+    deflate: bool,
+}
+
+/// The frames of a fragmented data message so far.
+#[derive(Debug)]
+struct Fragments {
+    text: bool,
+    /// RSV1 was set on its first frame: `bytes` are deflate data.
+    compressed: bool,
+    bytes: Vec<u8>,
 }
 
 impl Decoder {
-    /// A decoder refusing messages larger than `max_message` bytes.
+    /// A decoder refusing messages larger than `max_message` bytes, for a connection without
+    /// extensions (any RSV bit is a protocol error).
     pub fn new(max_message: usize) -> Self {
         Self {
             max_message,
             partial: Vec::new(),
             fragments: None,
+            deflate: false,
+        }
+    }
+
+    /// A decoder for a connection that negotiated permessage-deflate: RSV1 on the first frame
+    /// of a data message (never on a continuation or control frame) marks it compressed, and
+    /// it must inflate to at most `max_message` bytes (1009 otherwise; 1007 for bad data).
+    pub fn with_deflate(max_message: usize) -> Self {
+        Self {
+            deflate: true,
+            ..Self::new(max_message)
         }
     }
 
@@ -121,7 +158,7 @@ impl Decoder {
         out: &mut Vec<Incoming>,
     ) -> Result<usize, FrameError> {
         let mut used = 0;
-        while let Some(frame) = parse_header(&bytes[used..], self.max_message)? {
+        while let Some(frame) = parse_header(&bytes[used..], self.max_message, self.deflate)? {
             let start = used + frame.header_len;
             let Some(end) = start.checked_add(frame.payload_len) else {
                 return Err(FrameError::TooBig);
@@ -131,7 +168,7 @@ impl Decoder {
             }
             let payload = &mut bytes[start..end];
             unmask(payload, frame.mask);
-            self.on_frame(frame.fin, frame.opcode, payload, out)?;
+            self.on_frame(&frame, payload, out)?;
             used = end;
         }
         Ok(used)
@@ -139,40 +176,54 @@ impl Decoder {
 
     fn on_frame(
         &mut self,
-        fin: bool,
-        opcode: u8,
+        frame: &FrameHeader,
         payload: &[u8],
         out: &mut Vec<Incoming>,
     ) -> Result<(), FrameError> {
-        match opcode {
+        let fin = frame.fin;
+        match frame.opcode {
             OP_TEXT | OP_BINARY => {
                 if self.fragments.is_some() {
                     return Err(FrameError::Protocol("new message inside a fragmented one"));
                 }
-                let text = opcode == OP_TEXT;
+                let text = frame.opcode == OP_TEXT;
                 if fin {
+                    let payload = self.message_bytes(frame.compressed, payload)?;
                     out.push(Incoming::Data {
                         text,
-                        payload: data_message(text, payload.to_vec())?,
+                        payload: data_message(text, payload)?,
                     });
                 } else {
-                    self.fragments = Some(Box::new((text, payload.to_vec())));
+                    self.fragments = Some(Box::new(Fragments {
+                        text,
+                        compressed: frame.compressed,
+                        bytes: payload.to_vec(),
+                    }));
                 }
             }
             OP_CONTINUATION => {
                 let Some(mut fragments) = self.fragments.take() else {
                     return Err(FrameError::Protocol("continuation without a message"));
                 };
-                let (text, message) = &mut *fragments;
-                let text = *text;
-                if message.len() + payload.len() > self.max_message {
+                // For a compressed message this bounds the deflate data; inflating bounds
+                // the result.
+                if fragments.bytes.len() + payload.len() > self.max_message {
                     return Err(FrameError::TooBig);
                 }
-                message.extend_from_slice(payload);
+                fragments.bytes.extend_from_slice(payload);
                 if fin {
+                    let Fragments {
+                        text,
+                        compressed,
+                        bytes,
+                    } = *fragments;
+                    let payload = match compressed {
+                        true => self.message_bytes(true, &bytes)?,
+                        false => bytes,
+                    };
                     out.push(Incoming::Data {
                         text,
-                        payload: data_message(text, std::mem::take(message))?,
+                        payload: data_message(text, payload)?,
                     });
                 } else {
                     self.fragments = Some(fragments);
@@ -185,26 +236,48 @@ impl Decoder {
         }
         Ok(())
     }
+
+    /// The bytes of a whole message: inflated when it came compressed.
+    fn message_bytes(&self, compressed: bool, payload: &[u8]) -> Result<Vec<u8>, FrameError> {
+        if !compressed {
+            return Ok(payload.to_vec());
+        }
+        deflate::decompress(payload, self.max_message).map_err(|err| match err {
+            InflateError::TooBig => FrameError::TooBig,
+            InflateError::Corrupt => FrameError::BadDeflate,
+        })
+    }
 }
 
 struct FrameHeader {
     fin: bool,
+    /// RSV1 on a data frame of a connection with permessage-deflate.
+    compressed: bool,
     opcode: u8,
     mask: [u8; 4],
     header_len: usize,
     payload_len: usize,
 }
 
-/// Reads a frame header; `None` while it has not fully arrived.
-fn parse_header(bytes: &[u8], max_message: usize) -> Result<Option<FrameHeader>, FrameError> {
+/// Reads a frame header; `None` while it has not fully arrived. RSV1 is allowed, with
+/// `deflate`, on the first frame of a data message only (RFC 7692 section 6: not on
+/// continuation frames, and control frames are never compressed).
+fn parse_header(
+    bytes: &[u8],
+    max_message: usize,
+    deflate: bool,
+) -> Result<Option<FrameHeader>, FrameError> {
     let [first, second, rest @ ..] = bytes else {
         return Ok(None);
     };
-    if first & 0x70 != 0 {
-        return Err(FrameError::Protocol("reserved bits set"));
-    }
     let fin = first & 0x80 != 0;
     let opcode = first & 0x0F;
+    let compressed = first & RSV1 != 0;
+    if first & (RSV2 | RSV3) != 0
+        || (compressed && !(deflate && matches!(opcode, OP_TEXT | OP_BINARY)))
+    {
+        return Err(FrameError::Protocol("reserved bits set"));
+    }
     if second & 0x80 == 0 {
         return Err(FrameError::Protocol("client frame not masked"));
     }
@@ -240,6 +313,7 @@ fn parse_header(bytes: &[u8], max_message: usize) -> Result<Option<FrameHeader>,
     mask.copy_from_slice(raw_mask);
     Ok(Some(FrameHeader {
         fin,
+        compressed,
         opcode,
         mask,
         header_len: 2 + length_bytes + 4,
@@ -247,6 +321,7 @@ fn parse_header(bytes: &[u8], max_message: usize) -> Result<Option<FrameHeader>,
     }))
 }
 
+/// A whole (inflated) data message, its UTF-8 checked when it is text.
 fn data_message(text: bool, payload: Vec<u8>) -> Result<Bytes, FrameError> {
     if text && std::str::from_utf8(&payload).is_err() {
         return Err(FrameError::InvalidUtf8);
@@ -303,8 +378,9 @@ pub enum OutFrame {
 pub const MAX_HEADER: usize = 10;
 
 /// Builds the header of an unmasked, final server frame with a payload of `len` bytes;
-/// returns the buffer and how many of its bytes are the header.
-pub fn header(kind: OutFrame, len: usize) -> ([u8; MAX_HEADER], usize) {
+/// returns the buffer and how many of its bytes are the header. `compressed` sets RSV1: the
+/// payload is a permessage-deflate message (data frames only).
+pub fn header(kind: OutFrame, len: usize, compressed: bool) -> ([u8; MAX_HEADER], usize) {
     let opcode = match kind {
         OutFrame::Text => OP_TEXT,
         OutFrame::Binary => OP_BINARY,
@@ -313,6 +389,9 @@ pub fn header(kind: OutFrame, len: usize) -> ([u8; MAX_HEADER], usize) {
     };
     let mut buf = [0u8; MAX_HEADER];
     buf[0] = 0x80 | opcode;
+    if compressed && matches!(kind, OutFrame::Text | OutFrame::Binary) {
+        buf[0] |= RSV1;
+    }
     let used = if len < 126 {
         buf[1] = len as u8;
         2
@@ -461,6 +540,86 @@ mod tests {
         }
     }
 
+    /// `message` compressed as a client would send it (no context takeover).
+    fn deflated(message: &[u8]) -> Vec<u8> {
+        crate::deflate::compress(message, 6, 15)
+            .expect("the test messages shrink")
+            .to_vec()
+    }
+
+    #[test]
+    fn compressed_messages_inflate_whole_or_fragmented() {
+        let message = b"{\"id\":1,\"publish\":{\"data\":\"hello hello hello hello\"}}";
+        let compressed = deflated(message);
+        let (head, tail) = compressed.split_at(compressed.len() / 2);
+        let mut stream = client_frame(0xC1, &compressed);
+        // Fragmented: RSV1 on the first frame only, a ping between the fragments.
+        stream.extend(client_frame(0x41, head));
+        stream.extend(client_frame(0x89, b""));
+        stream.extend(client_frame(0x80, tail));
+        // Uncompressed messages still pass on a deflate connection.
+        stream.extend(client_frame(0x82, b"raw"));
+        for split in 0..stream.len() {
+            let mut decoder = Decoder::with_deflate(1024);
+            let mut out = decode(&mut decoder, &stream[..split]).expect("first half");
+            out.extend(decode(&mut decoder, &stream[split..]).expect("second half"));
+            assert_eq!(
+                out,
+                vec![
+                    text(message),
+                    Incoming::Ping(Bytes::new()),
+                    text(message),
+                    Incoming::Data {
+                        text: false,
+                        payload: Bytes::from_static(b"raw"),
+                    },
+                ],
+                "split at {split}"
+            );
+        }
+    }
+
+    #[test]
+    fn rsv1_is_a_protocol_error_except_on_the_first_frame_of_a_deflate_message() {
+        let compressed = deflated(b"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa");
+        let mut continuation_with_rsv1 = client_frame(0x01, b"a");
+        continuation_with_rsv1.extend(client_frame(0xC0, &compressed));
+        let cases: Vec<(bool, Vec<u8>)> = vec![
+            (false, client_frame(0xC1, &compressed)), // not negotiated
+            (false, client_frame(0xC2, &compressed)),
+            (true, continuation_with_rsv1),  // RSV1 on a continuation
+            (true, client_frame(0xC9, b"")), // ... on a ping
+            (true, client_frame(0xC8, &[3, 232])), // ... on a close
+            (true, client_frame(0xA1, b"a")), // RSV2
+            (true, client_frame(0x91, b"a")), // RSV3
+            (true, client_frame(0xE1, &compressed)), // RSV1 and RSV2
+        ];
+        for (deflate, bytes) in cases {
+            let mut decoder = match deflate {
+                true => Decoder::with_deflate(1024),
+                false => Decoder::new(1024),
+            };
+            let err = decode(&mut decoder, &bytes).expect_err("violation");
+            assert_eq!(err.close_code(), 1002, "{err} for {bytes:02x?}");
+        }
+    }
+
+    #[test]
+    fn inflated_size_and_content_are_checked() {
+        // A decompression bomb: 256 KiB of zeros in a few hundred bytes, well under the limit.
+        let bomb = deflated(&vec![0u8; 256 << 10]);
+        assert!(bomb.len() < 512, "{}", bomb.len());
+        let cases: Vec<(Vec<u8>, u16)> = vec![
+            (client_frame(0xC2, &bomb), 1009),
+            (client_frame(0xC1, &[0xff, 0xff, 0xff]), 1007), // not deflate data
+            (client_frame(0xC1, &deflated(&[0xff; 64])), 1007), // text not UTF-8
+        ];
+        for (bytes, code) in cases {
+            let err = decode(&mut Decoder::with_deflate(1024), &bytes).expect_err("violation");
+            assert_eq!(err.close_code(), code, "{err}");
+        }
+    }
+
     #[test]
     fn oversized_header_is_refused_before_the_payload_arrives() {
         let mut frame = client_frame(0x82, &[0u8; 5000]);
@@ -495,13 +654,20 @@ mod tests {
     #[test]
     fn server_headers_use_the_shortest_length() {
         assert_eq!(
-            header(OutFrame::Text, 5),
+            header(OutFrame::Text, 5, false),
             ([0x81, 5, 0, 0, 0, 0, 0, 0, 0, 0], 2)
         );
-        assert_eq!(header(OutFrame::Binary, 300).1, 4);
-        assert_eq!(&header(OutFrame::Binary, 300).0[..4], &[0x82, 126, 1, 44]);
-        assert_eq!(header(OutFrame::Close, 70_000).1, 10);
-        assert_eq!(header(OutFrame::Pong, 0).0[0], 0x8A);
+        assert_eq!(header(OutFrame::Binary, 300, false).1, 4);
+        assert_eq!(
+            &header(OutFrame::Binary, 300, false).0[..4],
+            &[0x82, 126, 1, 44]
+        );
+        assert_eq!(header(OutFrame::Close, 70_000, false).1, 10);
+        assert_eq!(header(OutFrame::Pong, 0, false).0[0], 0x8A);
+        assert_eq!(header(OutFrame::Text, 5, true).0[0], 0xC1);
+        assert_eq!(header(OutFrame::Binary, 5, true).0[0], 0xC2);
+        // Control frames are never compressed.
+        assert_eq!(header(OutFrame::Close, 2, true).0[0], 0x88);
     }
 
     #[test]

@@ -5,6 +5,9 @@
 //!   names the close code to answer with.
 //! - [`header`] builds the header of a frame the server sends; [`close_payload`] the payload of
 //!   a close frame.
+//! - [`deflate`]: permessage-deflate (RFC 7692) without context takeover: the negotiation, and
+//!   a compressor and decompressor shared by every connection of a thread. The decoder
+//!   inflates compressed messages itself ([`Decoder::with_deflate`]).
 //!
 //! No socket and no async runtime here: `herald-server`'s connection future does the I/O, and
 //! `fuzz/` drives the decoder directly.
@@ -20,6 +23,7 @@
 //! assert_eq!(messages, vec![Incoming::Data { text: true, payload: "Hello".into() }]);
 //! ```
 
+pub mod deflate;
 mod frame;
 
 pub use frame::{

@@ -73,6 +73,9 @@ pub struct Target {
     pub api_key: Option<String>,
     /// Deadline of each step of opening a connection.
     pub connect_timeout: Duration,
+    /// Offer permessage-deflate and insist that the server accepts it (`connect --deflate`).
+    #[serde(default)]
+    pub offer_deflate: bool,
 }
 
 /// One open, subscribed connection.
@@ -148,7 +151,15 @@ impl Client {
                 )
                 .map_err(|e| ConnectError::Handshake(e.to_string()))?;
         }
-        let (mut ws, _) = tokio::time::timeout(timeout, builder.connect_on(stream))
+        if target.offer_deflate {
+            builder = builder
+                .add_header(
+                    http::header::SEC_WEBSOCKET_EXTENSIONS,
+                    HeaderValue::from_static("permessage-deflate; client_max_window_bits"),
+                )
+                .map_err(|e| ConnectError::Handshake(e.to_string()))?;
+        }
+        let (mut ws, response) = tokio::time::timeout(timeout, builder.connect_on(stream))
             .await
             .map_err(|_| ConnectError::Timeout { stage: "upgrade" })?
             .map_err(|e| match e {
@@ -158,6 +169,19 @@ impl Client {
                 },
                 other => ConnectError::Handshake(other.to_string()),
             })?;
+        if target.offer_deflate {
+            let accepted = response
+                .headers()
+                .get(http::header::SEC_WEBSOCKET_EXTENSIONS)
+                .and_then(|v| v.to_str().ok())
+                .is_some_and(|v| v.starts_with("permessage-deflate"));
+            if !accepted {
+                return Err(ConnectError::Handshake(
+                    "the server did not accept permessage-deflate (websocket.compression off?)"
+                        .to_owned(),
+                ));
+            }
+        }
         let mut early = Vec::new();
         let mut subscribed = None;
         match target.flavor {

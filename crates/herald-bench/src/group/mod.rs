@@ -255,6 +255,7 @@ mod tests {
                 token_secret: None,
                 api_key: None,
                 connect_timeout: Duration::from_secs(1),
+                offer_deflate: false,
             },
             sources: net::loopback_sources(4),
             first_index: 0,

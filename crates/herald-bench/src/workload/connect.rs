@@ -24,7 +24,8 @@ pub async fn run(
     exe: &Path,
     command: String,
 ) -> Result<ConnectReport, BenchError> {
-    let plan = Plan::new(&args.common, args.connections)?;
+    let mut plan = Plan::new(&args.common, args.connections)?;
+    plan.spec.target.offer_deflate = args.deflate;
     for (name, value) in [
         ("--hold", args.hold),
         ("--settle", args.settle),

@@ -98,6 +98,7 @@ impl Plan {
                     token_secret: common.token_secret.clone(),
                     api_key: common.api_key.clone(),
                     connect_timeout: Duration::from_secs_f64(common.connect_timeout),
+                    offer_deflate: false,
                 },
                 sources,
                 first_index: 0,

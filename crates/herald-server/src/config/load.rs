@@ -430,14 +430,14 @@ mod tests {
         let json = r#"{"client": {"tokne": {"hmac_secret_key": "k"}},
                        "engine": {"redis": {"address": "x", "adress": "y"}},
                        "channel": {"without_namespace": {"presnce": true},
-                                   "namespaces": [{"name": "chat", "allow_tags_filter": true}]},
+                                   "namespaces": [{"name": "chat", "histroy_size": 5}]},
                        "admin": {"enabled": true}}"#;
         let loaded = load_str(json, Format::Json, no_env()).expect("loads");
         assert_eq!(
             loaded.unknown_keys,
             vec![
                 "admin",
-                "channel.namespaces[0].allow_tags_filter",
+                "channel.namespaces[0].histroy_size",
                 "channel.without_namespace.presnce",
                 "client.tokne",
                 "engine.redis.adress",

@@ -51,8 +51,9 @@ pub use raw::{
     SubscriptionTokenConfig, TokenConfig, WebSocketConfig,
 };
 pub use settings::{
-    ApiErrorMode, BackendSettings, ClaimMatch, EngineSettings, HealthSettings, HttpApiSettings,
-    LogLevel, ServerSettings, TokenKeys, TokenSettings, Validated, WebSocketSettings,
+    ApiErrorMode, BackendSettings, ClaimMatch, CompressionSettings, EngineSettings, HealthSettings,
+    HttpApiSettings, LogLevel, ServerSettings, TokenKeys, TokenSettings, Validated,
+    WebSocketSettings,
 };
 pub use transports::{
     EmulationConfig, HttpStreamConfig, SseConfig, StreamConfig, StreamSettings, TransportSettings,

@@ -66,6 +66,11 @@ pub struct HttpServerConfig {
     pub address: String,
     /// Port to bind. Default 8000.
     pub port: u16,
+    /// Also serve HTTP/2 over cleartext (prior knowledge, as Centrifugo's `h2c_external`),
+    /// with extended CONNECT (RFC 8441) so WebSocket runs over HTTP/2 streams. Centrifugo
+    /// requires a separate `internal_port` with it; Herald does not. Default `false`: HTTP/1
+    /// only, and the listener does not look at the first bytes of a connection.
+    pub h2c_external: bool,
 }
 
 impl Default for HttpServerConfig {
@@ -73,6 +78,7 @@ impl Default for HttpServerConfig {
         Self {
             address: String::new(),
             port: 8000,
+            h2c_external: false,
         }
     }
 }
@@ -600,6 +606,15 @@ pub struct WebSocketConfig {
     pub message_size_limit: usize,
     /// Longest a write may take before disconnect 3009. Default `1s` (`0` means the default).
     pub write_timeout: GoDuration,
+    /// Negotiate permessage-deflate (RFC 7692) with clients that offer it, without context
+    /// takeover in either direction. Costs CPU, not memory per connection. Default `false`.
+    pub compression: bool,
+    /// Outgoing messages smaller than this many bytes go out uncompressed. Default `0` (every
+    /// message is compressed, unless deflate would not make it smaller), as in Centrifugo.
+    pub compression_min_size: usize,
+    /// zlib compression level of outgoing messages, 0 (stored) to 9 (smallest); -1 is zlib's
+    /// default, 6. Default `1` (fastest), as in Centrifugo.
+    pub compression_level: i64,
 }
 
 impl Default for WebSocketConfig {
@@ -609,6 +624,9 @@ impl Default for WebSocketConfig {
             handler_prefix: "/connection/websocket".to_owned(),
             message_size_limit: 65_536,
             write_timeout: GoDuration::from_secs(1),
+            compression: false,
+            compression_min_size: 0,
+            compression_level: 1,
         }
     }
 }

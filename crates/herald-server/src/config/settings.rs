@@ -44,6 +44,8 @@ pub enum BackendSettings {
 pub struct ServerSettings {
     /// Interface to bind; `""` means all interfaces.
     pub address: String,
+    /// Serve HTTP/2 with prior knowledge beside HTTP/1 (`http_server.h2c_external`).
+    pub h2c: bool,
     /// Port to bind.
     pub port: u16,
     /// Log verbosity.
@@ -151,6 +153,17 @@ pub struct WebSocketSettings {
     pub message_size_limit: usize,
     /// Longest a write may take (3009 after).
     pub write_timeout: Duration,
+    /// permessage-deflate settings; `None` when `websocket.compression` is off.
+    pub compression: Option<CompressionSettings>,
+}
+
+/// `websocket.compression_*`, when `websocket.compression` is on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CompressionSettings {
+    /// Messages smaller than this go out uncompressed.
+    pub min_size: usize,
+    /// zlib level, 0-9.
+    pub level: u8,
 }
 
 /// `health.*`.

@@ -15,8 +15,9 @@ use super::raw::{
     ChannelConfig, ChannelOptionsConfig, ClientConfig, Config, RedisEngineConfig, TokenConfig,
 };
 use super::settings::{
-    ApiErrorMode, BackendSettings, ClaimMatch, EngineSettings, HealthSettings, HttpApiSettings,
-    LogLevel, ServerSettings, TokenKeys, TokenSettings, Validated, WebSocketSettings,
+    ApiErrorMode, BackendSettings, ClaimMatch, CompressionSettings, EngineSettings, HealthSettings,
+    HttpApiSettings, LogLevel, ServerSettings, TokenKeys, TokenSettings, Validated,
+    WebSocketSettings,
 };
 
 /// Used when `client.ping_interval` is 0, as Centrifugo's library does.
@@ -227,6 +228,7 @@ impl Config {
         ServerSettings {
             address: self.http_server.address.clone(),
             port: self.http_server.port,
+            h2c: self.http_server.h2c_external,
             log_level,
             origins,
             http_api: HttpApiSettings {
@@ -249,6 +251,21 @@ impl Config {
                     ws.write_timeout,
                     Duration::from_secs(1),
                 ),
+                compression: ws.compression.then(|| CompressionSettings {
+                    min_size: ws.compression_min_size,
+                    level: match ws.compression_level {
+                        // zlib's (and Go's flate) DefaultCompression.
+                        -1 => 6,
+                        level @ 0..=9 => level as u8,
+                        other => {
+                            c.fail(
+                                "websocket.compression_level",
+                                format!("must be -1 or 0 to 9, got {other}"),
+                            );
+                            1
+                        }
+                    },
+                }),
             },
             health: HealthSettings {
                 enabled: self.health.enabled,

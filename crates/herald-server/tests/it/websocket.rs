@@ -115,12 +115,12 @@ struct Frame {
 }
 
 const OP_CONTINUATION: u8 = 0x0;
-const OP_TEXT: u8 = 0x1;
-const OP_CLOSE: u8 = 0x8;
+pub(crate) const OP_TEXT: u8 = 0x1;
+pub(crate) const OP_CLOSE: u8 = 0x8;
 const OP_PING: u8 = 0x9;
 const OP_PONG: u8 = 0xA;
-const FIN: u8 = 0x80;
-const RSV1: u8 = 0x40;
+pub(crate) const FIN: u8 = 0x80;
+pub(crate) const RSV1: u8 = 0x40;
 
 /// What a client must put on every frame (RFC 6455 §5.3); any value does.
 const MASK: [u8; 4] = [0x37, 0xfa, 0x21, 0x3d];
@@ -152,7 +152,7 @@ fn frame(first: u8, payload: &[u8], mask: Option<[u8; 4]>) -> Vec<u8> {
 }
 
 /// A masked frame, as a client sends it.
-fn masked(first: u8, payload: &[u8]) -> Vec<u8> {
+pub(crate) fn masked(first: u8, payload: &[u8]) -> Vec<u8> {
     frame(first, payload, Some(MASK))
 }
 
@@ -338,12 +338,12 @@ fn reply(messages: &[Value], id: u64) -> &Value {
 }
 
 /// A keep-alive HTTP/1 client of the server API.
-struct Api {
+pub(crate) struct Api {
     sender: hyper::client::conn::http1::SendRequest<Full<Bytes>>,
 }
 
 impl Api {
-    async fn connect(addr: SocketAddr) -> Self {
+    pub(crate) async fn connect(addr: SocketAddr) -> Self {
         let stream = TcpStream::connect(addr).await.expect("connect");
         let (sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
             .await
@@ -352,7 +352,7 @@ impl Api {
         Self { sender }
     }
 
-    async fn call(&mut self, method: &str, body: &Value) -> Value {
+    pub(crate) async fn call(&mut self, method: &str, body: &Value) -> Value {
         let request = Request::post(format!("/api/{method}"))
             .header("host", "localhost")
             .header("content-type", "application/json")

@@ -43,6 +43,8 @@ fn no_config_file_gives_a_working_local_server() {
     assert_eq!(v.server.websocket.handler_prefix, "/connection/websocket");
     assert_eq!(v.server.websocket.message_size_limit, 65_536);
     assert_eq!(v.server.websocket.write_timeout, Duration::from_secs(1));
+    assert_eq!(v.server.websocket.compression, None);
+    assert!(!v.server.h2c);
     assert_eq!(v.server.shutdown_timeout, Duration::from_secs(30));
     assert!(v.server.origin_allowed(None));
     assert!(!v.server.origin_allowed(Some("https://example.com")));
@@ -464,6 +466,46 @@ fn server_settings() {
     assert_problem(
         json!({"client": {"allowed_origins": ["https://[x"]}}),
         "client.allowed_origins: malformed origin pattern",
+    );
+}
+
+#[test]
+fn websocket_compression_settings() {
+    let on = |extra: serde_json::Value| {
+        let mut websocket = json!({"compression": true});
+        websocket
+            .as_object_mut()
+            .expect("object")
+            .extend(extra.as_object().expect("object").clone());
+        config(json!({"websocket": websocket}))
+            .validate_with_hostname("h")
+            .expect("validates")
+            .server
+            .websocket
+            .compression
+    };
+    // Centrifugo's defaults: every message compressed, level 1.
+    assert_eq!(
+        on(json!({})),
+        Some(CompressionSettings {
+            min_size: 0,
+            level: 1
+        })
+    );
+    assert_eq!(
+        on(json!({"compression_min_size": 512, "compression_level": 9})),
+        Some(CompressionSettings {
+            min_size: 512,
+            level: 9
+        })
+    );
+    assert_eq!(
+        on(json!({"compression_level": -1})).map(|c| c.level),
+        Some(6)
+    );
+    assert_problem(
+        json!({"websocket": {"compression": true, "compression_level": 10}}),
+        "websocket.compression_level: must be -1 or 0 to 9, got 10",
     );
 }
 

@@ -19,7 +19,7 @@
 
 use std::collections::VecDeque;
 use std::future::Future;
-use std::io::{self, IoSlice};
+use std::io;
 use std::mem::MaybeUninit;
 use std::net::SocketAddr;
 use std::pin::Pin;
@@ -27,15 +27,18 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use herald_hub::{Disconnect, Drained, Flow, Hub, Outbox};
 use herald_proto::{DisconnectCode, Protocol};
 use herald_ws::{self as frame, Decoder, FrameError, Incoming, OutFrame};
-use tokio::io::{AsyncRead, AsyncWriteExt, ReadBuf};
-use tokio::net::TcpStream;
+use tokio::io::{AsyncWriteExt, ReadBuf};
 use tokio::time::{Instant, Sleep};
 
+use super::deflate::Deflate;
 use super::handler::{Call, Handled, Handler};
+use super::socket::Socket;
+use super::writer::Output;
+use super::writer::Writer;
 
 /// How long a closing connection waits for the peer's close frame before dropping the socket.
 /// Reading until then keeps the kernel from answering unread data with a reset that could
@@ -44,9 +47,6 @@ const CLOSE_LINGER: Duration = Duration::from_secs(5);
 
 /// Bytes read per `read` call. It lives on the stack of a plain function, only while reading.
 const READ_CHUNK: usize = 16 * 1024;
-
-/// Most buffers handed to one vectored write.
-const MAX_IOVECS: usize = 64;
 
 /// Steps (a write, a read, an event) one poll of a connection takes before it yields, so a
 /// busy connection cannot hold a worker thread.
@@ -62,26 +62,8 @@ pub(super) struct Settings {
     pub(super) output: Output,
     /// A message handled as if the client sent it first (uni_websocket's `?cf_connect=`).
     pub(super) first_message: Option<Bytes>,
-}
-
-/// How the writer lays out what the outbox holds.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) struct Output {
-    /// Several queued messages leave as one frame (newline-separated JSON, length-prefixed
-    /// Protobuf) rather than one frame each. On for the SDK; for a unidirectional client only
-    /// when `uni_websocket.join_push_messages` asks, since it may parse one push per frame.
-    pub(super) join_messages: bool,
-    /// The close frame follows a `disconnect` push (unidirectional clients, Centrifugo 6.5.1),
-    /// so a client that reads only messages learns the code too.
-    pub(super) disconnect_push: bool,
-}
-
-impl Output {
-    /// The SDK's WebSocket: joined messages, the code only in the close frame.
-    pub(super) const BIDIRECTIONAL: Self = Self {
-        join_messages: true,
-        disconnect_push: false,
-    };
+    /// permessage-deflate, when the client negotiated it.
+    pub(super) deflate: Option<Deflate>,
 }
 
 /// Why the active phase of a connection ended, which decides what the closing phase does.
@@ -102,36 +84,36 @@ enum CloseCause {
 
 /// What the HTTP layer hands over once the upgrade is done: the socket, and the bytes it read
 /// past the upgrade request. `None` when the upgrade failed (already logged).
-pub(super) type Upgraded = Option<(TcpStream, Bytes)>;
+pub(super) type Upgraded<S> = Option<(S, Bytes)>;
 
 /// One WebSocket connection from the upgrade until it closes: spawn it.
-pub(super) struct Connection<H> {
+pub(super) struct Connection<H, S> {
     /// `client`, `user` and `remote` for every event of the connection (none while upgrading).
     span: tracing::Span,
-    phase: Phase<H>,
+    phase: Phase<H, S>,
 }
 
 // Not boxed on purpose: the active phase is where a connection spends its life, and boxing it
 // would add an allocation (and its header) to every connection.
 #[allow(clippy::large_enum_variant)]
-enum Phase<H> {
+enum Phase<H, S> {
     /// Waiting for the HTTP layer to hand over the socket.
     Upgrading {
-        upgrade: Pin<Box<dyn Future<Output = Upgraded> + Send>>,
+        upgrade: Pin<Box<dyn Future<Output = Upgraded<S>> + Send>>,
         hub: Hub,
         settings: Settings,
         remote: SocketAddr,
     },
     /// Client frames into the handler, the outbox onto the socket.
-    Active(Active<H>),
+    Active(Active<H, S>),
     /// The handler is closing and the closing handshake is under way.
     Closing(Pin<Box<dyn Future<Output = ()> + Send>>),
     Done,
 }
 
 /// The connection's life between the upgrade and the close.
-struct Active<H> {
-    socket: FramedSocket,
+struct Active<H, S> {
+    socket: FramedSocket<S>,
     /// `None` while `call` owns it.
     handler: Option<H>,
     /// The handler's call in progress; the next input waits for it, so a connection's commands
@@ -145,8 +127,8 @@ struct Active<H> {
 
 /// The socket with its frame decoder and writer, and the outbox it drains: what the closing
 /// phase keeps after the handler is gone.
-struct FramedSocket {
-    stream: TcpStream,
+struct FramedSocket<S> {
+    stream: S,
     /// The handler's outbox, also drained after the handler is gone (the closing frames).
     outbox: Arc<Outbox>,
     decoder: Decoder,
@@ -157,11 +139,11 @@ struct FramedSocket {
     write_timer: Option<Pin<Box<Sleep>>>,
 }
 
-impl<H: Handler> Connection<H> {
+impl<H: Handler, S: Socket> Connection<H, S> {
     /// A connection whose socket `upgrade` hands over. Everything waits inside this one future
     /// (also the upgrade), so the task holds nothing beside it.
     pub(super) fn upgrading(
-        upgrade: impl Future<Output = Upgraded> + Send + 'static,
+        upgrade: impl Future<Output = Upgraded<S>> + Send + 'static,
         hub: Hub,
         settings: Settings,
         remote: SocketAddr,
@@ -182,7 +164,7 @@ impl<H: Handler> Connection<H> {
     fn start(
         &mut self,
         hub: &Hub,
-        stream: TcpStream,
+        stream: S,
         buffered: Bytes,
         settings: Settings,
         remote: SocketAddr,
@@ -198,8 +180,11 @@ impl<H: Handler> Connection<H> {
         let mut socket = FramedSocket {
             outbox: handler.outbox(),
             stream,
-            decoder: Decoder::new(settings.message_size_limit),
-            writer: Writer::new(settings.protocol, settings.output),
+            decoder: match settings.deflate {
+                Some(_) => Decoder::with_deflate(settings.message_size_limit),
+                None => Decoder::new(settings.message_size_limit),
+            },
+            writer: Writer::new(settings.protocol, settings.deflate, settings.output),
             write_timeout: settings.write_timeout,
             write_timer: None,
         };
@@ -224,7 +209,7 @@ impl<H: Handler> Connection<H> {
     }
 }
 
-impl<H: Handler> Future for Connection<H> {
+impl<H: Handler, S: Socket> Future for Connection<H, S> {
     type Output = ();
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
@@ -279,7 +264,7 @@ enum Step {
     End(CloseCause),
 }
 
-impl<H: Handler> Active<H> {
+impl<H: Handler, S: Socket> Active<H, S> {
     /// Makes all the progress it can; ready when the active phase ends. One step at a time,
     /// in this order: finish the call in progress (writing output meanwhile), handle what was
     /// read, write output, read, react to the handler's events.
@@ -353,7 +338,11 @@ impl<H: Handler> Active<H> {
                 Handled::Call(call) => self.call = Some(call),
                 Handled::Reply(handler, kind, payload) => {
                     self.handler = Some(handler);
-                    return self.socket.send(kind, payload);
+                    let written =
+                        self.socket
+                            .writer
+                            .send_message(&self.socket.stream, kind, payload);
+                    return self.socket.after_write(written);
                 }
             },
             Incoming::Ping(payload) => return self.socket.send(OutFrame::Pong, payload),
@@ -432,7 +421,7 @@ enum Read {
     Failed(io::Error),
 }
 
-impl FramedSocket {
+impl<S: Socket> FramedSocket<S> {
     /// Moves output along: drains the outbox onto the socket or, while the socket refuses
     /// bytes, waits for room (or the write timeout).
     fn poll_output(&mut self, cx: &mut Context<'_>) -> Step {
@@ -493,11 +482,17 @@ impl FramedSocket {
     /// outbox is closed.
     fn write_drained(&mut self, drained: Drained) -> Step {
         match drained {
-            Drained::Messages(messages) => self.send_messages(messages),
+            Drained::Messages(messages) => {
+                let written = self.writer.send_messages(&self.stream, &messages);
+                self.after_write(written)
+            }
             Drained::Close(mut messages, disconnect) => {
                 messages.extend(self.writer.disconnect_push(&disconnect));
-                if let Step::End(cause) = self.send_messages(messages) {
-                    return Step::End(cause);
+                if !messages.is_empty() {
+                    let written = self.writer.send_messages(&self.stream, &messages);
+                    if let Step::End(cause) = self.after_write(written) {
+                        return Step::End(cause);
+                    }
                 }
                 let payload = frame::close_payload(disconnect.code, &disconnect.reason);
                 match self.send(OutFrame::Close, payload) {
@@ -506,12 +501,6 @@ impl FramedSocket {
                 }
             }
         }
-    }
-
-    /// Writes queued messages as one frame, or one frame each (see [`Output`]).
-    fn send_messages(&mut self, messages: Vec<Bytes>) -> Step {
-        let written = self.writer.send_messages(&self.stream, messages);
-        self.after_write(written)
     }
 
     /// Writes a frame (or queues it behind a refused write) and arms the write timeout when
@@ -600,7 +589,7 @@ impl FramedSocket {
                 _ => return false,
             };
         messages.extend(self.writer.disconnect_push(&disconnect));
-        if self.writer.send_messages(&self.stream, messages).is_err() {
+        if !messages.is_empty() && self.writer.send_messages(&self.stream, &messages).is_err() {
             return false;
         }
         let payload = frame::close_payload(disconnect.code, &disconnect.reason);
@@ -629,7 +618,8 @@ impl FramedSocket {
             if !self.writer.is_blocked() {
                 return Ok(());
             }
-            match tokio::time::timeout_at(deadline, self.stream.writable()).await {
+            let writable = std::future::poll_fn(|cx| self.stream.poll_write_ready(cx));
+            match tokio::time::timeout_at(deadline, writable).await {
                 Ok(ready) => ready?,
                 Err(_) => return Err(io::ErrorKind::TimedOut.into()),
             }
@@ -652,139 +642,6 @@ impl FramedSocket {
     }
 }
 
-/// Frames on their way to the socket: written at once when nothing is queued, else kept (in
-/// order) until the socket takes them.
-struct Writer {
-    protocol: Protocol,
-    output: Output,
-    /// Bytes the socket has not taken yet, oldest first; unallocated while empty.
-    backlog: VecDeque<Bytes>,
-}
-
-impl Writer {
-    fn new(protocol: Protocol, output: Output) -> Self {
-        Self {
-            protocol,
-            output,
-            backlog: VecDeque::new(),
-        }
-    }
-
-    /// Writes queued messages as one frame or one frame each; nothing for none.
-    fn send_messages(&mut self, stream: &TcpStream, messages: Vec<Bytes>) -> io::Result<()> {
-        if messages.is_empty() {
-            return Ok(());
-        }
-        let kind = self.data_frame();
-        if self.output.join_messages {
-            return self.send(stream, kind, join_frame(self.protocol, &messages));
-        }
-        for message in messages {
-            self.send(stream, kind, message)?;
-        }
-        Ok(())
-    }
-
-    /// The bare `disconnect` push that precedes the close frame, when [`Output`] asks for one.
-    fn disconnect_push(&self, disconnect: &Disconnect) -> Option<Bytes> {
-        if !self.output.disconnect_push {
-            return None;
-        }
-        let push = herald_proto::Push {
-            disconnect: Some(herald_proto::Disconnect {
-                code: u32::from(disconnect.code),
-                reason: disconnect.reason.clone(),
-                reconnect: false,
-            }),
-            ..Default::default()
-        };
-        herald_proto::encode_message(self.protocol, &push).ok()
-    }
-
-    fn data_frame(&self) -> OutFrame {
-        match self.protocol {
-            Protocol::Json => OutFrame::Text,
-            Protocol::Protobuf => OutFrame::Binary,
-        }
-    }
-
-    fn is_blocked(&self) -> bool {
-        !self.backlog.is_empty()
-    }
-
-    /// Writes one frame with one vectored write when nothing is queued before it.
-    fn send(&mut self, stream: &TcpStream, kind: OutFrame, payload: Bytes) -> io::Result<()> {
-        let (header, header_len) = frame::header(kind, payload.len());
-        let header = &header[..header_len];
-        if self.is_blocked() {
-            self.backlog.push_back(Bytes::copy_from_slice(header));
-            self.backlog.push_back(payload);
-            return self.flush(stream);
-        }
-        let written =
-            match stream.try_write_vectored(&[IoSlice::new(header), IoSlice::new(&payload)]) {
-                Ok(written) => written,
-                Err(err) if err.kind() == io::ErrorKind::WouldBlock => 0,
-                Err(err) => return Err(err),
-            };
-        if written < header_len {
-            self.backlog
-                .push_back(Bytes::copy_from_slice(&header[written..]));
-            self.backlog.push_back(payload);
-        } else if written < header_len + payload.len() {
-            self.backlog
-                .push_back(payload.slice(written - header_len..));
-        }
-        Ok(())
-    }
-
-    /// Writes as much of the backlog as the socket takes.
-    fn flush(&mut self, stream: &TcpStream) -> io::Result<()> {
-        while !self.backlog.is_empty() {
-            let slices: Vec<IoSlice<'_>> = self
-                .backlog
-                .iter()
-                .take(MAX_IOVECS)
-                .map(|chunk| IoSlice::new(chunk))
-                .collect();
-            let mut written = match stream.try_write_vectored(&slices) {
-                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
-                Ok(written) => written,
-                Err(err) if err.kind() == io::ErrorKind::WouldBlock => return Ok(()),
-                Err(err) => return Err(err),
-            };
-            while written > 0 {
-                let Some(front) = self.backlog.front_mut() else {
-                    break;
-                };
-                if written >= front.len() {
-                    written -= front.len();
-                    self.backlog.pop_front();
-                } else {
-                    let _ = front.split_to(written);
-                    written = 0;
-                }
-            }
-        }
-        // Give the queue's allocation back while the connection is idle.
-        self.backlog = VecDeque::new();
-        Ok(())
-    }
-}
-
-/// One WebSocket message out of one or more encoded protocol messages.
-fn join_frame(protocol: Protocol, messages: &[Bytes]) -> Bytes {
-    if let [only] = messages {
-        return only.clone();
-    }
-    let size = messages.iter().map(|m| m.len() + 1).sum();
-    let mut frame = BytesMut::with_capacity(size);
-    for message in messages {
-        herald_proto::append_to_frame(protocol, &mut frame, message);
-    }
-    frame.freeze()
-}
-
 #[cfg(test)]
 mod tests {
     use std::sync::Mutex;
@@ -794,7 +651,7 @@ mod tests {
         ConnectTokenClaims, NodeOptions, SubscribeTokenClaims, TokenError, TokenVerifier,
     };
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    use tokio::net::TcpListener;
+    use tokio::net::{TcpListener, TcpStream};
     use tokio::sync::{mpsc, oneshot};
 
     use super::*;
@@ -938,9 +795,10 @@ mod tests {
             write_timeout: Duration::from_secs(10),
             output: Output::BIDIRECTIONAL,
             first_message: None,
+            deflate: None,
         };
         let upgraded = async move { Some((stream, Bytes::new())) };
-        let connection = tokio::spawn(Connection::<Gated>::upgrading(
+        let connection = tokio::spawn(Connection::<Gated, TcpStream>::upgrading(
             upgraded, hub, settings, remote,
         ));
 
@@ -967,14 +825,5 @@ mod tests {
             .await
             .expect("the connection ends when the client goes")
             .expect("no panic");
-    }
-
-    #[test]
-    fn json_frames_join_with_single_newlines() {
-        let frame = join_frame(
-            Protocol::Json,
-            &[Bytes::from_static(b"{}"), Bytes::from_static(b"{\"id\":1}")],
-        );
-        assert_eq!(&frame[..], b"{}\n{\"id\":1}");
     }
 }

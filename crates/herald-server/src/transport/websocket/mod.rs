@@ -8,9 +8,19 @@
 //! JSON goes in text frames; Protobuf (subprotocol `centrifuge-protobuf`, or `?format=protobuf`
 //! / `?cf_protocol=protobuf`) in binary frames. Several messages queued together leave as one
 //! frame (newline-separated JSON, or length-prefixed Protobuf), as in Centrifugo.
+//!
+//! Over HTTP/2 (`http_server.h2c_external`), an extended CONNECT (RFC 8441) opens the same
+//! connection on an HTTP/2 stream (`http2.rs`).
+//!
+//! With `websocket.compression` on, a client that offers permessage-deflate (RFC 7692) gets it
+//! without context takeover (`deflate.rs`, `herald_ws::deflate`).
 
 mod connection;
+mod deflate;
 mod handler;
+mod http2;
+mod socket;
+mod writer;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -20,7 +30,7 @@ use axum::Router;
 use axum::body::Body;
 use axum::extract::{ConnectInfo, Request, State};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{MethodFilter, get};
 use base64::Engine as _;
 use bytes::Bytes;
 use herald_hub::{Hub, Session};
@@ -31,9 +41,11 @@ use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
 use tokio_util::task::TaskTracker;
 
-use crate::config::OriginPolicy;
+use crate::config::{CompressionSettings, OriginPolicy};
 
+use super::refusal::Refusal;
 use handler::Handler;
+use writer::Output;
 
 const PROTOBUF_SUBPROTOCOL: &str = "centrifuge-protobuf";
 const JSON_SUBPROTOCOL: &str = "centrifuge-json";
@@ -50,6 +62,8 @@ pub struct WebSocketTransport {
     pub write_timeout: Duration,
     /// Which `Origin` headers are acceptable (`client.allowed_origins`).
     pub origins: OriginPolicy,
+    /// permessage-deflate for clients that offer it; `None`: never negotiated.
+    pub compression: Option<CompressionSettings>,
     /// Tracks connection tasks so shutdown can wait for them.
     pub tracker: TaskTracker,
 }
@@ -59,6 +73,7 @@ impl std::fmt::Debug for WebSocketTransport {
         f.debug_struct("WebSocketTransport")
             .field("message_size_limit", &self.message_size_limit)
             .field("write_timeout", &self.write_timeout)
+            .field("compression", &self.compression)
             .finish_non_exhaustive()
     }
 }
@@ -67,7 +82,7 @@ impl std::fmt::Debug for WebSocketTransport {
 #[derive(Debug)]
 struct Endpoint {
     transport: WebSocketTransport,
-    output: connection::Output,
+    output: Output,
     /// `uni_websocket`: JSON always, and the connect request may come as `?cf_connect=`.
     unidirectional: bool,
 }
@@ -76,8 +91,11 @@ impl WebSocketTransport {
     /// A router serving the transport at `path`.
     pub fn router(self, path: &str) -> Router {
         Router::new()
-            .route(path, get(upgrade::<Session>))
-            .with_state(self.endpoint(connection::Output::BIDIRECTIONAL, false))
+            .route(
+                path,
+                get(upgrade::<Session>).on(MethodFilter::CONNECT, http2::connect::<Session>),
+            )
+            .with_state(self.endpoint(Output::BIDIRECTIONAL, false))
     }
 
     /// A router serving the unidirectional WebSocket at `path`: the client sends one
@@ -90,7 +108,7 @@ impl WebSocketTransport {
         join_push_messages: bool,
         disable_disconnect_push: bool,
     ) -> Router {
-        let output = connection::Output {
+        let output = Output {
             join_messages: join_push_messages,
             disconnect_push: !disable_disconnect_push,
         };
@@ -99,7 +117,7 @@ impl WebSocketTransport {
             .with_state(self.endpoint(output, true))
     }
 
-    fn endpoint(self, output: connection::Output, unidirectional: bool) -> Arc<Endpoint> {
+    fn endpoint(self, output: Output, unidirectional: bool) -> Arc<Endpoint> {
         Arc::new(Endpoint {
             transport: self,
             output,
@@ -113,8 +131,12 @@ impl WebSocketTransport {
     #[cfg(feature = "autobahn")]
     pub fn echo_router(self, path: &str) -> Router {
         Router::new()
-            .route(path, get(upgrade::<handler::Echo>))
-            .with_state(self.endpoint(connection::Output::BIDIRECTIONAL, false))
+            .route(
+                path,
+                get(upgrade::<handler::Echo>)
+                    .on(MethodFilter::CONNECT, http2::connect::<handler::Echo>),
+            )
+            .with_state(self.endpoint(Output::BIDIRECTIONAL, false))
     }
 }
 
@@ -124,59 +146,104 @@ async fn upgrade<H: Handler>(
     mut request: Request,
 ) -> Response {
     let transport = &endpoint.transport;
-    let headers = request.headers();
-    let origin = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok());
-    if !transport.origins.allows(origin) {
-        tracing::info!(%remote, origin = origin.unwrap_or(""), "origin not allowed");
-        return (StatusCode::FORBIDDEN, "origin not allowed\n").into_response();
+    if let Some(refused) = refusal(transport, request.headers(), remote) {
+        return refused;
     }
-    if transport.hub.is_shutting_down() {
-        return (StatusCode::SERVICE_UNAVAILABLE, "shutting down\n").into_response();
-    }
-    let accept = match handshake_accept(headers) {
+    let accept = match handshake_accept(request.headers()) {
         Ok(accept) => accept,
         Err(refused) => {
             tracing::debug!(%remote, %refused, "websocket upgrade refused");
             return refused.into_response();
         }
     };
-    let (protocol, subprotocol) = match endpoint.unidirectional {
-        true => (Protocol::Json, None),
-        false => select_protocol(headers, request.uri().query()),
-    };
-    let first_message = match endpoint.unidirectional {
-        true => match cf_connect(request.uri()) {
-            Ok(first) => first,
-            Err(why) => {
-                tracing::info!(%remote, %why, "uni_websocket connect request refused");
-                return (StatusCode::BAD_REQUEST, format!("{why}\n")).into_response();
-            }
-        },
-        false => None,
-    };
+    let (settings, mut response_headers) =
+        match negotiate(&endpoint, request.headers(), request.uri(), remote) {
+            Ok(negotiated) => negotiated,
+            Err(refused) => return refused.into_response(),
+        };
     let on_upgrade = hyper::upgrade::on(&mut request);
-    let settings = connection::Settings {
-        protocol,
-        message_size_limit: transport.message_size_limit,
-        write_timeout: transport.write_timeout,
-        output: endpoint.output,
-        first_message,
-    };
     transport
         .tracker
-        .spawn(connection::Connection::<H>::upgrading(
+        .spawn(connection::Connection::<H, TcpStream>::upgrading(
             take_socket(on_upgrade, remote),
             transport.hub.clone(),
             settings,
             remote,
         ));
-    let mut response = Response::new(Body::empty());
-    *response.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
-    let response_headers = response.headers_mut();
     response_headers.insert(header::UPGRADE, HeaderValue::from_static("websocket"));
     response_headers.insert(header::CONNECTION, HeaderValue::from_static("Upgrade"));
     if let Ok(value) = HeaderValue::from_str(&accept) {
         response_headers.insert(header::SEC_WEBSOCKET_ACCEPT, value);
+    }
+    let mut response = Response::new(Body::empty());
+    *response.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
+    *response.headers_mut() = response_headers;
+    response
+}
+
+/// The checks every WebSocket request passes first, over HTTP/1 or HTTP/2: an allowed
+/// `Origin`, and a node that is not shutting down. `Some`: the answer that refuses it.
+fn refusal(
+    transport: &WebSocketTransport,
+    headers: &HeaderMap,
+    remote: SocketAddr,
+) -> Option<Response> {
+    let origin = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok());
+    if !transport.origins.allows(origin) {
+        tracing::info!(%remote, origin = origin.unwrap_or(""), "origin not allowed");
+        return Some((StatusCode::FORBIDDEN, "origin not allowed\n").into_response());
+    }
+    if transport.hub.is_shutting_down() {
+        return Some((StatusCode::SERVICE_UNAVAILABLE, "shutting down\n").into_response());
+    }
+    None
+}
+
+/// The connection's settings from the request (protocol, permessage-deflate, a uni_websocket
+/// `?cf_connect=`), and the response headers that confirm them (`Sec-WebSocket-Protocol`,
+/// `Sec-WebSocket-Extensions`). A malformed `cf_connect` is refused with 400.
+fn negotiate(
+    endpoint: &Endpoint,
+    headers: &HeaderMap,
+    uri: &http::Uri,
+    remote: SocketAddr,
+) -> Result<(connection::Settings, HeaderMap), Refusal> {
+    let transport = &endpoint.transport;
+    let (protocol, subprotocol) = match endpoint.unidirectional {
+        true => (Protocol::Json, None),
+        false => select_protocol(headers, uri.query()),
+    };
+    let first_message = match endpoint.unidirectional {
+        true => cf_connect(uri).map_err(|why| {
+            tracing::info!(%remote, %why, "uni_websocket connect request refused");
+            Refusal::BadRequest(why)
+        })?,
+        false => None,
+    };
+    let agreed = transport.compression.and_then(|compression| {
+        let offers = headers
+            .get_all(header::SEC_WEBSOCKET_EXTENSIONS)
+            .iter()
+            .filter_map(|v| v.to_str().ok());
+        herald_ws::deflate::negotiate(offers).map(|agreed| (agreed, compression))
+    });
+    let settings = connection::Settings {
+        protocol,
+        message_size_limit: transport.message_size_limit,
+        write_timeout: transport.write_timeout,
+        deflate: agreed.map(|(agreed, compression)| deflate::Deflate {
+            min_size: u32::try_from(compression.min_size).unwrap_or(u32::MAX),
+            level: compression.level,
+            window_bits: agreed.window_bits,
+        }),
+        output: endpoint.output,
+        first_message,
+    };
+    let mut response_headers = HeaderMap::new();
+    if let Some((agreed, _)) = agreed
+        && let Ok(value) = HeaderValue::from_str(&agreed.response())
+    {
+        response_headers.insert(header::SEC_WEBSOCKET_EXTENSIONS, value);
     }
     if let Some(subprotocol) = subprotocol {
         response_headers.insert(
@@ -184,13 +251,13 @@ async fn upgrade<H: Handler>(
             HeaderValue::from_static(subprotocol),
         );
     }
-    response
+    Ok((settings, response_headers))
 }
 
 /// Waits for hyper to finish the upgrade and takes the raw socket back, with any bytes hyper
 /// read past the request. Its own function so none of hyper's pieces stay in the connection
 /// task's state.
-async fn take_socket(on_upgrade: OnUpgrade, remote: SocketAddr) -> connection::Upgraded {
+async fn take_socket(on_upgrade: OnUpgrade, remote: SocketAddr) -> connection::Upgraded<TcpStream> {
     let upgraded = match on_upgrade.await {
         Ok(upgraded) => upgraded,
         Err(err) => {

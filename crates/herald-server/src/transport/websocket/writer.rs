@@ -1,0 +1,265 @@
+//! Frames on their way to a connection's socket: written at once when nothing is queued, else
+//! kept (in order) until the socket takes them; what the outbox gave as WebSocket frames.
+//!
+//! Without compression several queued messages leave as one frame (newline-separated JSON, or
+//! length-prefixed Protobuf), as in Centrifugo. With permessage-deflate each message that
+//! compresses leaves in a frame of its own, and only runs of messages that stay plain are
+//! joined: a publication is then compressed once per thread and the same compressed bytes go
+//! to every subscriber ([`Deflate::compress_shared`]), where compressing each connection's
+//! joined batch would cost one compression per subscriber, and that exactly when the server
+//! is busiest (batches form when writes fall behind). The frames of a batch still go out in
+//! one vectored write.
+
+use std::collections::VecDeque;
+use std::io::{self, IoSlice};
+
+use bytes::{Bytes, BytesMut};
+use herald_proto::Protocol;
+use herald_ws::{self as frame, OutFrame};
+
+use super::deflate::Deflate;
+use super::socket::Socket;
+
+/// Most buffers handed to one vectored write.
+const MAX_IOVECS: usize = 64;
+
+/// How the writer lays out what the outbox holds, per endpoint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct Output {
+    /// Several queued messages leave as one frame (newline-separated JSON, length-prefixed
+    /// Protobuf) rather than one frame each. On for the SDK; for a unidirectional client only
+    /// when `uni_websocket.join_push_messages` asks, since it may parse one push per frame.
+    pub(super) join_messages: bool,
+    /// The close frame follows a `disconnect` push (unidirectional clients, Centrifugo 6.5.1),
+    /// so a client that reads only messages learns the code too.
+    pub(super) disconnect_push: bool,
+}
+
+impl Output {
+    /// The SDK's WebSocket: joined messages, the code only in the close frame.
+    pub(super) const BIDIRECTIONAL: Self = Self {
+        join_messages: true,
+        disconnect_push: false,
+    };
+}
+
+/// A connection's frame writer.
+pub(super) struct Writer {
+    pub(super) protocol: Protocol,
+    /// permessage-deflate, when the connection negotiated it.
+    deflate: Option<Deflate>,
+    output: Output,
+    /// Bytes the socket has not taken yet, oldest first; unallocated while empty.
+    backlog: VecDeque<Bytes>,
+}
+
+impl Writer {
+    pub(super) fn new(protocol: Protocol, deflate: Option<Deflate>, output: Output) -> Self {
+        Self {
+            protocol,
+            deflate,
+            output,
+            backlog: VecDeque::new(),
+        }
+    }
+
+    /// The frame type of the connection's protocol messages.
+    pub(super) fn data_frame(&self) -> OutFrame {
+        match self.protocol {
+            Protocol::Json => OutFrame::Text,
+            Protocol::Protobuf => OutFrame::Binary,
+        }
+    }
+
+    pub(super) fn is_blocked(&self) -> bool {
+        !self.backlog.is_empty()
+    }
+
+    /// Writes one frame as it is (a control frame, say).
+    pub(super) fn send(
+        &mut self,
+        stream: &impl Socket,
+        kind: OutFrame,
+        payload: Bytes,
+    ) -> io::Result<()> {
+        self.send_frame(stream, kind, false, payload)
+    }
+
+    /// Writes one data message that only this connection sends, compressed when agreed.
+    pub(super) fn send_message(
+        &mut self,
+        stream: &impl Socket,
+        kind: OutFrame,
+        payload: Bytes,
+    ) -> io::Result<()> {
+        match self.deflate.and_then(|deflate| deflate.compress(&payload)) {
+            Some(compressed) => self.send_frame(stream, kind, true, compressed),
+            None => self.send_frame(stream, kind, false, payload),
+        }
+    }
+
+    /// Writes what the outbox gave (see the module docs for how they become frames).
+    pub(super) fn send_messages(
+        &mut self,
+        stream: &impl Socket,
+        messages: &[Bytes],
+    ) -> io::Result<()> {
+        let kind = self.data_frame();
+        if !self.output.join_messages {
+            for message in messages {
+                match self
+                    .deflate
+                    .and_then(|deflate| deflate.compress_shared(message))
+                {
+                    Some(compressed) => self.queue(kind, true, compressed),
+                    None => self.queue(kind, false, message.clone()),
+                }
+            }
+            return self.flush(stream);
+        }
+        let Some(deflate) = self.deflate else {
+            return self.send_frame(stream, kind, false, join_frame(self.protocol, messages));
+        };
+        if let [only] = messages {
+            return match deflate.compress_shared(only) {
+                Some(compressed) => self.send_frame(stream, kind, true, compressed),
+                None => self.send_frame(stream, kind, false, only.clone()),
+            };
+        }
+        let mut plain_from = None;
+        for (at, message) in messages.iter().enumerate() {
+            match deflate.compress_shared(message) {
+                Some(compressed) => {
+                    if let Some(from) = plain_from.take() {
+                        let joined = join_frame(self.protocol, &messages[from..at]);
+                        self.queue(kind, false, joined);
+                    }
+                    self.queue(kind, true, compressed);
+                }
+                None => {
+                    plain_from.get_or_insert(at);
+                }
+            }
+        }
+        if let Some(from) = plain_from {
+            let joined = join_frame(self.protocol, &messages[from..]);
+            self.queue(kind, false, joined);
+        }
+        self.flush(stream)
+    }
+
+    /// The bare `disconnect` push that precedes the close frame, when [`Output`] asks for one.
+    pub(super) fn disconnect_push(&self, disconnect: &herald_hub::Disconnect) -> Option<Bytes> {
+        if !self.output.disconnect_push {
+            return None;
+        }
+        let push = herald_proto::Push {
+            disconnect: Some(herald_proto::Disconnect {
+                code: u32::from(disconnect.code),
+                reason: disconnect.reason.clone(),
+                reconnect: false,
+            }),
+            ..Default::default()
+        };
+        herald_proto::encode_message(self.protocol, &push).ok()
+    }
+
+    /// Writes one frame with one vectored write when nothing is queued before it.
+    fn send_frame(
+        &mut self,
+        stream: &impl Socket,
+        kind: OutFrame,
+        compressed: bool,
+        payload: Bytes,
+    ) -> io::Result<()> {
+        if self.is_blocked() {
+            self.queue(kind, compressed, payload);
+            return self.flush(stream);
+        }
+        let (header, header_len) = frame::header(kind, payload.len(), compressed);
+        let header = &header[..header_len];
+        let written =
+            match stream.try_write_vectored(&[IoSlice::new(header), IoSlice::new(&payload)]) {
+                Ok(written) => written,
+                Err(err) if err.kind() == io::ErrorKind::WouldBlock => 0,
+                Err(err) => return Err(err),
+            };
+        if written < header_len {
+            self.backlog
+                .push_back(Bytes::copy_from_slice(&header[written..]));
+            self.backlog.push_back(payload);
+        } else if written < header_len + payload.len() {
+            self.backlog
+                .push_back(payload.slice(written - header_len..));
+        }
+        Ok(())
+    }
+
+    /// Puts a frame at the end of the backlog; [`Writer::flush`] writes it.
+    fn queue(&mut self, kind: OutFrame, compressed: bool, payload: Bytes) {
+        let (header, header_len) = frame::header(kind, payload.len(), compressed);
+        self.backlog
+            .push_back(Bytes::copy_from_slice(&header[..header_len]));
+        self.backlog.push_back(payload);
+    }
+
+    /// Writes as much of the backlog as the socket takes.
+    pub(super) fn flush(&mut self, stream: &impl Socket) -> io::Result<()> {
+        while !self.backlog.is_empty() {
+            let slices: Vec<IoSlice<'_>> = self
+                .backlog
+                .iter()
+                .take(MAX_IOVECS)
+                .map(|chunk| IoSlice::new(chunk))
+                .collect();
+            let mut written = match stream.try_write_vectored(&slices) {
+                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+                Ok(written) => written,
+                Err(err) if err.kind() == io::ErrorKind::WouldBlock => return Ok(()),
+                Err(err) => return Err(err),
+            };
+            while written > 0 {
+                let Some(front) = self.backlog.front_mut() else {
+                    break;
+                };
+                if written >= front.len() {
+                    written -= front.len();
+                    self.backlog.pop_front();
+                } else {
+                    let _ = front.split_to(written);
+                    written = 0;
+                }
+            }
+        }
+        // Give the queue's allocation back while the connection is idle.
+        self.backlog = VecDeque::new();
+        Ok(())
+    }
+}
+
+/// One WebSocket message out of one or more encoded protocol messages.
+fn join_frame(protocol: Protocol, messages: &[Bytes]) -> Bytes {
+    if let [only] = messages {
+        return only.clone();
+    }
+    let size = messages.iter().map(|m| m.len() + 1).sum();
+    let mut frame = BytesMut::with_capacity(size);
+    for message in messages {
+        herald_proto::append_to_frame(protocol, &mut frame, message);
+    }
+    frame.freeze()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn json_frames_join_with_single_newlines() {
+        let frame = join_frame(
+            Protocol::Json,
+            &[Bytes::from_static(b"{}"), Bytes::from_static(b"{\"id\":1}")],
+        );
+        assert_eq!(&frame[..], b"{}\n{\"id\":1}");
+    }
+}
