@@ -17,7 +17,7 @@ mod codec;
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
-use bytes::{Bytes, BytesMut};
+use bytes::{Buf, Bytes, BytesMut};
 use herald_proto::{DecodeError, Protocol, Reply};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -135,7 +135,7 @@ pub(super) async fn open(
     if head.status != 200 {
         return Err(refused(&mut io, raw, head.status, deadline).await);
     }
-    let _ = raw.split_to(head.len);
+    raw.advance(head.len);
     let mut stream = Stream {
         io,
         layout,
