@@ -78,7 +78,8 @@ pub struct CommonArgs {
     /// Server address; its WebSocket endpoint and HTTP API share it.
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8000")]
     pub server: SocketAddr,
-    /// Protocol the server speaks.
+    /// Protocol the server speaks. `herald-http-stream` and `herald-sse` need Herald's
+    /// `http_stream` / `sse` transports enabled and work with `connect` and `fanout` only.
     #[arg(long, value_enum, default_value = "herald-json")]
     pub protocol: Flavor,
     /// HMAC secret for connection tokens (Herald's client.token.hmac_secret_key); without it

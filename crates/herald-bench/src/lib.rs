@@ -3,7 +3,8 @@
 //!
 //! The same workload runs against every server through one client type,
 //! [`adapter::Client`], which speaks Herald's protocol (JSON or Protobuf, through
-//! `herald-proto`) or Socket.IO v5 over Engine.IO v4. Publications go through each server's
+//! `herald-proto`; over WebSocket, or over HTTP-streaming and SSE with `/emulation`) or
+//! Socket.IO v5 over Engine.IO v4. Publications go through each server's
 //! HTTP API on an open-loop schedule ([`schedule::Schedule`]) and carry their due time, so
 //! latency is measured from when a message *should* have been sent.
 //!

@@ -162,6 +162,8 @@ fn display_name(flavor: Flavor) -> &'static str {
         Flavor::HeraldJson => "Herald (JSON)",
         Flavor::HeraldProtobuf => "Herald (Protobuf)",
         Flavor::Socketio => "Socket.IO 4",
+        Flavor::HeraldHttpStream => "Herald (HTTP-streaming)",
+        Flavor::HeraldSse => "Herald (SSE)",
     }
 }
 

@@ -63,7 +63,18 @@ pub(super) async fn handshake(
         resume,
         timeout,
     } = hs;
-    let connect = Command {
+    send_command(ws, protocol, &connect_command(token), "connect", timeout).await?;
+    await_reply(ws, protocol, 1, "connect", timeout, early).await?;
+
+    let subscribe = subscribe_command(channel, resume);
+    send_command(ws, protocol, &subscribe, "subscribe", timeout).await?;
+    let reply = await_reply(ws, protocol, 2, "subscribe", timeout, early).await?;
+    Ok(subscribed(reply))
+}
+
+/// The connect command (id 1) of every Herald flavor.
+pub(super) fn connect_command(token: String) -> Command {
+    Command {
         id: 1,
         connect: Some(ConnectRequest {
             token,
@@ -71,11 +82,12 @@ pub(super) async fn handshake(
             ..ConnectRequest::default()
         }),
         ..Command::default()
-    };
-    send_command(ws, protocol, &connect, "connect", timeout).await?;
-    await_reply(ws, protocol, 1, "connect", timeout, early).await?;
+    }
+}
 
-    let subscribe = Command {
+/// The subscribe command (id 2), with recovery from `resume` when given.
+pub(super) fn subscribe_command(channel: &str, resume: Option<&Resume>) -> Command {
+    Command {
         id: 2,
         subscribe: Some(SubscribeRequest {
             channel: channel.to_owned(),
@@ -85,11 +97,13 @@ pub(super) async fn handshake(
             ..SubscribeRequest::default()
         }),
         ..Command::default()
-    };
-    send_command(ws, protocol, &subscribe, "subscribe", timeout).await?;
-    let reply = await_reply(ws, protocol, 2, "subscribe", timeout, early).await?;
+    }
+}
+
+/// What a successful subscribe reply says.
+pub(super) fn subscribed(reply: Reply) -> Subscribed {
     let result = reply.subscribe.unwrap_or_default();
-    Ok(Subscribed {
+    Subscribed {
         epoch: result.epoch,
         offset: result.offset,
         recoverable: result.recoverable,
@@ -99,7 +113,7 @@ pub(super) async fn handshake(
             .into_iter()
             .map(|p| (p.offset, p.data))
             .collect(),
-    })
+    }
 }
 
 /// Sends a client-side publish with command `id`.
@@ -156,7 +170,7 @@ pub(super) async fn read_frame(
 
 /// A server ping is a reply with neither id nor push (`{}` / `0x00`); the answer is an empty
 /// command, else the server closes with 3012 after `pong_timeout`.
-fn is_ping(reply: &Reply) -> bool {
+pub(super) fn is_ping(reply: &Reply) -> bool {
     reply.id == 0 && reply.push.is_none() && reply.error.is_none()
 }
 

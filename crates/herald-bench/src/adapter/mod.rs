@@ -4,10 +4,13 @@
 //! upgrade, the protocol's connect, one subscription), then read with [`Client::next`], which
 //! hands over the data of each publication and answers the protocol's heartbeats on the way.
 //! Adding a protocol means a module with a `handshake` and a `read_frame`, and a [`Flavor`].
+//! Herald's HTTP-streaming and SSE transports are not WebSockets: their client is a
+//! [`stream`] module of its own, and [`Client`] holds either connection.
 
 mod herald;
 mod socketio;
 pub mod socketio_packet;
+mod stream;
 
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
@@ -35,6 +38,12 @@ pub enum Flavor {
     HeraldProtobuf,
     /// Socket.IO v5 over Engine.IO v4, WebSocket transport only.
     Socketio,
+    /// Herald over HTTP-streaming (`POST /connection/http_stream`), JSON; later commands
+    /// (pongs) through `POST /emulation`. Needs `"http_stream":{"enabled":true}`.
+    HeraldHttpStream,
+    /// Herald over Server-Sent Events (`GET /connection/sse`), JSON; later commands (pongs)
+    /// through `POST /emulation`. Needs `"sse":{"enabled":true}`.
+    HeraldSse,
 }
 
 impl Flavor {
@@ -44,18 +53,27 @@ impl Flavor {
             Flavor::HeraldJson => "herald-json",
             Flavor::HeraldProtobuf => "herald-protobuf",
             Flavor::Socketio => "socketio",
+            Flavor::HeraldHttpStream => "herald-http-stream",
+            Flavor::HeraldSse => "herald-sse",
         }
     }
 
     /// Whether the server speaks Herald's protocol and HTTP API.
     pub fn is_herald(self) -> bool {
-        matches!(self, Flavor::HeraldJson | Flavor::HeraldProtobuf)
+        !matches!(self, Flavor::Socketio)
+    }
+
+    /// Whether the connection is a WebSocket (client commands on the same socket).
+    pub fn is_websocket(self) -> bool {
+        !stream::is_stream(self)
     }
 
     fn path(self) -> &'static str {
         match self {
             Flavor::HeraldJson | Flavor::HeraldProtobuf => "/connection/websocket",
             Flavor::Socketio => "/socket.io/?EIO=4&transport=websocket",
+            Flavor::HeraldHttpStream => "/connection/http_stream",
+            Flavor::HeraldSse => "/connection/sse",
         }
     }
 }
@@ -81,7 +99,7 @@ pub struct Target {
 /// One open, subscribed connection.
 #[derive(Debug)]
 pub struct Client {
-    ws: Ws,
+    conn: Conn,
     flavor: Flavor,
     /// Publications (offset, data) that arrived together with the handshake replies.
     early: Vec<(u64, Bytes)>,
@@ -137,6 +155,18 @@ impl Client {
         channel: &str,
         resume: Option<&Resume>,
     ) -> Result<(Client, Option<Subscribed>), ConnectError> {
+        if !target.flavor.is_websocket() {
+            let mut early = Vec::new();
+            let (stream, subscribed) =
+                stream::open(target, source, user, channel, resume, &mut early).await?;
+            let client = Client {
+                conn: Conn::Stream(stream),
+                flavor: target.flavor,
+                early,
+                next_id: 3,
+            };
+            return Ok((client, Some(subscribed)));
+        }
         let timeout = target.connect_timeout;
         let stream = net::connect(source, target.addr, timeout).await?;
         let uri = format!("ws://{}{}", target.addr, target.flavor.path());
@@ -185,7 +215,10 @@ impl Client {
         let mut early = Vec::new();
         let mut subscribed = None;
         match target.flavor {
-            Flavor::HeraldJson | Flavor::HeraldProtobuf => {
+            Flavor::HeraldJson
+            | Flavor::HeraldProtobuf
+            | Flavor::HeraldHttpStream
+            | Flavor::HeraldSse => {
                 let token = match &target.token_secret {
                     Some(secret) => herald::token(secret, user)?,
                     None => String::new(),
@@ -206,7 +239,7 @@ impl Client {
             }
         }
         let client = Client {
-            ws,
+            conn: Conn::Ws(ws),
             flavor: target.flavor,
             early,
             next_id: 3,
@@ -217,20 +250,17 @@ impl Client {
     /// Sends a client-side `publish` of `data` to `channel` (Herald only); returns the
     /// command's id, which the reply carries (see [`Client::next_event`]).
     pub async fn publish(&mut self, channel: &str, data: Bytes) -> Result<u32, String> {
+        let Conn::Ws(ws) = &mut self.conn else {
+            return Err("client-side publish needs a WebSocket flavor".to_owned());
+        };
         if !self.flavor.is_herald() {
             return Err("client-side publish needs the Herald protocol".to_owned());
         }
         let id = self.next_id;
         self.next_id = self.next_id.wrapping_add(1).max(3);
-        herald::publish(
-            &mut self.ws,
-            herald::protocol(self.flavor),
-            id,
-            channel,
-            data,
-        )
-        .await
-        .map_err(|e| e.to_string())?;
+        herald::publish(ws, herald::protocol(self.flavor), id, channel, data)
+            .await
+            .map_err(|e| e.to_string())?;
         Ok(id)
     }
 
@@ -258,7 +288,11 @@ impl Client {
             }
             return Ok(());
         }
-        let message = match self.ws.next().await {
+        let ws = match &mut self.conn {
+            Conn::Ws(ws) => ws,
+            Conn::Stream(stream) => return stream.next_event(&mut on_event).await,
+        };
+        let message = match ws.next().await {
             Some(Ok(message)) => message,
             Some(Err(err)) => return Err(format!("read: {err}")),
             None => return Err("closed without a close frame".to_owned()),
@@ -267,21 +301,27 @@ impl Client {
             return Err(format!("closed by the server{reason}"));
         }
         match self.flavor {
-            Flavor::HeraldJson | Flavor::HeraldProtobuf => {
-                herald::read_frame(
-                    &mut self.ws,
-                    herald::protocol(self.flavor),
-                    &message,
-                    &mut on_event,
-                )
-                .await
+            Flavor::HeraldJson
+            | Flavor::HeraldProtobuf
+            | Flavor::HeraldHttpStream
+            | Flavor::HeraldSse => {
+                herald::read_frame(ws, herald::protocol(self.flavor), &message, &mut on_event).await
             }
             Flavor::Socketio => {
                 let mut on_data = |data: &[u8]| on_event(Event::Publication { offset: 0, data });
-                socketio::read_frame(&mut self.ws, &message, &mut on_data).await
+                socketio::read_frame(ws, &message, &mut on_data).await
             }
         }
     }
+}
+
+/// The connection of a [`Client`].
+#[derive(Debug)]
+enum Conn {
+    /// Every flavor but the streaming ones.
+    Ws(Ws),
+    /// HTTP-streaming or SSE (about the size of a WebSocket, so not boxed).
+    Stream(stream::Stream),
 }
 
 /// Something a connection received.

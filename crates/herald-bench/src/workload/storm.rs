@@ -144,10 +144,13 @@ pub async fn run(
             super::CONNECTIONS_PER_PROCESS
         )));
     }
-    if !plan.spec.target.flavor.is_herald() {
-        return Err(BenchError::InvalidArgs(
-            "storm needs Herald's recovery: --protocol herald-json or herald-protobuf".into(),
-        ));
+    let flavor = plan.spec.target.flavor;
+    if !(flavor.is_herald() && flavor.is_websocket()) {
+        return Err(BenchError::InvalidArgs(format!(
+            "storm needs Herald's recovery over WebSocket: --protocol herald-json or \
+             herald-protobuf, not {}",
+            flavor.name()
+        )));
     }
     plan.preflight().await?;
     let shared = Arc::new(Shared {

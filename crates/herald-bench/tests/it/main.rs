@@ -1,6 +1,7 @@
 //! herald-bench against the workspace's real `herald` binary: tiny `fanout`, `connect`,
-//! `storm` and `rooms` runs in-process must count every delivery exactly once. No timing is
-//! asserted: the machine running the tests may be slow or busy.
+//! `storm` and `rooms` runs in-process must count every delivery exactly once, over WebSocket
+//! and (`stream.rs`) over HTTP-streaming and SSE. No timing is asserted: the machine running
+//! the tests may be slow or busy.
 
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
@@ -10,6 +11,8 @@ use std::time::{Duration, Instant};
 use clap::Parser;
 use herald_bench::Report;
 use herald_bench::cli::Cli;
+
+mod stream;
 
 const SECRET: &str = "it-secret";
 const API_KEY: &str = "it-key";
@@ -66,10 +69,6 @@ impl Drop for TempDir {
 }
 
 fn start_herald() -> Server {
-    let binary = herald_binary();
-    let dir = std::env::temp_dir().join(format!("herald-bench-it-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("temp dir");
-    let config = dir.join("config.json");
     let json = serde_json::json!({
         "client": {"token": {"hmac_secret_key": SECRET}},
         "http_api": {"key": API_KEY},
@@ -81,6 +80,16 @@ fn start_herald() -> Server {
             "allow_publish_for_subscriber": true
         }}
     });
+    start_herald_with("ws", &json)
+}
+
+/// Starts `herald serve` with `json` as its config file, in a temporary directory named
+/// after `tag` (tests of this binary run at the same time, each with its own server).
+fn start_herald_with(tag: &str, json: &serde_json::Value) -> Server {
+    let binary = herald_binary();
+    let dir = std::env::temp_dir().join(format!("herald-bench-it-{}-{tag}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let config = dir.join("config.json");
     std::fs::write(&config, json.to_string()).expect("config written");
     let port = TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
