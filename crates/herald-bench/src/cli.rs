@@ -146,6 +146,10 @@ pub struct FanoutArgs {
     /// Shared options.
     #[command(flatten)]
     pub common: CommonArgs,
+    /// Offer permessage-deflate on every subscriber (see `connect --deflate`: the client cannot
+    /// inflate, so the server's `websocket.compression_min_size` must exceed the messages).
+    #[arg(long)]
+    pub deflate: bool,
     /// Subscribers on the channel.
     #[arg(long, value_name = "N", default_value_t = 1000)]
     pub subscribers: usize,

@@ -24,7 +24,8 @@ pub async fn run(
     command: String,
 ) -> Result<FanoutReport, BenchError> {
     check(args)?;
-    let plan = Plan::new(&args.common, args.subscribers)?;
+    let mut plan = Plan::new(&args.common, args.subscribers)?;
+    plan.spec.target.offer_deflate = args.deflate;
     plan.preflight().await?;
     let mut groups = Groups::open(&plan.spec, plan.workers, exe).await?;
     let open = OpenSummary::from(groups.open_stats());
