@@ -107,6 +107,11 @@ impl Hub {
         })
     }
 
+    /// Number of emulated sessions this node holds.
+    pub fn num_emulated_sessions(&self) -> usize {
+        self.shared.emulations.len()
+    }
+
     /// Hands one command frame to emulated session `session` on node `node`: queued here when
     /// this node holds it, otherwise forwarded to that node through the control plane.
     pub async fn emulate(
@@ -155,15 +160,8 @@ impl Emulations {
         }
     }
 
-    /// Number of emulated sessions held (for tests and diagnostics).
+    /// Number of emulated sessions held.
     pub(crate) fn len(&self) -> usize {
         herald_engine::lock(&self.sessions).len()
-    }
-}
-
-impl Hub {
-    /// Number of emulated sessions this node holds.
-    pub fn num_emulated_sessions(&self) -> usize {
-        self.shared.emulations.len()
     }
 }
