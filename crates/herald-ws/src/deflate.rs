@@ -1,6 +1,6 @@
 //! permessage-deflate (RFC 7692) without context takeover in either direction: the
 //! negotiation ([`negotiate`]), and the compressor ([`compress`]) and decompressor
-//! ([`decompress`]) that every connection on a thread shares.
+//! (`decompress`) that every connection on a thread shares.
 //!
 //! No context takeover is what lets them be shared: each message is compressed and
 //! decompressed on its own (the stream is reset before each one), so a connection keeps no
@@ -57,7 +57,7 @@ impl Agreed {
 /// values that this server can honour (section 5.1: offers come in order of preference), or
 /// `None`: then the connection runs without compression. An offer is declined when it names
 /// an unknown parameter, names one twice, gives a parameter a value it cannot have, or asks
-/// for `server_max_window_bits=8` (see [`MIN_WINDOW_BITS`]).
+/// for `server_max_window_bits=8` (see `MIN_WINDOW_BITS`).
 pub fn negotiate<'a>(values: impl IntoIterator<Item = &'a str>) -> Option<Agreed> {
     values
         .into_iter()

@@ -5,7 +5,7 @@
 //! hands over the data of each publication and answers the protocol's heartbeats on the way.
 //! Adding a protocol means a module with a `handshake` and a `read_frame`, and a [`Flavor`].
 //! Herald's HTTP-streaming and SSE transports are not WebSockets: their client is a
-//! [`stream`] module of its own, and [`Client`] holds either connection.
+//! `stream` module of its own, and [`Client`] holds either connection.
 
 mod herald;
 mod socketio;

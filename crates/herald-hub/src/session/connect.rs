@@ -17,8 +17,8 @@ impl Session {
     /// Connects a session of a unidirectional transport with the request the client sent when
     /// it opened the stream (a query parameter, a POST body or the first WebSocket message).
     /// The result goes out as a bare `connect` push; a refusal closes the connection with a
-    /// disconnect code (see [`unidirectional_disconnect`]), since there is no reply to carry
-    /// an error.
+    /// disconnect code (Centrifugo's default mapping, in `unidirectional_disconnect`), since
+    /// there is no reply to carry an error.
     pub async fn connect_unidirectional(&mut self, request: ConnectRequest) -> Flow {
         if self.state != State::Connecting {
             return self.disconnect(DisconnectCode::BAD_REQUEST);
