@@ -155,12 +155,19 @@ pub fn load_str(
 /// Starting point when there is no file: the local development profile. It listens on
 /// 127.0.0.1 only, so it can be open: anonymous clients connect without a token, channels
 /// without a namespace allow subscribe, publish, presence and history and keep a recoverable
-/// history, and the HTTP API needs no key unless one is given in the environment (see [`load`]).
+/// history, every transport is on (HTTP-streaming, SSE and the unidirectional ones beside
+/// WebSocket), and the HTTP API needs no key unless one is given in the environment (see
+/// [`load`]).
 /// `herald genconfig` writes a production starting point.
 fn no_file_tree() -> Value {
     serde_json::json!({
         "http_server": {"address": "127.0.0.1"},
         "client": {"allow_anonymous_connect_without_token": true},
+        "http_stream": {"enabled": true},
+        "sse": {"enabled": true},
+        "uni_websocket": {"enabled": true},
+        "uni_sse": {"enabled": true},
+        "uni_http_stream": {"enabled": true},
         "channel": {"without_namespace": {
             "allow_subscribe_for_client": true,
             "allow_subscribe_for_anonymous": true,
@@ -575,6 +582,9 @@ mod tests {
         let open = load(None, no_env()).expect("loads");
         assert!(open.config.http_api.insecure);
         assert!(open.config.client.allow_anonymous_connect_without_token);
+        assert!(open.config.http_stream.0.enabled && open.config.sse.0.enabled);
+        assert!(open.config.uni_websocket.enabled && open.config.uni_sse.0.enabled);
+        assert!(open.config.uni_http_stream.0.enabled);
         let keyed = load(
             None,
             vec![("HERALD_HTTP_API_KEY".to_owned(), "k".to_owned())],
