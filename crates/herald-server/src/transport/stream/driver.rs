@@ -15,7 +15,7 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
-use herald_hub::{Drained, EmulationInbox, Event, Session};
+use herald_hub::{Drained, EmulationInbox, Event, Session, TransportKind};
 use herald_proto::{ConnectRequest, DisconnectCode, Protocol, Push, Reply};
 use hyper::body::{Body, Frame};
 use tokio::sync::mpsc;
@@ -110,7 +110,7 @@ impl Driver {
             chunks,
         } = self;
         let outbox = session.outbox();
-        let unidirectional = inbox.is_none();
+        let unidirectional = session.transport_kind() == TransportKind::Unidirectional;
         if let Some(preamble) = framing.preamble()
             && send(&chunks, preamble).await.is_err()
         {
