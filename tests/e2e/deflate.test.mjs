@@ -10,6 +10,7 @@ let server;
 before(async () => {
   const config = defaultConfig();
   config.websocket = { compression: true, compression_min_size: 128 };
+  config.uni_websocket = { enabled: true, compression: true, compression_min_size: 128 };
   server = await startHerald(config);
 });
 after(async () => { await server.stop(); });
@@ -78,4 +79,21 @@ test('a client that does not offer the extension gets a plain WebSocket', async 
   await waitFor(() => received.length === 1, { what: 'the publication' });
   assert.deepEqual(received[0].data, large);
   c.disconnect();
+});
+
+test('uni_websocket with compression: large bare pushes arrive compressed and intact', async () => {
+  const request = JSON.stringify({ token: token({ sub: 'uni-deflate', channels: ['uni-deflate'] }) });
+  const ws = new WebSocket(`ws://127.0.0.1:${server.port}/connection/uni_websocket`, { perMessageDeflate: true });
+  const frames = [];
+  ws.on('message', (data) => frames.push(JSON.parse(data.toString())));
+  await once(ws, 'open');
+  assert.equal(ws.extensions, 'permessage-deflate', 'the server accepted the offer');
+  ws.send(request);
+  await waitFor(() => frames.length >= 1, { what: 'connect push' });
+  const big = { text: 'x'.repeat(4000) };
+  await api(server, 'publish', { channel: 'uni-deflate', data: big });
+  await api(server, 'publish', { channel: 'uni-deflate', data: { small: 1 } });
+  await waitFor(() => frames.filter((f) => f.pub).length === 2, { what: 'both publications' });
+  assert.deepEqual(frames.filter((f) => f.pub).map((f) => f.pub.data), [big, { small: 1 }]);
+  ws.close();
 });

@@ -237,8 +237,7 @@ fn routes(hub: &Hub, settings: &crate::config::ServerSettings, tracker: TaskTrac
             hub: hub.clone(),
             message_size_limit: uni.message_size_limit,
             write_timeout: uni.write_timeout,
-            // uni_websocket's own compression options are not read yet: plain frames.
-            compression: None,
+            compression: uni.compression,
             origins: settings.origins.clone(),
             tracker: tracker.clone(),
         };

@@ -142,6 +142,13 @@ pub struct UniWebSocketConfig {
     pub join_push_messages: bool,
     /// Do not send the `disconnect` push before the close frame. Default false.
     pub disable_disconnect_push: bool,
+    /// Offer permessage-deflate to clients that ask for it, as `websocket.compression` does.
+    /// Default false.
+    pub compression: bool,
+    /// Pushes smaller than this many bytes go out uncompressed. Default 0.
+    pub compression_min_size: usize,
+    /// zlib level, 0 to 9 (or -1, zlib's default: 6). Default 1.
+    pub compression_level: i64,
 }
 
 impl Default for UniWebSocketConfig {
@@ -153,6 +160,9 @@ impl Default for UniWebSocketConfig {
             write_timeout: GoDuration::from_secs(1),
             join_push_messages: false,
             disable_disconnect_push: false,
+            compression: false,
+            compression_min_size: 0,
+            compression_level: 1,
         }
     }
 }
@@ -183,6 +193,8 @@ pub struct UniWebSocketSettings {
     pub join_push_messages: bool,
     /// No `disconnect` push before the close frame.
     pub disable_disconnect_push: bool,
+    /// permessage-deflate; `None` when `uni_websocket.compression` is off.
+    pub compression: Option<super::CompressionSettings>,
 }
 
 /// Every transport besides the bidirectional WebSocket.

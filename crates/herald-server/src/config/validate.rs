@@ -251,21 +251,13 @@ impl Config {
                     ws.write_timeout,
                     Duration::from_secs(1),
                 ),
-                compression: ws.compression.then(|| CompressionSettings {
-                    min_size: ws.compression_min_size,
-                    level: match ws.compression_level {
-                        // zlib's (and Go's flate) DefaultCompression.
-                        -1 => 6,
-                        level @ 0..=9 => level as u8,
-                        other => {
-                            c.fail(
-                                "websocket.compression_level",
-                                format!("must be -1 or 0 to 9, got {other}"),
-                            );
-                            1
-                        }
-                    },
-                }),
+                compression: compression(
+                    c,
+                    "websocket",
+                    ws.compression,
+                    ws.compression_min_size,
+                    ws.compression_level,
+                ),
             },
             health: HealthSettings {
                 enabled: self.health.enabled,
@@ -650,6 +642,31 @@ fn valid_namespace_name(name: &str) -> bool {
         && name
             .chars()
             .all(|ch| ch.is_ascii_alphanumeric() || matches!(ch, '-' | '_' | '.'))
+}
+
+/// `<section>.compression*`: permessage-deflate settings when `enabled`.
+fn compression(
+    c: &mut Checker,
+    section: &str,
+    enabled: bool,
+    min_size: usize,
+    level: i64,
+) -> Option<CompressionSettings> {
+    enabled.then(|| CompressionSettings {
+        min_size,
+        level: match level {
+            // zlib's (and Go's flate) DefaultCompression.
+            -1 => 6,
+            level @ 0..=9 => level as u8,
+            other => {
+                c.fail(
+                    format!("{section}.compression_level"),
+                    format!("must be -1 or 0 to 9, got {other}"),
+                );
+                1
+            }
+        },
+    })
 }
 
 fn or_default(value: usize, default: usize) -> usize {

@@ -6,7 +6,7 @@ use super::super::raw::Config;
 use super::super::transports::{
     DEFAULT_BODY_LIMIT, StreamConfig, StreamSettings, TransportSettings, UniWebSocketSettings,
 };
-use super::{Checker, or_default};
+use super::{Checker, compression, or_default};
 
 impl Config {
     pub(super) fn transport_settings(&self, c: &mut Checker) -> TransportSettings {
@@ -49,6 +49,13 @@ impl Config {
                 ),
                 join_push_messages: uni.join_push_messages,
                 disable_disconnect_push: uni.disable_disconnect_push,
+                compression: compression(
+                    c,
+                    "uni_websocket",
+                    uni.compression,
+                    uni.compression_min_size,
+                    uni.compression_level,
+                ),
             },
             uni_sse: stream(c, "uni_sse", &self.uni_sse.0, "/connection/uni_sse"),
             uni_http_stream: stream(
