@@ -135,34 +135,17 @@ async fn accept_loop(
         });
         let stopping = stopping.clone();
         connections.spawn(async move {
-            if h2c && starts_with_h2_preface(&stream).await {
+            let result = if h2c && starts_with_h2_preface(&stream).await {
                 let connection =
                     hyper::server::conn::http2::Builder::new(hyper_util::rt::TokioExecutor::new())
                         .enable_connect_protocol()
                         .serve_connection(TokioIo::new(stream), service);
-                tokio::pin!(connection);
-                let result = tokio::select! {
-                    result = connection.as_mut() => result,
-                    () = stopping.cancelled() => {
-                        connection.as_mut().graceful_shutdown();
-                        connection.await
-                    }
-                };
-                if let Err(err) = result {
-                    tracing::debug!(%remote, %err, "http/2 connection ended with an error");
-                }
-                return;
-            }
-            let connection = hyper::server::conn::http1::Builder::new()
-                .serve_connection(TokioIo::new(stream), service)
-                .with_upgrades();
-            tokio::pin!(connection);
-            let result = tokio::select! {
-                result = connection.as_mut() => result,
-                () = stopping.cancelled() => {
-                    connection.as_mut().graceful_shutdown();
-                    connection.await
-                }
+                until_stopped(connection, &stopping, |c| c.graceful_shutdown()).await
+            } else {
+                let connection = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(TokioIo::new(stream), service)
+                    .with_upgrades();
+                until_stopped(connection, &stopping, |c| c.graceful_shutdown()).await
             };
             if let Err(err) = result {
                 tracing::debug!(%remote, %err, "http connection ended with an error");
@@ -201,6 +184,23 @@ async fn starts_with_h2_preface(stream: &tokio::net::TcpStream) -> bool {
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
     false
+}
+
+/// Serves an HTTP connection to its end; once `stopping` fires, asks it to finish gracefully
+/// (open requests complete, idle keep-alive ends) and waits for that.
+async fn until_stopped<C: Future>(
+    connection: C,
+    stopping: &CancellationToken,
+    graceful_shutdown: impl FnOnce(std::pin::Pin<&mut C>),
+) -> C::Output {
+    tokio::pin!(connection);
+    tokio::select! {
+        result = connection.as_mut() => result,
+        () = stopping.cancelled() => {
+            graceful_shutdown(connection.as_mut());
+            connection.await
+        }
+    }
 }
 
 /// Errors that concern only the connection being accepted (it was reset before we took it).

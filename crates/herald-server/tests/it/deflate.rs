@@ -9,7 +9,9 @@ use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::TcpStream;
 
-use crate::websocket::{Api, FIN, OP_CLOSE, OP_TEXT, RSV1, Server, WAIT, base_config, masked};
+use crate::websocket::{
+    Api, FIN, OP_CLOSE, OP_TEXT, RSV1, Server, WAIT, base_config, masked, split_frame,
+};
 
 /// `websocket.compression_min_size` of these tests.
 const MIN_SIZE: usize = 200;
@@ -143,29 +145,15 @@ impl DeflateClient {
 }
 
 fn parse_frame(buf: &[u8]) -> Option<(Frame, usize)> {
-    let [first, second, rest @ ..] = buf else {
-        return None;
-    };
+    let (first, payload, used) = split_frame(buf)?;
     assert_eq!(first & 0x30, 0, "RSV2 and RSV3 stay clear: {first:#x}");
     assert_ne!(first & FIN, 0, "the server does not fragment");
-    let (len, header) = match second & 0x7f {
-        126 => (
-            u16::from_be_bytes([*rest.first()?, *rest.get(1)?]) as usize,
-            4,
-        ),
-        127 => {
-            let bytes: [u8; 8] = rest.get(..8)?.try_into().ok()?;
-            (u64::from_be_bytes(bytes) as usize, 10)
-        }
-        len => (len as usize, 2),
-    };
-    let payload = buf.get(header..header + len)?.to_vec();
     let frame = Frame {
         rsv1: first & RSV1 != 0,
         opcode: first & 0x0f,
         payload,
     };
-    Some((frame, header + len))
+    Some((frame, used))
 }
 
 /// A message as a client compresses it: raw deflate, sync flush, the 4-byte tail removed.

@@ -277,15 +277,27 @@ impl RawClient {
 /// One server frame at the start of `buf` and the bytes it took, or `None` if it has not fully
 /// arrived.
 fn parse_server_frame(buf: &[u8]) -> Option<(Frame, usize)> {
-    let [first, second, rest @ ..] = buf else {
-        return None;
-    };
-    assert_eq!(second & 0x80, 0, "a server must not mask its frames");
+    let (first, payload, used) = split_frame(buf)?;
     assert_eq!(
         first & 0x70,
         0,
         "no extension was negotiated: RSV bits must be 0"
     );
+    let frame = Frame {
+        fin: first & FIN != 0,
+        opcode: first & 0x0f,
+        payload,
+    };
+    Some((frame, used))
+}
+
+/// One whole server frame at the start of `buf`: its first byte (FIN, RSV bits, opcode), its
+/// payload and its length on the wire; `None` until all of it has arrived.
+pub(crate) fn split_frame(buf: &[u8]) -> Option<(u8, Vec<u8>, usize)> {
+    let [first, second, rest @ ..] = buf else {
+        return None;
+    };
+    assert_eq!(second & 0x80, 0, "a server must not mask its frames");
     let (len, header) = match second & 0x7f {
         126 => (
             u16::from_be_bytes([*rest.first()?, *rest.get(1)?]) as usize,
@@ -298,12 +310,7 @@ fn parse_server_frame(buf: &[u8]) -> Option<(Frame, usize)> {
         len => (len as usize, 2),
     };
     let payload = buf.get(header..header + len)?.to_vec();
-    let frame = Frame {
-        fin: first & FIN != 0,
-        opcode: first & 0x0f,
-        payload,
-    };
-    Some((frame, header + len))
+    Some((*first, payload, header + len))
 }
 
 fn close_code_of(frame: &Frame) -> u16 {

@@ -47,8 +47,6 @@ pub(super) async fn http_stream(
         };
         let opened = Opened {
             transport: "http_stream",
-            protocol,
-            kind: TransportKind::Emulation,
             framing,
             start: Start::Frame(frame),
         };
@@ -73,8 +71,6 @@ pub(super) async fn sse(
             .ok_or_else(|| Refusal::BadRequest("missing cf_connect".to_owned()))?;
         let opened = Opened {
             transport: "sse",
-            protocol: Protocol::Json,
-            kind: TransportKind::Emulation,
             framing: Framing::Events,
             start: Start::Frame(frame),
         };
@@ -98,8 +94,6 @@ pub(super) async fn uni_http_stream(
         let request = connect_request(&read_body(body, limit).await?)?;
         let opened = Opened {
             transport: "uni_http_stream",
-            protocol: Protocol::Json,
-            kind: TransportKind::Unidirectional,
             framing: Framing::Lines,
             start: Start::Connect(Box::new(request)),
         };
@@ -126,8 +120,6 @@ pub(super) async fn uni_sse(
         };
         let opened = Opened {
             transport: "uni_sse",
-            protocol: Protocol::Json,
-            kind: TransportKind::Unidirectional,
             framing: Framing::Events,
             start: Start::Connect(Box::new(request)),
         };
@@ -165,13 +157,29 @@ pub(super) async fn with_cors(
     }
 }
 
-/// A connection about to open.
+/// A connection about to open. Its protocol follows from the framing (Protobuf only
+/// length-prefixed) and its kind from what starts it (a command frame: emulation; a connect
+/// request: unidirectional).
 struct Opened {
     transport: &'static str,
-    protocol: Protocol,
-    kind: TransportKind,
     framing: Framing,
     start: Start,
+}
+
+impl Opened {
+    fn protocol(&self) -> Protocol {
+        match self.framing {
+            Framing::LengthPrefixed => Protocol::Protobuf,
+            Framing::Lines | Framing::Events => Protocol::Json,
+        }
+    }
+
+    fn kind(&self) -> TransportKind {
+        match self.start {
+            Start::Frame(_) => TransportKind::Emulation,
+            Start::Connect(_) => TransportKind::Unidirectional,
+        }
+    }
 }
 
 /// Spawns the connection's driver and answers with its stream.
@@ -179,9 +187,9 @@ fn open(t: &StreamTransports, opened: Opened, remote: SocketAddr) -> Result<Resp
     if t.hub.is_shutting_down() {
         return Err(Refusal::ShuttingDown);
     }
-    let session = t.hub.session_for(opened.protocol, opened.kind);
+    let session = t.hub.session_for(opened.protocol(), opened.kind());
     // Only emulated sessions take commands from /emulation; a unidirectional one has none.
-    let inbox = match opened.kind {
+    let inbox = match opened.kind() {
         TransportKind::Emulation => t.hub.open_emulation(&session),
         _ => None,
     };
@@ -191,7 +199,7 @@ fn open(t: &StreamTransports, opened: Opened, remote: SocketAddr) -> Result<Resp
         transport = opened.transport,
         %remote
     );
-    span.in_scope(|| tracing::debug!(protocol = ?opened.protocol, "connection opened"));
+    span.in_scope(|| tracing::debug!(protocol = ?opened.protocol(), "connection opened"));
     let (sender, chunks) = mpsc::channel(CHUNKS_IN_FLIGHT);
     let driver = Driver {
         session,
