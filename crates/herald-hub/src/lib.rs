@@ -15,6 +15,8 @@
 //! - [`NodeOptions`]: validated options; the server crate builds them from configuration.
 //! - [`TokenVerifier`]: how connection and subscription tokens are checked (JWT lives in the
 //!   server crate).
+//! - [`Proxy`]: how the application's backend is asked (connect, refresh, subscribe, publish,
+//!   sub_refresh, rpc); HTTP and gRPC live in the server crate.
 //!
 //! ```
 //! # use std::sync::Arc;
@@ -49,6 +51,7 @@ mod error;
 mod node;
 mod options;
 mod outbox;
+mod proxy;
 mod registry;
 mod session;
 mod token;
@@ -58,9 +61,15 @@ pub use error::{Disconnect, HubError};
 pub use node::{ApiPublish, Hub, NodeInfo, Target};
 pub use options::{
     ChannelConfig, ChannelOptions, ClientOptions, DeltaType, Namespace, NodeOptions,
-    PersonalChannelOptions, PublicationDataFormat, SubscriptionType,
+    PersonalChannelOptions, PublicationDataFormat, RpcNamespace, RpcOptions, SubscriptionType,
 };
 pub use outbox::{Closed, Drained, Outbox};
+pub use proxy::{
+    ConnectProxyRequest, ConnectProxyResult, Proxy, ProxyClientError, ProxyContext, ProxyError,
+    ProxyOutcome, ProxyReply, PublishProxyRequest, PublishProxyResult, RefreshProxyRequest,
+    RefreshProxyResult, RpcProxyRequest, RpcProxyResult, SubRefreshProxyRequest,
+    SubRefreshProxyResult, SubscribeProxyRequest, SubscribeProxyResult,
+};
 pub use session::{Control, Event, Flow, ServerSubscription, Session, TransportKind};
 pub use token::{
     ConnectTokenClaims, SubscribeOptionsClaim, SubscribeOverride, SubscribeTokenClaims, TokenError,

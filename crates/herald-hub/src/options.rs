@@ -3,7 +3,11 @@
 
 use std::time::Duration;
 
+use std::sync::Arc;
+
 use regex::Regex;
+
+use crate::Proxy;
 
 /// Everything the hub needs to know about how to treat clients and channels.
 #[derive(Debug, Clone)]
@@ -16,6 +20,8 @@ pub struct NodeOptions {
     pub client: ClientOptions,
     /// Channels, namespaces and their options.
     pub channel: ChannelConfig,
+    /// RPC namespaces and their proxies.
+    pub rpc: RpcOptions,
 }
 
 impl Default for NodeOptions {
@@ -25,6 +31,7 @@ impl Default for NodeOptions {
             version: concat!("herald ", env!("CARGO_PKG_VERSION")).to_owned(),
             client: ClientOptions::default(),
             channel: ChannelConfig::default(),
+            rpc: RpcOptions::default(),
         }
     }
 }
@@ -66,6 +73,11 @@ pub struct ClientOptions {
     pub recovery_max_publication_limit: usize,
     /// Add the server time to connect replies.
     pub connect_include_server_time: bool,
+    /// Asked who a connection is when it comes without a token (`client.proxy.connect`).
+    pub connect_proxy: Option<Arc<dyn Proxy>>,
+    /// Asked to extend a connection whose expiry passed (`client.proxy.refresh`); without it
+    /// the client must send a fresh token.
+    pub refresh_proxy: Option<Arc<dyn Proxy>>,
 }
 
 impl Default for ClientOptions {
@@ -88,6 +100,8 @@ impl Default for ClientOptions {
             history_max_publication_limit: 300,
             recovery_max_publication_limit: 300,
             connect_include_server_time: false,
+            connect_proxy: None,
+            refresh_proxy: None,
         }
     }
 }
@@ -240,6 +254,46 @@ pub struct ChannelOptions {
     /// Every publication into the namespace goes out as a delta to the subscribers that
     /// negotiated one, as if each publish set the `delta` flag (`delta_publish`).
     pub delta_publish: bool,
+    /// Decides subscriptions that come without a token (`subscribe_proxy_enabled`,
+    /// `subscribe_proxy_name`).
+    pub subscribe_proxy: Option<Arc<dyn Proxy>>,
+    /// Decides (and may rewrite) client publications (`publish_proxy_enabled`,
+    /// `publish_proxy_name`).
+    pub publish_proxy: Option<Arc<dyn Proxy>>,
+    /// Extends subscriptions whose expiry passed (`sub_refresh_proxy_enabled`,
+    /// `sub_refresh_proxy_name`).
+    pub sub_refresh_proxy: Option<Arc<dyn Proxy>>,
+}
+
+/// RPC namespaces (Centrifugo's `rpc.*`): which proxy answers a method. A method
+/// `ns{boundary}name` belongs to namespace `ns`; any other to `without_namespace`.
+#[derive(Debug, Clone)]
+pub struct RpcOptions {
+    /// Proxy of methods without a namespace (`rpc.without_namespace`); `None`: 108.
+    pub without_namespace: Option<Arc<dyn Proxy>>,
+    /// Named namespaces.
+    pub namespaces: Vec<RpcNamespace>,
+    /// What separates a namespace from the method name (`rpc.namespace_boundary`, `:`).
+    pub namespace_boundary: String,
+}
+
+impl Default for RpcOptions {
+    fn default() -> Self {
+        Self {
+            without_namespace: None,
+            namespaces: Vec::new(),
+            namespace_boundary: ":".to_owned(),
+        }
+    }
+}
+
+/// One RPC namespace.
+#[derive(Debug, Clone)]
+pub struct RpcNamespace {
+    /// Namespace name.
+    pub name: String,
+    /// Proxy of its methods; `None`: 108.
+    pub proxy: Option<Arc<dyn Proxy>>,
 }
 
 /// A delta format (`SubscribeRequest.delta`, `allowed_delta_types`).

@@ -14,5 +14,6 @@ pub mod cli;
 pub mod config;
 pub mod engines;
 pub mod jwt;
+mod outbound;
 pub mod server;
 pub mod transport;

@@ -339,6 +339,9 @@ fn client_options(raw: &ClientConfig, c: &mut Checker) -> hub::ClientOptions {
         history_max_publication_limit: or_default(raw.history_max_publication_limit, usize::MAX),
         recovery_max_publication_limit: or_default(raw.recovery_max_publication_limit, usize::MAX),
         connect_include_server_time: raw.connect_include_server_time,
+        // Proxies are built from `client.proxy.*` once configuration is read (issue 11).
+        connect_proxy: None,
+        refresh_proxy: None,
     }
 }
 
@@ -494,6 +497,10 @@ fn channel_options(
         subscription_type,
         allowed_delta_types,
         delta_publish: raw.delta_publish,
+        // Proxies are resolved by name once every namespace is read (issue 11).
+        subscribe_proxy: None,
+        publish_proxy: None,
+        sub_refresh_proxy: None,
     }
 }
 
