@@ -169,6 +169,12 @@ impl Hub {
         Session::new(self.clone(), protocol, kind)
     }
 
+    /// Names (lower-case) of the request headers some proxy forwards: a transport keeps these
+    /// of each client's request ([`Session::set_proxy_headers`]), and nothing when empty.
+    pub fn proxy_header_names(&self) -> &[String] {
+        &self.shared.options.client.proxy_http_headers
+    }
+
     /// This node's id, as other nodes and emulated clients address it.
     pub fn node_id(&self) -> &str {
         &self.shared.node_id

@@ -78,6 +78,9 @@ pub struct ClientOptions {
     /// Asked to extend a connection whose expiry passed (`client.proxy.refresh`); without it
     /// the client must send a fresh token.
     pub refresh_proxy: Option<Arc<dyn Proxy>>,
+    /// Request headers some proxy forwards (the union of their `http_headers`), lower-case:
+    /// the transports keep these of each client's request, and nothing else.
+    pub proxy_http_headers: Vec<String>,
 }
 
 impl Default for ClientOptions {
@@ -102,6 +105,7 @@ impl Default for ClientOptions {
             connect_include_server_time: false,
             connect_proxy: None,
             refresh_proxy: None,
+            proxy_http_headers: Vec::new(),
         }
     }
 }

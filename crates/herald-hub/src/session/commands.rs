@@ -5,9 +5,10 @@ use herald_engine::{HistoryFilter, HistoryLimit, Publication};
 use herald_proto::{
     DisconnectCode, HistoryRequest, HistoryResult, PresenceRequest, PresenceResult,
     PresenceStatsRequest, PresenceStatsResult, PublishRequest, RefreshRequest, RefreshResult,
-    Reply, RpcRequest, SubRefreshRequest, SubRefreshResult,
+    Reply, SubRefreshRequest, SubRefreshResult,
 };
 
+use super::proxied::Answer;
 use super::{Flow, Session};
 use crate::convert::{engine_position, proto_client_info, proto_publication};
 use crate::node::{check_data_format, now_unix_millis, now_unix_secs};
@@ -35,28 +36,49 @@ impl Session {
             Ok(resolved) => resolved.options,
             Err(err) => return self.send_error(id, err),
         };
-        let subscribed = self.subs.get(&request.channel);
-        if !self.allowed(
-            options.allow_publish_for_subscriber,
-            options.allow_publish_for_client,
-            options.allow_publish_for_anonymous,
-            subscribed.is_some(),
-        ) {
-            return self.send_error(id, HubError::PermissionDenied);
-        }
         if let Err(err) = check_data_format(options.publication_data_format, &request.data) {
             return self.send_error(id, err);
         }
-        let chan_info = subscribed.map(|s| s.chan_info.clone()).unwrap_or_default();
+        let mut publish_options = hub.publish_options(options);
+        let mut data = request.data;
+        if let Some(proxy) = &options.publish_proxy {
+            // The publish proxy decides instead of the permission options (Centrifugo).
+            match self
+                .publish_via_proxy(proxy.clone(), &request.channel, data)
+                .await
+            {
+                Ok((decided, skip_history)) => {
+                    data = decided;
+                    if skip_history {
+                        publish_options.history_size = 0;
+                        publish_options.history_ttl = std::time::Duration::ZERO;
+                    }
+                }
+                Err(Answer::Error(error)) => return self.send_client_error(id, error),
+                Err(Answer::Disconnect(disconnect)) => return self.close_outbox(disconnect),
+                Err(Answer::Result(never)) => match never {},
+            }
+        } else if !self.allowed(
+            options.allow_publish_for_subscriber,
+            options.allow_publish_for_client,
+            options.allow_publish_for_anonymous,
+            self.subs.contains_key(&request.channel),
+        ) {
+            return self.send_error(id, HubError::PermissionDenied);
+        }
+        let chan_info = self
+            .subs
+            .get(&request.channel)
+            .map(|s| s.chan_info.clone())
+            .unwrap_or_default();
         let publication = Publication {
-            data: request.data,
+            data,
             info: Some(self.client_info(chan_info)),
             time: now_unix_millis(),
             // A client cannot ask for a delta; the namespace decides, as in Centrifugo.
             delta: options.delta_publish,
             ..Default::default()
         };
-        let publish_options = hub.publish_options(options);
         match hub
             .shared
             .broker
@@ -169,11 +191,6 @@ impl Session {
             }
             Err(err) => self.send_error(id, err),
         }
-    }
-
-    /// No RPC handler exists yet (backend proxies come later): 108, as Centrifugo without one.
-    pub(super) fn on_rpc(&mut self, id: u32, _request: RpcRequest) -> Flow {
-        self.send_error(id, HubError::NotAvailable)
     }
 
     /// No message handler exists: 3508, as Centrifugo OSS.

@@ -3,6 +3,8 @@
 
 use std::collections::HashMap;
 
+use bytes::Bytes;
+
 use herald_engine::StreamPosition;
 use herald_proto::{
     ConnectRequest, ConnectResult, DisconnectCode, ErrorCode, Push, Reply, SubscribeRequest,
@@ -27,19 +29,27 @@ impl Session {
     }
 
     pub(super) async fn on_connect(&mut self, id: u32, request: ConnectRequest) -> Flow {
-        let claims = match self.credentials(&request) {
-            Ok(claims) => claims,
-            Err(Refused::Error(err)) => return self.connect_error(id, err),
-            Err(Refused::Disconnect(code)) => return self.disconnect(code),
-        };
         let hub = self.hub.clone();
         let client_options = &hub.shared.options.client;
+        let credentials = match &client_options.connect_proxy {
+            Some(proxy) if request.token.is_empty() => {
+                self.connect_via_proxy(proxy.clone(), &request).await
+            }
+            _ => self
+                .credentials(&request)
+                .map(|claims| (claims, Bytes::new())),
+        };
+        let (claims, connect_data) = match credentials {
+            Ok(answer) => answer,
+            Err(refused) => return self.refuse_connect(id, refused),
+        };
         if claims.expire_at.is_some_and(|at| at <= now_unix_secs()) {
             return self.connect_error(id, HubError::Expired);
         }
         self.user = std::sync::Arc::from(claims.user.as_str());
         self.conn_info = claims.info.clone();
         self.expire_at = claims.expire_at;
+        self.set_meta(claims.meta.clone());
         if let Err(disconnect) = hub.register(&self.client, &self.user, &self.outbox) {
             return self.close_outbox(disconnect);
         }
@@ -47,8 +57,7 @@ impl Session {
 
         let server_subs = match self.server_subscriptions(&claims) {
             Ok(subs) => subs,
-            Err(Refused::Error(err)) => return self.connect_error(id, err),
-            Err(Refused::Disconnect(code)) => return self.disconnect(code),
+            Err(refused) => return self.refuse_connect(id, refused),
         };
         let mut prepared = Vec::with_capacity(server_subs.len());
         let mut results = HashMap::new();
@@ -70,13 +79,18 @@ impl Session {
             }
         }
 
+        let client_refresh = client_options.refresh_proxy.is_none();
         let result = ConnectResult {
             client: self.client.to_string(),
             version: hub.shared.options.version.clone(),
-            expires: self.expire_at.is_some(),
-            ttl: self
-                .expire_at
-                .map_or(0, |at| (at - now_unix_secs()).max(0) as u32),
+            // With a refresh proxy the server extends the connection itself: the client is
+            // not told to refresh (Centrifugo's `ClientSideRefresh: false`).
+            expires: client_refresh && self.expire_at.is_some(),
+            ttl: match self.expire_at {
+                Some(at) if client_refresh => (at - now_unix_secs()).max(0) as u32,
+                _ => 0,
+            },
+            data: connect_data,
             subs: results,
             ping: client_options
                 .ping_interval
@@ -202,6 +216,32 @@ impl Session {
             .collect()
     }
 
+    /// Ends a refused connect: an error reply (or, unidirectional, the mapped disconnect), or
+    /// the disconnect the refusal names.
+    fn refuse_connect(&mut self, id: u32, refused: Refused) -> Flow {
+        match refused {
+            Refused::Error(err) => self.connect_error(id, err),
+            Refused::Disconnect(code) => self.disconnect(code),
+            Refused::Close(disconnect) => self.close_outbox(disconnect),
+            Refused::Custom(error) => {
+                if self.state == State::Connected {
+                    self.hub.unregister(&self.client, &self.user);
+                }
+                self.state = State::Failed;
+                if self.kind == TransportKind::Unidirectional {
+                    let code = unidirectional_disconnect(ErrorCode {
+                        code: error.code,
+                        message: "",
+                        temporary: error.temporary,
+                    });
+                    tracing::info!(client = %self.client, error = error.code, code = code.code, "unidirectional connect refused by the backend");
+                    return self.disconnect(code);
+                }
+                self.send_client_error(id, error)
+            }
+        }
+    }
+
     /// A connect error reply: the connection is unusable afterwards (3501 on the next command).
     fn connect_error(&mut self, id: u32, err: HubError) -> Flow {
         if self.state == State::Connected {
@@ -290,9 +330,13 @@ pub(crate) fn unidirectional_disconnect(error: ErrorCode) -> DisconnectCode {
 
 /// Why a connect is refused.
 #[derive(Debug)]
-enum Refused {
+pub(super) enum Refused {
     Error(HubError),
     Disconnect(DisconnectCode),
+    /// The connect proxy's error, sent as it is.
+    Custom(crate::ProxyClientError),
+    /// The connect proxy's disconnect.
+    Close(crate::Disconnect),
 }
 
 /// The position a reconnecting client asks to recover a server-side subscription from.

@@ -9,6 +9,7 @@
 mod commands;
 mod connect;
 mod control;
+mod proxied;
 mod subscribe;
 mod subscriptions;
 mod timers;
@@ -88,6 +89,8 @@ pub(crate) struct Subscription {
     chan_info: Bytes,
     /// Subscription token expiry (Unix seconds).
     expire_at: Option<i64>,
+    /// The namespace's sub_refresh proxy extends it at expiry (not the client).
+    refresh_by_proxy: bool,
 }
 
 /// A v4 UUID from the thread's (cryptographically secure) generator: `new_v4` asks the kernel
@@ -116,6 +119,9 @@ pub struct Session {
     expire_at: Option<i64>,
     subs: Subscriptions,
     timers: Timers,
+    /// Transport name, meta and headers for proxy requests; `None` until there is some (most
+    /// connections never pay more than this pointer).
+    proxy: Option<Box<proxied::ProxyState>>,
     /// The node's shutdown, watched until the session is registered with the node (which then
     /// closes its outbox on shutdown instead). Boxed: it is dropped at connect.
     shutdown: Option<Pin<Box<WaitForCancellationFutureOwned>>>,
@@ -145,6 +151,7 @@ impl Session {
             expire_at: None,
             subs: Subscriptions::default(),
             timers,
+            proxy: None,
             shutdown: Some(shutdown),
             hub,
         }
@@ -294,7 +301,7 @@ impl Session {
         } else if let Some(request) = command.history {
             self.on_history(id, request).await
         } else if let Some(request) = command.rpc {
-            self.on_rpc(id, request)
+            self.on_rpc(id, request).await
         } else if let Some(request) = command.refresh {
             self.on_refresh(id, request)
         } else if let Some(request) = command.sub_refresh {

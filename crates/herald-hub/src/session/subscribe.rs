@@ -58,6 +58,8 @@ pub(super) struct Plan {
     pub(super) chan_info: Bytes,
     pub(super) data: Bytes,
     pub(super) expire_at: Option<i64>,
+    /// The namespace's sub_refresh proxy extends the subscription when it expires.
+    pub(super) refresh_by_proxy: bool,
     /// Subscribed by the server rather than by a client command.
     pub(super) server_side: bool,
     /// Delta compression negotiated: the client asked for fossil and the namespace allows it.
@@ -130,11 +132,25 @@ impl Session {
         if self.subs.len() >= hub.shared.options.client.channel_limit {
             return self.send_error(id, HubError::LimitExceeded);
         }
-        let plan = match self.authorize_subscribe(&request, &resolved) {
+        let decided = match self.subscribe_proxy_for(&request, &resolved) {
+            Some(proxy) => self
+                .subscribe_via_proxy(proxy, &request, resolved.options)
+                .await
+                .map(|mut plan| {
+                    plan.delta = DeltaType::from_name(&request.delta)
+                        .is_some_and(|t| resolved.options.allowed_delta_types.contains(&t));
+                    plan
+                }),
+            None => self.authorize_subscribe(&request, &resolved),
+        };
+        let mut plan = match decided {
             Ok(plan) => plan,
             Err(Denied::Error(err)) => return self.send_error(id, err),
             Err(Denied::Disconnect(code)) => return self.disconnect(code),
+            Err(Denied::Custom(error)) => return self.send_client_error(id, error),
+            Err(Denied::Close(disconnect)) => return self.close_outbox(disconnect),
         };
+        plan.refresh_by_proxy = resolved.options.sub_refresh_proxy.is_some();
         let prepared = match self.prepare(plan).await {
             Ok(prepared) => prepared,
             Err(err) => return self.send_error(id, err),
@@ -209,6 +225,19 @@ impl Session {
             tracing::warn!(client = %self.client, %channel, %err, "leave not published");
         }
         self.schedule_sub_expiry();
+    }
+
+    /// The namespace's subscribe proxy, when it decides this subscribe: Centrifugo asks it
+    /// only when there is no token, the channel is not private, and the channel is not
+    /// user-limited (a user listed in the name is allowed without asking).
+    fn subscribe_proxy_for(
+        &self,
+        request: &SubscribeRequest,
+        resolved: &ResolvedChannel<'_>,
+    ) -> Option<std::sync::Arc<dyn crate::Proxy>> {
+        let proxy = resolved.options.subscribe_proxy.as_ref()?;
+        let user_limited = resolved.options.allow_user_limited_channels && resolved.user_limited;
+        (request.token.is_empty() && !resolved.private && !user_limited).then(|| proxy.clone())
     }
 
     /// Permission order of Centrifugo's subscribe (`docs/protocol.md` §4.3).
@@ -374,6 +403,7 @@ impl Session {
             join_leave: plan.join_leave,
             chan_info,
             expire_at: plan.expire_at,
+            refresh_by_proxy: plan.refresh_by_proxy,
         };
         self.subs.insert(plan.channel, sub);
         self.schedule_sub_expiry();
@@ -414,7 +444,11 @@ impl Session {
             delta: plan.delta,
             ..Default::default()
         };
-        if let Some(at) = plan.expire_at {
+        // A subscription its namespace's sub_refresh proxy extends is not the client's to
+        // refresh (Centrifugo's `ClientSideRefresh: false`).
+        if let Some(at) = plan.expire_at
+            && !plan.refresh_by_proxy
+        {
             result.expires = true;
             result.ttl = (at - now_unix_secs()).max(0) as u32;
         }
@@ -513,6 +547,10 @@ pub(super) enum Denied {
     Error(HubError),
     /// The connection is closed.
     Disconnect(DisconnectCode),
+    /// The subscribe proxy's error, sent as it is.
+    Custom(crate::ProxyClientError),
+    /// The subscribe proxy's disconnect.
+    Close(crate::Disconnect),
 }
 
 /// Centrifugo's recovery rule: same epoch, and the publications read continue the client's

@@ -84,6 +84,7 @@ mod tests {
             join_leave: false,
             chan_info: Bytes::new(),
             expire_at: None,
+            refresh_by_proxy: false,
         }
     }
 

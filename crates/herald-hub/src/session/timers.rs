@@ -94,8 +94,18 @@ impl Session {
         if due(self.timers.ping) && self.send_ping() == Flow::Close {
             return Flow::Close;
         }
-        if due(self.timers.expire) && self.check_expiry() == Flow::Close {
-            return Flow::Close;
+        if due(self.timers.expire) {
+            let refresh_proxy = self.hub.shared.options.client.refresh_proxy.clone();
+            let flow = match refresh_proxy {
+                Some(proxy) if self.expire_at.is_some_and(|at| at <= now_unix_secs()) => {
+                    self.timers.expire = None;
+                    self.refresh_via_proxy(proxy).await
+                }
+                _ => self.check_expiry(),
+            };
+            if flow == Flow::Close {
+                return Flow::Close;
+            }
         }
         if due(self.timers.presence) {
             self.refresh_presence().await;
@@ -130,19 +140,34 @@ impl Session {
         self.schedule_expiry();
     }
 
+    /// The client refreshing its own token gets `expired_close_delay` of grace; a refresh
+    /// proxy is asked at the expiry itself.
     pub(super) fn schedule_expiry(&mut self) {
-        let delay = self.hub.shared.options.client.expired_close_delay;
+        let options = &self.hub.shared.options.client;
+        let delay = if options.refresh_proxy.is_some() {
+            Duration::ZERO
+        } else {
+            options.expired_close_delay
+        };
         self.timers.expire = self.expire_at.map(|at| instant_after_unix(at, delay));
     }
 
+    /// The earliest subscription deadline: its expiry plus `expired_sub_close_delay` when the
+    /// client refreshes it, the expiry itself when a sub_refresh proxy does.
     pub(super) fn schedule_sub_expiry(&mut self) {
         let delay = self.hub.shared.options.client.expired_sub_close_delay;
         self.timers.sub_expire = self
             .subs
             .values()
-            .filter_map(|s| s.expire_at)
-            .min()
-            .map(|at| instant_after_unix(at, delay));
+            .filter_map(|s| {
+                let grace = if s.refresh_by_proxy {
+                    Duration::ZERO
+                } else {
+                    delay
+                };
+                s.expire_at.map(|at| instant_after_unix(at, grace))
+            })
+            .min();
     }
 
     fn send_ping(&mut self) -> Flow {
@@ -203,10 +228,35 @@ impl Session {
             .client
             .expired_sub_close_delay
             .as_secs() as i64;
+        let by_proxy: Vec<String> = self
+            .subs
+            .iter()
+            .filter(|(_, s)| s.refresh_by_proxy && s.expire_at.is_some_and(|at| at <= now))
+            .map(|(channel, _)| channel.clone())
+            .collect();
+        for channel in by_proxy {
+            let proxy = self
+                .hub
+                .shared
+                .rules
+                .resolve(&channel)
+                .ok()
+                .and_then(|resolved| resolved.options.sub_refresh_proxy.clone());
+            let flow = match proxy {
+                Some(proxy) => self.sub_refresh_via_proxy(proxy, &channel).await,
+                None => {
+                    self.unsubscribe_with_push(&channel, UnsubscribeCode::EXPIRED)
+                        .await
+                }
+            };
+            if flow == Flow::Close {
+                return Flow::Close;
+            }
+        }
         let expired: Vec<String> = self
             .subs
             .iter()
-            .filter(|(_, s)| s.expire_at.is_some_and(|at| at + delay <= now))
+            .filter(|(_, s)| !s.refresh_by_proxy && s.expire_at.is_some_and(|at| at + delay <= now))
             .map(|(channel, _)| channel.clone())
             .collect();
         for channel in expired {

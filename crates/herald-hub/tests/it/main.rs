@@ -7,6 +7,7 @@ mod connect;
 mod delta;
 mod gaps;
 mod permissions;
+mod proxy;
 mod recovery;
 mod timers;
 mod transports;

@@ -342,6 +342,7 @@ fn client_options(raw: &ClientConfig, c: &mut Checker) -> hub::ClientOptions {
         // Proxies are built from `client.proxy.*` once configuration is read (issue 11).
         connect_proxy: None,
         refresh_proxy: None,
+        proxy_http_headers: Vec::new(),
     }
 }
 

@@ -7,6 +7,7 @@
 //!   unidirectional, one task per connection.
 
 mod cors;
+mod proxy_headers;
 mod refusal;
 pub mod stream;
 pub mod websocket;

@@ -20,6 +20,7 @@ use tracing::Instrument;
 use super::StreamTransports;
 use super::driver::{CHUNKS_IN_FLIGHT, Driver, Framing, Start, StreamBody};
 use crate::transport::cors::Cors;
+use crate::transport::proxy_headers::kept;
 use crate::transport::refusal::Refusal;
 
 /// The query parameter that carries the connect request of a GET (an `EventSource` has no
@@ -49,6 +50,7 @@ pub(super) async fn http_stream(
             transport: "http_stream",
             framing,
             start: Start::Frame(frame),
+            proxy_headers: kept(&headers, t.hub.proxy_header_names()),
         };
         open(&t, opened, remote)
     })
@@ -73,6 +75,7 @@ pub(super) async fn sse(
             transport: "sse",
             framing: Framing::Events,
             start: Start::Frame(frame),
+            proxy_headers: kept(&headers, t.hub.proxy_header_names()),
         };
         open(&t, opened, remote)
     })
@@ -96,6 +99,7 @@ pub(super) async fn uni_http_stream(
             transport: "uni_http_stream",
             framing: Framing::Lines,
             start: Start::Connect(Box::new(request)),
+            proxy_headers: kept(&headers, t.hub.proxy_header_names()),
         };
         open(&t, opened, remote)
     })
@@ -122,6 +126,7 @@ pub(super) async fn uni_sse(
             transport: "uni_sse",
             framing: Framing::Events,
             start: Start::Connect(Box::new(request)),
+            proxy_headers: kept(&headers, t.hub.proxy_header_names()),
         };
         open(&t, opened, remote)
     })
@@ -164,6 +169,8 @@ struct Opened {
     transport: &'static str,
     framing: Framing,
     start: Start,
+    /// Request headers proxies forward.
+    proxy_headers: Vec<(String, String)>,
 }
 
 impl Opened {
@@ -183,11 +190,13 @@ impl Opened {
 }
 
 /// Spawns the connection's driver and answers with its stream.
-fn open(t: &StreamTransports, opened: Opened, remote: SocketAddr) -> Result<Response, Refusal> {
+fn open(t: &StreamTransports, mut opened: Opened, remote: SocketAddr) -> Result<Response, Refusal> {
     if t.hub.is_shutting_down() {
         return Err(Refusal::ShuttingDown);
     }
-    let session = t.hub.session_for(opened.protocol(), opened.kind());
+    let mut session = t.hub.session_for(opened.protocol(), opened.kind());
+    session.set_transport_name(opened.transport);
+    session.set_proxy_headers(std::mem::take(&mut opened.proxy_headers));
     // Only emulated sessions take commands from /emulation; a unidirectional one has none.
     let inbox = match opened.kind() {
         TransportKind::Emulation => t.hub.open_emulation(&session),

@@ -64,6 +64,8 @@ pub(super) struct Settings {
     pub(super) first_message: Option<Bytes>,
     /// permessage-deflate, when the client negotiated it.
     pub(super) deflate: Option<Deflate>,
+    /// Request headers proxies forward (empty unless some proxy lists `http_headers`).
+    pub(super) proxy_headers: Vec<(String, String)>,
 }
 
 /// Why the active phase of a connection ended, which decides what the closing phase does.
@@ -169,7 +171,7 @@ impl<H: Handler, S: Socket> Connection<H, S> {
         settings: Settings,
         remote: SocketAddr,
     ) {
-        let handler = H::open(hub, settings.protocol);
+        let handler = H::open(hub, settings.protocol, settings.proxy_headers);
         let span = tracing::debug_span!(
             "client",
             client = %handler.client_id(),
@@ -675,7 +677,7 @@ mod tests {
     impl Handler for Gated {
         type Event = std::convert::Infallible;
 
-        fn open(_hub: &Hub, protocol: Protocol) -> Self {
+        fn open(_hub: &Hub, protocol: Protocol, _proxy_headers: Vec<(String, String)>) -> Self {
             Self {
                 outbox: Arc::new(Outbox::new(protocol, 1 << 20)),
             }
@@ -796,6 +798,7 @@ mod tests {
             output: Output::BIDIRECTIONAL,
             first_message: None,
             deflate: None,
+            proxy_headers: Vec::new(),
         };
         let upgraded = async move { Some((stream, Bytes::new())) };
         let connection = tokio::spawn(Connection::<Gated, TcpStream>::upgrading(

@@ -36,8 +36,9 @@ pub(super) trait Handler: Send + Unpin + Sized + 'static {
     /// Something other than a client message that the handler reacts to (timers, control).
     type Event: Send + 'static;
 
-    /// A new handler for a connection that speaks `protocol`.
-    fn open(hub: &Hub, protocol: Protocol) -> Self;
+    /// A new handler for a connection that speaks `protocol`; `proxy_headers` are the
+    /// request headers proxies forward (`Session::set_proxy_headers`).
+    fn open(hub: &Hub, protocol: Protocol, proxy_headers: Vec<(String, String)>) -> Self;
 
     /// The connection's id in logs.
     fn client_id(&self) -> &str;
@@ -64,8 +65,10 @@ pub(super) trait Handler: Send + Unpin + Sized + 'static {
 impl Handler for Session {
     type Event = Event;
 
-    fn open(hub: &Hub, protocol: Protocol) -> Self {
-        hub.session(protocol)
+    fn open(hub: &Hub, protocol: Protocol, proxy_headers: Vec<(String, String)>) -> Self {
+        let mut session = hub.session(protocol);
+        session.set_proxy_headers(proxy_headers);
+        session
     }
 
     fn client_id(&self) -> &str {
@@ -116,9 +119,11 @@ pub(super) struct Uni {
 impl Handler for Uni {
     type Event = Event;
 
-    fn open(hub: &Hub, _protocol: Protocol) -> Self {
+    fn open(hub: &Hub, _protocol: Protocol, proxy_headers: Vec<(String, String)>) -> Self {
+        let mut session = hub.session_for(Protocol::Json, TransportKind::Unidirectional);
+        session.set_proxy_headers(proxy_headers);
         Self {
-            session: hub.session_for(Protocol::Json, TransportKind::Unidirectional),
+            session,
             awaiting_connect: true,
         }
     }
@@ -184,7 +189,7 @@ pub(super) struct Echo {
 impl Handler for Echo {
     type Event = std::convert::Infallible;
 
-    fn open(_hub: &Hub, protocol: Protocol) -> Self {
+    fn open(_hub: &Hub, protocol: Protocol, _proxy_headers: Vec<(String, String)>) -> Self {
         // Nothing is ever pushed: replies go straight to the writer. The outbox only carries
         // the close, as for a session.
         Self {

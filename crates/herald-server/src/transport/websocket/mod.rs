@@ -238,6 +238,10 @@ fn negotiate(
         }),
         output: endpoint.output,
         first_message,
+        proxy_headers: crate::transport::proxy_headers::kept(
+            headers,
+            transport.hub.proxy_header_names(),
+        ),
     };
     let mut response_headers = HeaderMap::new();
     if let Some((agreed, _)) = agreed
