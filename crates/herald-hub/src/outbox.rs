@@ -34,8 +34,10 @@ pub(crate) const CONTROL_CAPACITY: usize = 64;
 pub struct Outbox {
     protocol: Protocol,
     max_bytes: usize,
-    /// Queue pushes without the `Reply` around them (JSON on unidirectional transports,
-    /// whose clients have no SDK to unwrap them).
+    /// Queue pushes without the `Reply` around them (unidirectional transports, whose
+    /// clients have no SDK to unwrap them): JSON `{"push":X}` → `X`; Protobuf loses the
+    /// reply's length prefix and key too, so each message is one bare `Push` (uni_grpc sends
+    /// each as one gRPC message).
     bare_pushes: bool,
     // std Mutex: held only to push or swap the queue, never across an await.
     state: Mutex<State>,
@@ -268,11 +270,9 @@ impl Outbox {
 /// The push inside an encoded `Reply { push }`, as a slice of the same bytes; any other message
 /// (a ping `{}`) as it is. Only JSON is unwrapped: unidirectional transports speak JSON.
 fn bare_push(protocol: Protocol, message: Bytes) -> Bytes {
-    const PREFIX: &[u8] = br#"{"push":"#;
-    if protocol == Protocol::Json && message.starts_with(PREFIX) && message.ends_with(b"}") {
-        message.slice(PREFIX.len()..message.len() - 1)
-    } else {
-        message
+    match herald_proto::bare_push_range(protocol, &message) {
+        Some(push) => message.slice(push),
+        None => message,
     }
 }
 
@@ -327,6 +327,25 @@ mod tests {
         };
         assert_eq!(messages[0], Bytes::from_static(br#"{"channel":"news"}"#));
         assert_eq!(messages[1], Bytes::from_static(b"{}"));
+    }
+
+    #[test]
+    fn a_protobuf_unidirectional_queue_holds_bare_pushes() {
+        let outbox = Outbox::unidirectional(Protocol::Protobuf, 100);
+        let push = herald_proto::Push {
+            channel: "news".into(),
+            ..Default::default()
+        };
+        let encoded = herald_proto::encode_push(Protocol::Protobuf, &push).expect("encodes");
+        outbox.push(encoded).expect("fits");
+        // The ping: an empty reply becomes the empty push.
+        outbox.push(Bytes::from_static(&[0])).expect("fits");
+        let Some(Drained::Messages(messages)) = outbox.try_drain() else {
+            panic!("expected messages");
+        };
+        let bare = herald_proto::encode_message(Protocol::Protobuf, &push).expect("encodes");
+        assert_eq!(messages[0], bare);
+        assert!(messages[1].is_empty());
     }
 
     #[test]

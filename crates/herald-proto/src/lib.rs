@@ -64,8 +64,8 @@ pub mod messages;
 mod protocol;
 
 pub use codec::{
-    FrameWriter, WireMessage, append_to_frame, decode_commands, decode_message, decode_reply,
-    encode_command, encode_message, encode_push, encode_reply, json_string,
+    FrameWriter, WireMessage, append_to_frame, bare_push_range, decode_commands, decode_message,
+    decode_reply, encode_command, encode_message, encode_push, encode_reply, json_string,
 };
 pub use codes::{DisconnectCode, ErrorCode, UnsubscribeCode};
 pub use error::{DecodeError, EncodeError};

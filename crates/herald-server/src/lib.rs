@@ -5,6 +5,8 @@
 //! - [`jwt`]: connection and subscription JWT verification.
 //! - [`transport`]: the WebSocket transport.
 //! - [`api`]: the HTTP server API (`/api/<method>`).
+//! - [`grpc`]: the same API over gRPC (`grpc_api`), and the unidirectional gRPC transport
+//!   (`uni_grpc`).
 //! - [`engines`]: connecting the configured broker and presence manager.
 //! - [`server`]: assembling engine, hub and routes; graceful shutdown.
 //! - [`cli`]: the command line (`serve`, `genconfig`, `gentoken`, `checkconfig`, `version`).
@@ -13,6 +15,7 @@ pub mod api;
 pub mod cli;
 pub mod config;
 pub mod engines;
+pub mod grpc;
 pub mod jwt;
 mod outbound;
 pub mod server;

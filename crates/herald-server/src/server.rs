@@ -1,6 +1,6 @@
-//! Assembling a running node: engine, hub, HTTP routes, listener, and the three-step shutdown
-//! (stop accepting, close every client with 3001, wait for connection tasks up to
-//! `shutdown.timeout`).
+//! Assembling a running node: engine, hub, HTTP routes, listeners (HTTP, and the gRPC ones
+//! when enabled), and the three-step shutdown (stop accepting, close every client with 3001,
+//! wait for connection tasks and gRPC calls up to `shutdown.timeout`).
 
 use std::future::Future;
 use std::sync::Arc;
@@ -28,8 +28,12 @@ const LISTEN_BACKLOG: u32 = 4096;
 
 /// Binds the configured address.
 pub async fn bind(validated: &Validated) -> anyhow::Result<TcpListener> {
-    let address = validated.server.listen_address();
-    let resolved = tokio::net::lookup_host(&address)
+    bind_address(&validated.server.listen_address()).await
+}
+
+/// Binds `host:port` with [`LISTEN_BACKLOG`].
+async fn bind_address(address: &str) -> anyhow::Result<TcpListener> {
+    let resolved = tokio::net::lookup_host(address)
         .await
         .map_err(|err| anyhow::anyhow!("cannot resolve {address}: {err}"))?
         .next()
@@ -60,6 +64,8 @@ pub async fn serve(
 
     let tracker = TaskTracker::new();
     let app = routes(&hub, &settings, tracker.clone());
+    let grpc_stopping = CancellationToken::new();
+    start_grpc(&hub, &settings, &tracker, &grpc_stopping).await?;
     let local = listener.local_addr()?;
     // Small frames (pings, replies, single publications) must not wait for Nagle's algorithm.
     // Set on the listener, where Linux hands it down to every accepted socket: one system call
@@ -74,6 +80,7 @@ pub async fn serve(
     let stop = async move {
         shutdown.await;
         tracing::info!("shutting down: closing every client with 3001");
+        grpc_stopping.cancel();
         stopping_hub.shutdown();
     };
     accept_loop(listener, app, stop, inherit_nodelay, settings.h2c).await;
@@ -89,6 +96,41 @@ pub async fn serve(
         );
     }
     tracing::info!("stopped");
+    Ok(())
+}
+
+/// Binds and spawns the enabled gRPC listeners on `tracker`, so shutdown waits for them (and
+/// their calls) like for the HTTP connections; they stop accepting when `stopping` fires.
+async fn start_grpc(
+    hub: &Hub,
+    settings: &crate::config::ServerSettings,
+    tracker: &TaskTracker,
+    stopping: &CancellationToken,
+) -> anyhow::Result<()> {
+    let api = &settings.grpc_api;
+    if api.enabled {
+        let listener = bind_address(&api.listen_address).await?;
+        let stopped = stopping.clone().cancelled_owned();
+        let serve = crate::grpc::serve_api(hub.clone(), api, listener, stopped)?;
+        tracing::info!(address = %api.listen_address, "serving the gRPC API");
+        tracker.spawn(async move {
+            if let Err(err) = serve.await {
+                tracing::error!(%err, "gRPC API stopped");
+            }
+        });
+    }
+    let uni = &settings.uni_grpc;
+    if uni.enabled {
+        let listener = bind_address(&uni.listen_address).await?;
+        let stopped = stopping.clone().cancelled_owned();
+        let serve = crate::grpc::serve_uni(hub.clone(), uni, listener, tracker.clone(), stopped)?;
+        tracing::info!(address = %uni.listen_address, "serving uni_grpc");
+        tracker.spawn(async move {
+            if let Err(err) = serve.await {
+                tracing::error!(%err, "uni_grpc stopped");
+            }
+        });
+    }
     Ok(())
 }
 

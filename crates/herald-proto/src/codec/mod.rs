@@ -56,6 +56,19 @@ pub fn json_string(payload: &[u8]) -> Option<Bytes> {
     Some(Bytes::from(json::string_literal(text)))
 }
 
+/// Where the bare push sits inside one encoded `Reply { push }` (from [`encode_push`] or
+/// [`encode_reply`]): the push as a unidirectional client receives it, `{"push":X}` → `X` in
+/// JSON, the push message without the reply's length prefix and field key in Protobuf. An
+/// empty Protobuf reply (a ping, `0x00`) gives the empty push; the JSON ping `{}` is already
+/// the empty push and gives `None`, as does a reply that carries anything but a push. A
+/// range, not a copy, so the push can be a slice of bytes shared by every subscriber.
+pub fn bare_push_range(protocol: Protocol, reply: &[u8]) -> Option<std::ops::Range<usize>> {
+    match protocol {
+        Protocol::Json => json::bare_push_range(reply),
+        Protocol::Protobuf => protobuf::bare_push_range(reply),
+    }
+}
+
 /// Encodes one command, ready for [`append_to_frame`] (for clients and tests).
 pub fn encode_command(protocol: Protocol, command: &Command) -> Result<Bytes, EncodeError> {
     encode_framed(protocol, command)

@@ -51,6 +51,25 @@ pub(crate) fn encode_delimited<T: prost::Message>(message: &T) -> Vec<u8> {
     message.encode_length_delimited_to_vec()
 }
 
+/// See [`crate::bare_push_range`]: the reply must be exactly one length-prefixed `Reply`
+/// holding field 4 only, or empty.
+pub(crate) fn bare_push_range(reply: &[u8]) -> Option<std::ops::Range<usize>> {
+    let mut rest = reply;
+    let reply_len = prost::decode_length_delimiter(&mut rest).ok()?;
+    if reply_len != rest.len() {
+        return None;
+    }
+    if reply_len == 0 {
+        return Some(reply.len()..reply.len());
+    }
+    let (&key, mut body) = rest.split_first()?;
+    if key != REPLY_PUSH_KEY {
+        return None;
+    }
+    let push_len = prost::decode_length_delimiter(&mut body).ok()?;
+    (push_len == body.len()).then(|| reply.len() - push_len..reply.len())
+}
+
 /// Encodes `Reply { push }` with its length prefix, without building (and cloning into) a
 /// `Reply`: the reply body is just the push as field 4.
 pub(crate) fn encode_push(push: &Push) -> Vec<u8> {

@@ -604,3 +604,30 @@ fn unframed_messages_round_trip() {
         br#"{"channel":"c","disconnect":{"code":3001,"reason":"shutdown","reconnect":true}}"#
     );
 }
+
+#[test]
+fn bare_push_ranges_slice_the_push_out_of_its_reply() {
+    let push = Push {
+        channel: "news".into(),
+        ..Default::default()
+    };
+    for protocol in [Protocol::Json, Protocol::Protobuf] {
+        let reply = encode_push(protocol, &push).expect("encodes");
+        let range = bare_push_range(protocol, &reply).expect("a push");
+        let bare = encode_message(protocol, &push).expect("encodes");
+        assert_eq!(&reply[range], &bare[..], "{protocol:?}");
+    }
+    // A Protobuf ping is an empty reply: the empty push.
+    assert_eq!(bare_push_range(Protocol::Protobuf, &[0]), Some(1..1));
+    let other = encode_reply(
+        Protocol::Protobuf,
+        &Reply {
+            id: 1,
+            ..Default::default()
+        },
+    )
+    .expect("encodes");
+    assert_eq!(bare_push_range(Protocol::Protobuf, &other), None);
+    assert_eq!(bare_push_range(Protocol::Protobuf, &[5, 0x22]), None);
+    assert_eq!(bare_push_range(Protocol::Json, b"{}"), None);
+}

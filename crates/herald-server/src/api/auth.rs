@@ -78,7 +78,7 @@ fn query_key(uri: &Uri) -> Option<String> {
 
 /// Compares without an early exit, so the time taken says nothing about where the first
 /// differing byte is; only whether the lengths differ shows, as with Go's `SecureCompareString`.
-fn constant_time_eq(given: &[u8], expected: &[u8]) -> bool {
+pub(crate) fn constant_time_eq(given: &[u8], expected: &[u8]) -> bool {
     if given.len() != expected.len() {
         return false;
     }

@@ -7,7 +7,7 @@ use herald_hub::Hub;
 
 use super::error::ApiError;
 use super::request::{ChannelRequest, HistoryRequest};
-use super::response::{Empty, HistoryResult, PresenceResult, PresenceStatsResult, PublicationOut};
+use super::response::{Empty, HistoryResult, PresenceResult, PresenceStatsResult};
 
 /// Who is in a channel.
 pub(crate) async fn presence(hub: &Hub, req: ChannelRequest) -> Result<PresenceResult, ApiError> {
@@ -37,11 +37,7 @@ pub(crate) async fn history(hub: &Hub, req: HistoryRequest) -> Result<HistoryRes
     });
     let history = hub.history(channel, req.limit, since, req.reverse).await?;
     Ok(HistoryResult {
-        publications: history
-            .publications
-            .into_iter()
-            .map(PublicationOut::new)
-            .collect(),
+        publications: history.publications,
         epoch: history.position.epoch,
         offset: history.position.offset,
     })

@@ -23,8 +23,8 @@ pub(crate) async fn subscribe(hub: &Hub, req: SubscribeRequest) -> Result<Empty,
     }
     let subscription = ServerSubscription {
         channel: req.channel,
-        info: payload::incoming(req.info.as_deref(), &req.b64info)?,
-        data: payload::incoming(req.data.as_deref(), &req.b64data)?,
+        info: payload::incoming(&req.info, &req.b64info)?,
+        data: payload::incoming(&req.data, &req.b64data)?,
         expire_at: expiry(req.expire_at),
         overrides: req.overrides.map(overrides).unwrap_or_default(),
     };
@@ -71,7 +71,7 @@ pub(crate) async fn disconnect(hub: &Hub, req: DisconnectRequest) -> Result<Empt
 /// Changes the expiry (and info) of the user's connections, or expires them now.
 pub(crate) async fn refresh(hub: &Hub, req: RefreshRequest) -> Result<Empty, ApiError> {
     let target = target(req.user, req.client, Vec::new())?;
-    let info = payload::incoming(req.info.as_deref(), "")?;
+    let info = payload::incoming(&req.info, "")?;
     let info = Some(info).filter(|info| !info.is_empty());
     hub.refresh(&target, req.expired, expiry(req.expire_at), info)
         .await?;

@@ -14,7 +14,7 @@ const ERROR_MODE_HEADER: &str = "x-centrifugo-error-mode";
 /// Centrifugo's `Error` message (both fields omitted when zero/empty, as Go's `omitempty`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, thiserror::Error)]
 #[error("{code}: {message}")]
-pub(super) struct ApiError {
+pub(crate) struct ApiError {
     /// Protocol error code (100 internal, 102 unknown channel, 104 not found, 107 bad request,
     /// 108 not available, 112 unrecoverable position, 113 conflict).
     #[serde(skip_serializing_if = "is_zero")]
@@ -26,25 +26,25 @@ pub(super) struct ApiError {
 
 impl ApiError {
     /// Something inside the node failed (100).
-    pub(super) const INTERNAL: Self = Self {
+    pub(crate) const INTERNAL: Self = Self {
         code: 100,
         message: "internal server error",
     };
     /// An unknown method inside a batch, or an RPC method nobody registered (104). The server
     /// API says "not found" here, not the client protocol's "method not found".
-    pub(super) const NOT_FOUND: Self = Self {
+    pub(crate) const NOT_FOUND: Self = Self {
         code: 104,
         message: "not found",
     };
     /// A missing or invalid field (107).
-    pub(super) const BAD_REQUEST: Self = Self {
+    pub(crate) const BAD_REQUEST: Self = Self {
         code: 107,
         message: "bad request",
     };
 
     /// The HTTP status used for this error in transport error mode; the same table as
     /// Centrifugo's `MapErrorToHTTPCode`, including its 500 for codes it does not list.
-    pub(super) fn http_status(&self) -> StatusCode {
+    pub(crate) fn http_status(&self) -> StatusCode {
         match self.code {
             100 => StatusCode::INTERNAL_SERVER_ERROR,
             102 | 104 => StatusCode::NOT_FOUND,

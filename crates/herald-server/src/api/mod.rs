@@ -45,16 +45,16 @@
 //! # }
 //! ```
 
-mod auth;
+pub(crate) mod auth;
 mod channel;
 mod connections;
-mod dispatch;
-mod error;
+pub(crate) mod dispatch;
+pub(crate) mod error;
 mod node;
 mod payload;
 mod publish;
-mod request;
-mod response;
+pub(crate) mod request;
+pub(crate) mod response;
 
 use std::sync::Arc;
 use std::time::Instant;

@@ -14,20 +14,16 @@ use serde_json::value::RawValue;
 
 use super::error::ApiError;
 
-/// The payload of a request: `b64` when non-empty (decoded, binary), else the raw JSON.
-///
-/// Raw `\n` bytes are removed from JSON: in valid JSON they can only be whitespace, and JSON
-/// clients split frames on `\n`, so a payload must not carry one.
-pub(crate) fn incoming(raw: Option<&RawValue>, b64: &str) -> Result<Bytes, ApiError> {
+/// The payload of a request: `b64` when non-empty (decoded, binary), else `raw` as it came
+/// (JSON from the HTTP API, already without raw newlines; any bytes from gRPC).
+pub(crate) fn incoming(raw: &Bytes, b64: &str) -> Result<Bytes, ApiError> {
     if !b64.is_empty() {
         return STANDARD
             .decode(b64)
             .map(Bytes::from)
             .map_err(|_| ApiError::BAD_REQUEST);
     }
-    Ok(raw
-        .map(|raw| without_newlines(raw.get().as_bytes()))
-        .unwrap_or_default())
+    Ok(raw.clone())
 }
 
 /// An outgoing payload: raw JSON when it is valid JSON, base64 otherwise.
@@ -60,51 +56,44 @@ pub(crate) fn outgoing(bytes: &[u8]) -> Outgoing {
     }
 }
 
-fn without_newlines(json: &[u8]) -> Bytes {
-    if json.contains(&b'\n') {
-        json.iter()
-            .copied()
-            .filter(|&b| b != b'\n')
-            .collect::<Vec<u8>>()
-            .into()
-    } else {
-        Bytes::copy_from_slice(json)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn raw(json: &str) -> Box<RawValue> {
-        serde_json::from_str(json).expect("valid json")
+    fn body(json: &str) -> Bytes {
+        let req: crate::api::request::PublishRequest =
+            crate::api::request::decode(json.as_bytes()).expect("valid json");
+        req.data
     }
 
     #[test]
     fn raw_json_is_kept_byte_for_byte() {
-        let value = raw(r#"{"b": 1.50, "a":"x y",  "u":"\u00e9"}"#);
-        let data = incoming(Some(&value), "").expect("ok");
+        let value = body(r#"{"data":{"b": 1.50, "a":"x y",  "u":"\u00e9"}}"#);
+        let data = incoming(&value, "").expect("ok");
         assert_eq!(&data[..], br#"{"b": 1.50, "a":"x y",  "u":"\u00e9"}"#);
     }
 
     #[test]
     fn newlines_are_stripped_from_json() {
-        let value = raw("{\n  \"a\": [1,\n 2]\n}");
-        let data = incoming(Some(&value), "").expect("ok");
+        let value = body("{\"data\":{\n  \"a\": [1,\n 2]\n}}");
+        let data = incoming(&value, "").expect("ok");
         assert_eq!(&data[..], b"{  \"a\": [1, 2]}");
     }
 
     #[test]
     fn b64_wins_and_is_binary() {
-        let value = raw(r#""ignored""#);
-        let data = incoming(Some(&value), "AAEC/w==").expect("ok");
+        let value = body(r#"{"data":"ignored"}"#);
+        let data = incoming(&value, "AAEC/w==").expect("ok");
         assert_eq!(&data[..], &[0, 1, 2, 255]);
-        assert_eq!(incoming(None, "not base64!"), Err(ApiError::BAD_REQUEST));
+        assert_eq!(
+            incoming(&Bytes::new(), "not base64!"),
+            Err(ApiError::BAD_REQUEST)
+        );
     }
 
     #[test]
     fn missing_payload_is_empty() {
-        assert!(incoming(None, "").expect("ok").is_empty());
+        assert!(incoming(&Bytes::new(), "").expect("ok").is_empty());
     }
 
     #[test]

@@ -20,7 +20,7 @@ pub(crate) async fn publish(hub: &Hub, req: PublishRequest) -> Result<PublishRes
     if req.channel.is_empty() {
         return Err(ApiError::BAD_REQUEST);
     }
-    let data = payload::incoming(req.data.as_deref(), &req.b64data)?;
+    let data = payload::incoming(&req.data, &req.b64data)?;
     let request = ApiPublish {
         channel: req.channel,
         data,
@@ -43,7 +43,7 @@ pub(crate) async fn broadcast(
     if req.channels.is_empty() {
         return Err(ApiError::BAD_REQUEST);
     }
-    let data = payload::incoming(req.data.as_deref(), &req.b64data)?;
+    let data = payload::incoming(&req.data, &req.b64data)?;
     let idempotency_key = Some(req.idempotency_key).filter(|key| !key.is_empty());
     let requests = req.channels.into_iter().map(|channel| ApiPublish {
         channel,

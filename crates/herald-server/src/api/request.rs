@@ -2,10 +2,13 @@
 //!
 //! Decoding follows Go's `encoding/json` where callers can notice: unknown fields are ignored,
 //! missing fields take their zero value, and an explicit `null` does too (backends that send
-//! `"client": null` keep working). Payload fields (`data`, `info`) are kept as raw JSON.
+//! `"client": null` keep working). Payload fields (`data`, `info`) are kept as raw JSON bytes
+//! (empty when absent), which is also what the gRPC API's `bytes` fields carry: both
+//! front-ends build these structs and share everything after (`crate::grpc` converts).
 
 use std::collections::HashMap;
 
+use bytes::Bytes;
 use serde::{Deserialize, Deserializer};
 use serde_json::value::RawValue;
 
@@ -16,7 +19,7 @@ pub(crate) struct PublishRequest {
     #[serde(deserialize_with = "nullable")]
     pub(crate) channel: String,
     #[serde(deserialize_with = "raw")]
-    pub(crate) data: Option<Box<RawValue>>,
+    pub(crate) data: Bytes,
     #[serde(deserialize_with = "nullable")]
     pub(crate) b64data: String,
     #[serde(deserialize_with = "nullable")]
@@ -46,7 +49,7 @@ pub(crate) struct BroadcastRequest {
     #[serde(deserialize_with = "nullable")]
     pub(crate) channels: Vec<String>,
     #[serde(deserialize_with = "raw")]
-    pub(crate) data: Option<Box<RawValue>>,
+    pub(crate) data: Bytes,
     #[serde(deserialize_with = "nullable")]
     pub(crate) b64data: String,
     #[serde(deserialize_with = "nullable")]
@@ -81,11 +84,11 @@ pub(crate) struct SubscribeRequest {
     #[serde(deserialize_with = "nullable")]
     pub(crate) session: String,
     #[serde(deserialize_with = "raw")]
-    pub(crate) info: Option<Box<RawValue>>,
+    pub(crate) info: Bytes,
     #[serde(deserialize_with = "nullable")]
     pub(crate) b64info: String,
     #[serde(deserialize_with = "raw")]
-    pub(crate) data: Option<Box<RawValue>>,
+    pub(crate) data: Bytes,
     #[serde(deserialize_with = "nullable")]
     pub(crate) b64data: String,
     /// Unix seconds; 0 is no expiry.
@@ -174,7 +177,7 @@ pub(crate) struct RefreshRequest {
     #[serde(deserialize_with = "nullable")]
     pub(crate) expire_at: i64,
     #[serde(deserialize_with = "raw")]
-    pub(crate) info: Option<Box<RawValue>>,
+    pub(crate) info: Bytes,
 }
 
 /// `/presence`, `/presence_stats` and `/history_remove`.
@@ -287,13 +290,24 @@ where
     Ok(Option::<T>::deserialize(deserializer)?.unwrap_or_default())
 }
 
-/// A raw JSON payload field. Unlike `Option<Box<RawValue>>`, a literal `null` is kept as the
-/// payload `null` (Centrifugo's `Raw` type does the same); an absent field stays `None`.
-fn raw<'de, D>(deserializer: D) -> Result<Option<Box<RawValue>>, D::Error>
+/// A raw JSON payload field, byte for byte but without raw `\n` bytes: in valid JSON they can
+/// only be whitespace, and JSON clients split frames on `\n`. A literal `null` is kept as the
+/// payload `null` (Centrifugo's `Raw` type does the same); an absent field stays empty.
+fn raw<'de, D>(deserializer: D) -> Result<Bytes, D::Error>
 where
     D: Deserializer<'de>,
 {
-    Box::<RawValue>::deserialize(deserializer).map(Some)
+    let raw = Box::<RawValue>::deserialize(deserializer)?;
+    let json = raw.get().as_bytes();
+    Ok(if json.contains(&b'\n') {
+        json.iter()
+            .copied()
+            .filter(|&b| b != b'\n')
+            .collect::<Vec<u8>>()
+            .into()
+    } else {
+        Bytes::copy_from_slice(json)
+    })
 }
 
 #[cfg(test)]
@@ -305,7 +319,7 @@ mod tests {
         let body = br#"{"channel":"a","data":{"z":1, "a":[true]},"unknown":5,"tags":{"k":"v"}}"#;
         let req: PublishRequest = decode(body).expect("decodes");
         assert_eq!(req.channel, "a");
-        assert_eq!(req.data.expect("data").get(), r#"{"z":1, "a":[true]}"#);
+        assert_eq!(&req.data[..], br#"{"z":1, "a":[true]}"#);
         assert_eq!(req.tags.get("k").map(String::as_str), Some("v"));
     }
 
@@ -314,10 +328,10 @@ mod tests {
         let body = br#"{"channel":null,"data":null,"tags":null,"skip_history":null}"#;
         let req: PublishRequest = decode(body).expect("decodes");
         assert_eq!(req.channel, "");
-        assert_eq!(req.data.expect("null payload").get(), "null");
+        assert_eq!(&req.data[..], b"null");
         assert!(req.tags.is_empty());
         let req: PublishRequest = decode(b"{}").expect("decodes");
-        assert!(req.data.is_none());
+        assert!(req.data.is_empty());
     }
 
     #[test]

@@ -2,10 +2,14 @@
 //!
 //! Which fields are omitted follows the Go struct tags (`omitempty`) field by field; maps are
 //! written with sorted keys, as Go writes them.
+//!
+//! Results hold the engine's values (client infos, publications) as they are; turning their
+//! payloads into JSON happens only when a result is serialized here, so the gRPC API
+//! (`crate::grpc`) converts the same results into its Protobuf messages with payloads as bytes.
 
 use std::collections::{BTreeMap, HashMap};
 
-use herald_engine::ClientInfo;
+use herald_engine::{ClientInfo, Publication};
 use herald_hub::NodeInfo;
 use serde::ser::SerializeMap;
 use serde::{Serialize, Serializer};
@@ -138,22 +142,31 @@ impl From<Result<PublishResult, ApiError>> for PublishResponse {
 /// `presence` result: always an object, `{}` when nobody is present.
 #[derive(Debug, Serialize)]
 pub(crate) struct PresenceResult {
-    pub(crate) presence: BTreeMap<String, ClientInfoOut>,
+    /// By client id.
+    #[serde(serialize_with = "presence_json")]
+    pub(crate) presence: HashMap<String, ClientInfo>,
 }
 
 impl PresenceResult {
     pub(crate) fn new(presence: HashMap<String, ClientInfo>) -> Self {
-        let presence = presence
-            .into_iter()
-            .map(|(client, info)| (client, ClientInfoOut::new(&info)))
-            .collect();
         Self { presence }
     }
 }
 
+fn presence_json<S: Serializer>(
+    presence: &HashMap<String, ClientInfo>,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    let sorted: BTreeMap<&str, ClientInfoOut> = presence
+        .iter()
+        .map(|(client, info)| (client.as_str(), ClientInfoOut::new(info)))
+        .collect();
+    sorted.serialize(serializer)
+}
+
 /// A connection in presence and in publications: `user` and `client` always, infos when set.
 #[derive(Debug, Serialize)]
-pub(crate) struct ClientInfoOut {
+struct ClientInfoOut {
     user: String,
     client: String,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -167,7 +180,7 @@ pub(crate) struct ClientInfoOut {
 }
 
 impl ClientInfoOut {
-    pub(crate) fn new(info: &ClientInfo) -> Self {
+    fn new(info: &ClientInfo) -> Self {
         let conn_info = outgoing(&info.conn_info);
         let chan_info = outgoing(&info.chan_info);
         Self {
@@ -191,14 +204,22 @@ pub(crate) struct PresenceStatsResult {
 /// `history` result: publications, epoch and offset always written.
 #[derive(Debug, Serialize)]
 pub(crate) struct HistoryResult {
-    pub(crate) publications: Vec<PublicationOut>,
+    #[serde(serialize_with = "publications_json")]
+    pub(crate) publications: Vec<Publication>,
     pub(crate) epoch: String,
     pub(crate) offset: u64,
 }
 
+fn publications_json<S: Serializer>(
+    publications: &[Publication],
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    serializer.collect_seq(publications.iter().map(PublicationOut::new))
+}
+
 /// A publication in history.
 #[derive(Debug, Serialize)]
-pub(crate) struct PublicationOut {
+struct PublicationOut {
     #[serde(skip_serializing_if = "Option::is_none")]
     data: Option<Box<RawValue>>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -212,14 +233,18 @@ pub(crate) struct PublicationOut {
 }
 
 impl PublicationOut {
-    pub(crate) fn new(publication: herald_engine::Publication) -> Self {
+    fn new(publication: &Publication) -> Self {
         let data = outgoing(&publication.data);
         Self {
             data: data.json,
             b64data: data.base64,
             info: publication.info.as_ref().map(ClientInfoOut::new),
             offset: publication.offset,
-            tags: publication.tags.into_iter().collect(),
+            tags: publication
+                .tags
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
         }
     }
 }
@@ -247,15 +272,15 @@ pub(crate) struct InfoResult {
 /// One node in `info`, in Go's field order; only `uptime` is omitted when zero.
 #[derive(Debug, Serialize)]
 pub(crate) struct NodeResult {
-    uid: String,
-    name: String,
-    version: String,
-    num_clients: u32,
-    num_users: u32,
-    num_channels: u32,
+    pub(crate) uid: String,
+    pub(crate) name: String,
+    pub(crate) version: String,
+    pub(crate) num_clients: u32,
+    pub(crate) num_users: u32,
+    pub(crate) num_channels: u32,
     #[serde(skip_serializing_if = "is_zero_u32")]
-    uptime: u32,
-    num_subs: u32,
+    pub(crate) uptime: u32,
+    pub(crate) num_subs: u32,
 }
 
 impl From<NodeInfo> for NodeResult {
@@ -289,7 +314,6 @@ fn is_zero_u32(n: &u32) -> bool {
 #[cfg(test)]
 mod tests {
     use bytes::Bytes;
-    use herald_engine::Publication;
 
     use super::*;
 
@@ -352,10 +376,7 @@ mod tests {
             ..Default::default()
         };
         let result = HistoryResult {
-            publications: vec![
-                PublicationOut::new(json_pub),
-                PublicationOut::new(binary_pub),
-            ],
+            publications: vec![json_pub, binary_pub],
             epoch: "e".into(),
             offset: 2,
         };

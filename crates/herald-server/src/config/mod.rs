@@ -29,6 +29,7 @@ mod duration;
 mod env;
 mod error;
 mod generate;
+mod grpc;
 mod load;
 mod origin;
 mod proxy;
@@ -41,6 +42,9 @@ mod validate;
 pub use duration::GoDuration;
 pub use error::ConfigError;
 pub use generate::{default_config_file, default_config_file_in};
+pub use grpc::{
+    GrpcApiConfig, GrpcApiSettings, TlsConfig, TlsSettings, UniGrpcConfig, UniGrpcSettings,
+};
 pub use load::{Format, Loaded, load, load_all, load_str, process_env};
 pub use origin::OriginPolicy;
 pub use proxy::{ChannelProxyConfig, ClientProxyConfig, ProxyConfig, RpcConfig};

@@ -45,6 +45,10 @@ pub struct Config {
     pub uni_sse: super::transports::UniSseConfig,
     /// Unidirectional HTTP streaming.
     pub uni_http_stream: super::transports::UniHttpStreamConfig,
+    /// The server API over gRPC.
+    pub grpc_api: super::grpc::GrpcApiConfig,
+    /// Unidirectional gRPC: a stream of Protobuf pushes.
+    pub uni_grpc: super::grpc::UniGrpcConfig,
     /// The `/health` endpoint.
     pub health: HealthConfig,
     /// Graceful shutdown.

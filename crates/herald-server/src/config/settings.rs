@@ -60,6 +60,10 @@ pub struct ServerSettings {
     pub health: HealthSettings,
     /// HTTP-streaming, SSE, emulation and the unidirectional transports.
     pub transports: super::transports::TransportSettings,
+    /// `grpc_api.*`.
+    pub grpc_api: super::grpc::GrpcApiSettings,
+    /// `uni_grpc.*`.
+    pub uni_grpc: super::grpc::UniGrpcSettings,
     /// Hard exit this long after a shutdown signal.
     pub shutdown_timeout: Duration,
     /// Commands processed concurrently per connection (`client.concurrency`); 0 is sequential.

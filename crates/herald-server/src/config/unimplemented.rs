@@ -36,6 +36,8 @@ pub enum Feature {
     TagsFilter,
     /// `client_publish_debounce_interval` (a Centrifugo PRO option).
     PublishDebounce,
+    /// `grpc_api.reflection`.
+    GrpcReflection,
 }
 
 impl Feature {
@@ -46,6 +48,7 @@ impl Feature {
             Feature::Proxies => "proxies",
             Feature::TagsFilter => "the client tags filter",
             Feature::PublishDebounce => "client publish debouncing",
+            Feature::GrpcReflection => "gRPC server reflection",
         }
     }
 
@@ -66,6 +69,9 @@ impl Feature {
             }
             Feature::TagsFilter => "subscriptions with a tags filter (tf) get 107",
             Feature::PublishDebounce => "ignored, client publications are not debounced",
+            Feature::GrpcReflection => {
+                "the gRPC API does not list its methods; clients use api.proto"
+            }
         }
     }
 
@@ -163,6 +169,10 @@ pub(super) fn collect(config: &Config, unknown_keys: &mut Vec<String>) -> Vec<Un
         if let Some(feature) = scope(&ns.options) {
             found.add(feature, namespace_place(&ns.name));
         }
+    }
+
+    if config.grpc_api.reflection {
+        found.add(Feature::GrpcReflection, "grpc_api.reflection".to_owned());
     }
 
     unknown_keys.retain(|key| match classify(config, key) {

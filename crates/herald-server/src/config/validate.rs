@@ -264,6 +264,8 @@ impl Config {
                 handler_prefix: c.prefix("health.handler_prefix", &self.health.handler_prefix, "/"),
             },
             transports: self.transport_settings(c),
+            grpc_api: self.grpc_api_settings(c),
+            uni_grpc: self.uni_grpc_settings(c),
             shutdown_timeout: c.non_negative("shutdown.timeout", self.shutdown.timeout),
             client_concurrency: self.client.concurrency,
         }
@@ -756,6 +758,7 @@ impl Checker {
     }
 }
 
+mod grpc;
 mod transports;
 
 #[cfg(test)]

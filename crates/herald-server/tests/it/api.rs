@@ -24,7 +24,7 @@ use serde_json::{Value, json};
 const KEY: &str = "api_key";
 
 /// Connection tokens are `user:<name>`; everything else is refused.
-struct Tokens;
+pub(crate) struct Tokens;
 
 impl TokenVerifier for Tokens {
     fn verify_connect_token(&self, token: &str) -> Result<ConnectTokenClaims, TokenError> {
@@ -159,7 +159,7 @@ fn error(code: u32, message: &str) -> Value {
 
 /// A connected client of `user`, run by a task as a transport would; its outbox is returned
 /// so the test can read what the server sent.
-async fn connect(hub: &Hub, user: &str) -> (String, Arc<Outbox>) {
+pub(crate) async fn connect(hub: &Hub, user: &str) -> (String, Arc<Outbox>) {
     let mut session = hub.session(herald_proto::Protocol::Json);
     let frame = format!(r#"{{"id":1,"connect":{{"token":"user:{user}"}}}}"#);
     assert_eq!(session.handle_frame(frame.as_bytes()).await, Flow::Continue);
@@ -188,7 +188,7 @@ async fn drain(outbox: &Outbox) -> Drained {
         .expect("server sent nothing")
 }
 
-async fn next_messages(outbox: &Outbox) -> Vec<String> {
+pub(crate) async fn next_messages(outbox: &Outbox) -> Vec<String> {
     match drain(outbox).await {
         Drained::Messages(messages) => messages
             .iter()

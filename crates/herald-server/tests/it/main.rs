@@ -3,6 +3,7 @@ mod api;
 mod centrifugo_config;
 mod deflate;
 mod e2e;
+mod grpc;
 mod http2;
 mod upgrade;
 mod websocket;

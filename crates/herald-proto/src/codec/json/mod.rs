@@ -48,6 +48,12 @@ pub(crate) fn encode_push(push: &Push) -> Result<Vec<u8>, EncodeError> {
     Ok(out.into_vec())
 }
 
+/// See [`crate::bare_push_range`]: `{"push":X}` gives the range of `X`.
+pub(crate) fn bare_push_range(reply: &[u8]) -> Option<std::ops::Range<usize>> {
+    const PREFIX: &[u8] = br#"{"push":"#;
+    (reply.starts_with(PREFIX) && reply.ends_with(b"}")).then(|| PREFIX.len()..reply.len() - 1)
+}
+
 /// `text` as a JSON string literal, quotes included.
 pub(crate) fn string_literal(text: &str) -> Vec<u8> {
     let mut out = JsonWriter::with_capacity(text.len() + text.len() / 8 + 2);

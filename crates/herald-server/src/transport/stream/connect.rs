@@ -176,7 +176,7 @@ struct Opened {
 impl Opened {
     fn protocol(&self) -> Protocol {
         match self.framing {
-            Framing::LengthPrefixed => Protocol::Protobuf,
+            Framing::LengthPrefixed | Framing::Messages => Protocol::Protobuf,
             Framing::Lines | Framing::Events => Protocol::Json,
         }
     }
@@ -222,7 +222,7 @@ fn open(t: &StreamTransports, mut opened: Opened, remote: SocketAddr) -> Result<
     let content_type = match opened.framing {
         Framing::Events => "text/event-stream; charset=utf-8",
         Framing::Lines => "application/json",
-        Framing::LengthPrefixed => "application/octet-stream",
+        Framing::LengthPrefixed | Framing::Messages => "application/octet-stream",
     };
     let mut response = Response::new(Body::new(StreamBody { chunks }));
     let headers = response.headers_mut();

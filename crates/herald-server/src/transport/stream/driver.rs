@@ -21,20 +21,23 @@ use hyper::body::{Body, Frame};
 use tokio::sync::mpsc;
 
 /// Chunks the response may hold before the task waits for the socket.
-pub(super) const CHUNKS_IN_FLIGHT: usize = 2;
+pub(crate) const CHUNKS_IN_FLIGHT: usize = 2;
 
 /// Longest the response may refuse a chunk (Centrifugo's streaming write deadline).
 const WRITE_TIMEOUT: Duration = Duration::from_secs(1);
 
 /// How messages are laid out in the response body.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Framing {
+pub(crate) enum Framing {
     /// One JSON message per line (HTTP-streaming with JSON, unidirectional HTTP-streaming).
     Lines,
     /// Protobuf messages with their varint length prefix, back to back (HTTP-streaming).
     LengthPrefixed,
     /// One Server-Sent Event per message, after an opening `\r\n`.
     Events,
+    /// Each message on its own, as it is: the receiver frames them (uni_grpc, where each
+    /// becomes one gRPC message).
+    Messages,
 }
 
 impl Framing {
@@ -49,7 +52,7 @@ impl Framing {
                 chunk.extend_from_slice(message);
                 chunk.extend_from_slice(b"\n");
             }
-            Self::LengthPrefixed => chunk.extend_from_slice(message),
+            Self::LengthPrefixed | Self::Messages => chunk.extend_from_slice(message),
             Self::Events => {
                 // An event's data may span lines, each with its own `data:` field; a payload
                 // with raw newlines (pretty-printed JSON) then still reaches the client whole.
@@ -75,7 +78,7 @@ impl Framing {
 
 /// What the session is given first.
 #[derive(Debug)]
-pub(super) enum Start {
+pub(crate) enum Start {
     /// A frame of commands (the emulated client's connect command).
     Frame(Bytes),
     /// A unidirectional client's connect request (boxed: it is large and used once).
@@ -83,13 +86,13 @@ pub(super) enum Start {
 }
 
 /// One streamed connection.
-pub(super) struct Driver {
-    pub(super) session: Session,
+pub(crate) struct Driver {
+    pub(crate) session: Session,
     /// Commands posted to the emulation endpoint; `None` on unidirectional transports.
-    pub(super) inbox: Option<EmulationInbox>,
-    pub(super) framing: Framing,
-    pub(super) start: Start,
-    pub(super) chunks: mpsc::Sender<Bytes>,
+    pub(crate) inbox: Option<EmulationInbox>,
+    pub(crate) framing: Framing,
+    pub(crate) start: Start,
+    pub(crate) chunks: mpsc::Sender<Bytes>,
 }
 
 enum Step {
@@ -101,7 +104,7 @@ enum Step {
 }
 
 impl Driver {
-    pub(super) async fn run(self) {
+    pub(crate) async fn run(self) {
         let Self {
             mut session,
             mut inbox,
@@ -132,7 +135,7 @@ impl Driver {
             };
             match step {
                 Step::Output(Drained::Messages(messages)) => {
-                    if send(&chunks, framing.chunk(&messages)).await.is_err() {
+                    if send_all(&chunks, framing, messages).await.is_err() {
                         outbox.close(DisconnectCode::WRITE_ERROR.into());
                         break;
                     }
@@ -143,7 +146,7 @@ impl Driver {
                     {
                         messages.push(push);
                     }
-                    let _ = send(&chunks, framing.chunk(&messages)).await;
+                    let _ = send_all(&chunks, framing, messages).await;
                     break;
                 }
                 Step::Gone => {
@@ -171,6 +174,22 @@ async fn next_frame(inbox: &mut Option<EmulationInbox>) -> Option<Bytes> {
         Some(inbox) => inbox.recv().await,
         None => std::future::pending().await,
     }
+}
+
+/// Hands drained messages to the response: one chunk in the framing, or with
+/// [`Framing::Messages`] each message on its own.
+async fn send_all(
+    chunks: &mpsc::Sender<Bytes>,
+    framing: Framing,
+    messages: Vec<Bytes>,
+) -> Result<(), ()> {
+    if framing != Framing::Messages {
+        return send(chunks, framing.chunk(&messages)).await;
+    }
+    for message in messages {
+        send(chunks, message).await?;
+    }
+    Ok(())
 }
 
 /// Hands a chunk to the response, waiting at most [`WRITE_TIMEOUT`].

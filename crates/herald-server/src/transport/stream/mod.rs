@@ -16,7 +16,7 @@
 //! the end of the response.
 
 mod connect;
-mod driver;
+pub(crate) mod driver;
 mod emulation;
 
 use std::sync::Arc;
