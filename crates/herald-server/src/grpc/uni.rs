@@ -117,9 +117,21 @@ impl ServerStreamingService<ConnectRequest> for Consume {
         let remote = request
             .remote_addr()
             .map_or_else(String::new, |a| a.to_string());
-        let session = service
+        let mut session = service
             .hub
             .session_for(Protocol::Protobuf, TransportKind::Unidirectional);
+        session.set_transport_name("uni_grpc");
+        // Proxies see the call's metadata where other transports give request headers.
+        let kept: Vec<(String, String)> = service
+            .hub
+            .proxy_header_names()
+            .iter()
+            .filter_map(|name| {
+                let value = request.metadata().get(name.as_str())?.to_str().ok()?;
+                Some((name.clone(), value.to_owned()))
+            })
+            .collect();
+        session.set_proxy_headers(kept);
         let span = tracing::debug_span!(
             "client",
             client = %session.client_id(),
