@@ -6,6 +6,8 @@
 //! - [`transport`]: the WebSocket transport.
 //! - [`api`]: the HTTP server API (`/api/<method>`).
 //! - [`engines`]: connecting the configured broker and presence manager.
+//! - `proxy`: the HTTP and gRPC proxies the hub asks (connect, refresh, subscribe, publish,
+//!   sub_refresh, rpc), built from configuration.
 //! - [`server`]: assembling engine, hub and routes; graceful shutdown.
 //! - [`cli`]: the command line (`serve`, `genconfig`, `gentoken`, `checkconfig`, `version`).
 
@@ -15,5 +17,6 @@ pub mod config;
 pub mod engines;
 pub mod jwt;
 mod outbound;
+mod proxy;
 pub mod server;
 pub mod transport;

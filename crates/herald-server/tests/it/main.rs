@@ -4,5 +4,6 @@ mod centrifugo_config;
 mod deflate;
 mod e2e;
 mod http2;
+mod proxy;
 mod upgrade;
 mod websocket;
