@@ -114,7 +114,8 @@ pub struct ProxyContext {
     pub meta: Bytes,
     /// Headers of the client's HTTP request (WebSocket upgrade, stream request) that some proxy
     /// forwards, names lower-case. The transport captures only the names some proxy lists in
-    /// `http_headers`; each proxy sends the ones it lists.
+    /// `http_headers`; each proxy sends the ones it lists. For a `uni_grpc` connection: the
+    /// request's gRPC metadata, which proxies forward by their `grpc_metadata` list instead.
     pub headers: Arc<[(String, String)]>,
     /// Headers the client sent inside its connect command (headers emulation), names
     /// lower-case; each proxy sends the ones it lists in `emulated_headers`.

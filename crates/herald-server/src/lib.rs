@@ -8,6 +8,8 @@
 //! - [`grpc`]: the same API over gRPC (`grpc_api`), and the unidirectional gRPC transport
 //!   (`uni_grpc`).
 //! - [`engines`]: connecting the configured broker and presence manager.
+//! - `proxy`: the HTTP and gRPC proxies the hub asks (connect, refresh, subscribe, publish,
+//!   sub_refresh, rpc), built from configuration.
 //! - [`server`]: assembling engine, hub and routes; graceful shutdown.
 //! - [`cli`]: the command line (`serve`, `genconfig`, `gentoken`, `checkconfig`, `version`).
 
@@ -18,5 +20,6 @@ pub mod engines;
 pub mod grpc;
 pub mod jwt;
 mod outbound;
+mod proxy;
 pub mod server;
 pub mod transport;

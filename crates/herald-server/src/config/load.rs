@@ -24,8 +24,8 @@ pub struct Loaded {
     /// `HERALD_*` / `CENTRIFUGO_*` variables that match no key.
     pub unknown_env: Vec<String>,
     /// Centrifugo features the file uses that Herald does not implement yet (map and shared
-    /// poll subscriptions, proxies, ...), one entry per feature with where it is used. Their
-    /// keys are not in `unknown_keys`: they are known, just not served.
+    /// poll subscriptions, subscribe stream proxies, ...), one entry per feature with where it
+    /// is used. Their keys are not in `unknown_keys`: they are known, just not served.
     pub unimplemented: Vec<Unimplemented>,
     /// Values of the wrong type, and variables whose value could not be applied, one each,
     /// naming the key or variable; such a key keeps its default in `config`. [`load`] and

@@ -16,7 +16,7 @@
 //!
 //! `loaded.warnings()` lists unknown keys and variables (log them; `herald checkconfig` fails on
 //! them). `loaded.notes()` names, one line per feature, the Centrifugo features the file uses
-//! that Herald does not implement yet (map and shared-poll subscriptions, proxies, ...; see
+//! that Herald does not implement yet (map and shared-poll subscriptions, subscribe stream proxies, ...; see
 //! [`Unimplemented`]): logged by `herald serve`, printed but not fatal in `herald checkconfig`. [`load_all`] also returns when values have the wrong type, listing them in
 //! [`Loaded::errors`], so `herald checkconfig` can validate the rest and report everything. Command-line overrides (`--port`, `--address`) edit `loaded.config` before `validate`;
 //! [`crate::cli::load_serve_config`] does all of this for `herald serve`.
@@ -47,7 +47,11 @@ pub use grpc::{
 };
 pub use load::{Format, Loaded, load, load_all, load_str, process_env};
 pub use origin::OriginPolicy;
-pub use proxy::{ChannelProxyConfig, ClientProxyConfig, ProxyConfig, RpcConfig};
+pub use proxy::{
+    ChannelProxyConfig, ClientProxyConfig, GrpcProxyConfig, HttpProxyConfig, ProxyConfig,
+    RpcConfig, RpcNamespaceConfig, RpcOptionsConfig, StatusTransformConfig,
+    TransformDisconnectConfig, TransformErrorConfig,
+};
 pub use raw::{
     BrokerConfig, ChannelConfig, ChannelOptionsConfig, ClientConfig, Config, EngineConfig,
     HealthConfig, HttpApiConfig, HttpServerConfig, LogConfig, NamespaceConfig, NatsBrokerConfig,

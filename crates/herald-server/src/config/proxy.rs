@@ -1,10 +1,12 @@
-//! Proxy sections as written (`proxies[]`, `client.proxy.*`, `channel.proxy.*`, `rpc.proxy`).
+//! Proxy sections as written (`proxies[]`, `client.proxy.*`, `channel.proxy.*`, `rpc.*`).
 //!
-//! Herald does not call proxies yet: these keys are read so that a Centrifugo v6 file loads and
-//! so that start-up can say which proxies are configured and ignored (`super::unimplemented`).
-//! Only the keys common to every proxy are modelled; the transport-specific ones (`http.*`,
-//! `grpc.*`) are reported under the same "proxies are not implemented" line instead of as
-//! unknown keys.
+//! Validation (`super::validate::proxies`) resolves the names namespaces use and builds one
+//! `herald_hub::Proxy` per distinct section (`crate::proxy`). Keys Herald does not implement
+//! (`http.tls`, `grpc.tls`, `grpc.compression`, the subscribe-stream, map and shared-poll
+//! sections, `rpc.ping`) are not modelled: the loader reports them once per feature
+//! (`super::unimplemented`).
+
+use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
@@ -39,6 +41,71 @@ pub struct ProxyConfig {
     pub binary_encoding: bool,
     /// Add the connection's meta to every proxy request but connect. Default false.
     pub include_connection_meta: bool,
+    /// `http.*`: settings used when `endpoint` is `http://` or `https://`.
+    pub http: HttpProxyConfig,
+    /// `grpc.*`: settings used when `endpoint` is `grpc://`.
+    pub grpc: GrpcProxyConfig,
+}
+
+/// `<proxy>.http.*`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct HttpProxyConfig {
+    /// Headers added to every request; forwarded client headers of the same name replace
+    /// them. Default none.
+    pub static_headers: BTreeMap<String, String>,
+    /// Backend HTTP statuses (other than 200) answered as a client error or a disconnect
+    /// instead of error 100. Default none.
+    pub status_to_code_transforms: Vec<StatusTransformConfig>,
+}
+
+/// One entry of `http.status_to_code_transforms`: exactly one of `to_error` and
+/// `to_disconnect` has a non-zero code.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct StatusTransformConfig {
+    /// The backend's HTTP status.
+    pub status_code: i64,
+    /// The error the client gets.
+    pub to_error: TransformErrorConfig,
+    /// The disconnect the client gets.
+    pub to_disconnect: TransformDisconnectConfig,
+}
+
+/// `to_error` of a status transform.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct TransformErrorConfig {
+    /// Protocol error code; 0 means "not this one".
+    pub code: u32,
+    /// Message for the client: ASCII, at most 123 bytes.
+    pub message: String,
+    /// Whether the SDK may retry.
+    pub temporary: bool,
+}
+
+/// `to_disconnect` of a status transform.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct TransformDisconnectConfig {
+    /// Disconnect code (3000-4999); 0 means "not this one".
+    pub code: u32,
+    /// Reason for the client: ASCII, at most 123 bytes.
+    pub reason: String,
+}
+
+/// `<proxy>.grpc.*`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct GrpcProxyConfig {
+    /// Metadata key of a per-call credential (sent as `key: value` with every call). Default
+    /// none.
+    pub credentials_key: String,
+    /// Value of the credential.
+    pub credentials_value: String,
+    /// Metadata added to every call; forwarded client headers of the same name replace it.
+    /// Default none.
+    pub static_metadata: BTreeMap<String, String>,
 }
 
 impl Default for ProxyConfig {
@@ -53,6 +120,8 @@ impl Default for ProxyConfig {
             grpc_metadata: Vec::new(),
             binary_encoding: false,
             include_connection_meta: false,
+            http: HttpProxyConfig::default(),
+            grpc: GrpcProxyConfig::default(),
         }
     }
 }
@@ -88,11 +157,49 @@ pub struct ChannelProxyConfig {
     pub subscribe_stream: ProxyConfig,
 }
 
-/// `rpc.*`: only the default RPC proxy is modelled; `rpc.namespaces` and the other RPC keys
-/// are reported with the proxies.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+/// `rpc.*`: which proxy answers a client's RPC. `rpc.ping` is not implemented.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct RpcConfig {
     /// The RPC proxy RPC namespaces refer to by the name `default`.
     pub proxy: ProxyConfig,
+    /// Methods without a namespace.
+    pub without_namespace: RpcOptionsConfig,
+    /// RPC namespaces: a method `ns:name` belongs to namespace `ns`. Default none.
+    pub namespaces: Vec<RpcNamespaceConfig>,
+    /// Separates the namespace from the method name. Default `:`.
+    pub namespace_boundary: String,
+}
+
+impl Default for RpcConfig {
+    fn default() -> Self {
+        Self {
+            proxy: ProxyConfig::default(),
+            without_namespace: RpcOptionsConfig::default(),
+            namespaces: Vec::new(),
+            namespace_boundary: ":".to_owned(),
+        }
+    }
+}
+
+/// Options of an RPC namespace or of `rpc.without_namespace`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct RpcOptionsConfig {
+    /// Send the methods to a proxy; without one a call gets 108. Default false.
+    pub proxy_enabled: bool,
+    /// `""` or `default` for `rpc.proxy`, else the name of a `proxies[]` entry.
+    pub proxy_name: String,
+}
+
+/// One entry of `rpc.namespaces`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct RpcNamespaceConfig {
+    /// Unique name matching `^[-a-zA-Z0-9_.]{2,}$`.
+    pub name: String,
+    /// Send the namespace's methods to a proxy. Default false.
+    pub proxy_enabled: bool,
+    /// `""` or `default` for `rpc.proxy`, else the name of a `proxies[]` entry.
+    pub proxy_name: String,
 }

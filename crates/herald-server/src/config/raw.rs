@@ -53,10 +53,9 @@ pub struct Config {
     pub health: HealthConfig,
     /// Graceful shutdown.
     pub shutdown: ShutdownConfig,
-    /// Named proxies that namespaces refer to. Not implemented: read so that the file loads,
-    /// and reported at start-up. Default none.
+    /// Named proxies that namespaces and RPC namespaces refer to by `name`. Default none.
     pub proxies: Vec<ProxyConfig>,
-    /// RPC settings; only `rpc.proxy` is read (not implemented, reported at start-up).
+    /// RPC namespaces and the proxies that answer them.
     pub rpc: RpcConfig,
 }
 
@@ -298,8 +297,7 @@ pub struct ClientConfig {
     pub token: TokenConfig,
     /// Separate verification settings for subscription tokens.
     pub subscription_token: SubscriptionTokenConfig,
-    /// Connect and refresh proxies. Not implemented: read so that the file loads, and
-    /// reported at start-up.
+    /// Connect and refresh proxies (each on with its `enabled`).
     pub proxy: ClientProxyConfig,
 }
 
@@ -449,8 +447,8 @@ pub struct ChannelConfig {
     pub user_boundary: String,
     /// Separates users in a user-limited channel. Default `,`.
     pub user_separator: String,
-    /// Default channel proxies (subscribe, publish, sub_refresh, subscribe_stream). Not
-    /// implemented: read so that the file loads, and reported at start-up.
+    /// The channel proxies namespaces refer to by the name `default` (subscribe, publish,
+    /// sub_refresh; subscribe_stream is read and reported as not implemented).
     pub proxy: ChannelProxyConfig,
 }
 
@@ -568,6 +566,21 @@ pub struct ChannelOptionsConfig {
     /// Send every publication as a delta to subscribers that negotiated one, as if each
     /// publish set `delta`; default `false`.
     pub delta_publish: bool,
+    /// Ask a subscribe proxy about subscriptions that come without a token. Default false.
+    pub subscribe_proxy_enabled: bool,
+    /// The subscribe proxy: `""` or `default` for `channel.proxy.subscribe`, else the name of a
+    /// `proxies[]` entry.
+    pub subscribe_proxy_name: String,
+    /// Ask a publish proxy about client publications. Default false.
+    pub publish_proxy_enabled: bool,
+    /// The publish proxy: `""` or `default` for `channel.proxy.publish`, else a `proxies[]`
+    /// name.
+    pub publish_proxy_name: String,
+    /// Ask a sub-refresh proxy to extend subscriptions whose expiry passed. Default false.
+    pub sub_refresh_proxy_enabled: bool,
+    /// The sub-refresh proxy: `""` or `default` for `channel.proxy.sub_refresh`, else a
+    /// `proxies[]` name.
+    pub sub_refresh_proxy_name: String,
 }
 
 /// `http_api.*`.

@@ -1,5 +1,6 @@
 //! Centrifugo features a configuration may use that Herald does not implement yet: map and
-//! shared-poll subscriptions, proxies, the client tags filter and publish debouncing.
+//! shared-poll subscriptions, subscribe stream proxies, proxy TLS and gRPC compression, the RPC
+//! ping method, the client tags filter and publish debouncing.
 //!
 //! A Centrifugo file that uses them must still load (Centrifugo's own SDK test configuration
 //! does), so their keys are neither errors nor a flood of "unknown key" lines: the loader takes
@@ -30,8 +31,12 @@ pub enum Feature {
     MapSubscriptions,
     /// `subscription_type: shared_poll`, `shared_poll` (Centrifugo 6.8).
     SharedPoll,
-    /// `proxies`, `client.proxy`, `channel.proxy`, `rpc`, namespace `*proxy*` options.
-    Proxies,
+    /// `channel.proxy.subscribe_stream`, namespace `subscribe_stream_proxy_*` options.
+    SubscribeStreamProxies,
+    /// `http.tls`, `grpc.tls` and `grpc.compression` of a proxy section.
+    ProxyTransportOptions,
+    /// `rpc.ping`.
+    RpcPing,
     /// `allow_tags_filter` (Centrifugo 6.4).
     TagsFilter,
     /// `client_publish_debounce_interval` (a Centrifugo PRO option).
@@ -45,7 +50,9 @@ impl Feature {
         match self {
             Feature::MapSubscriptions => "map subscriptions",
             Feature::SharedPoll => "shared poll subscriptions",
-            Feature::Proxies => "proxies",
+            Feature::SubscribeStreamProxies => "subscribe stream proxies",
+            Feature::ProxyTransportOptions => "proxy TLS and gRPC compression settings",
+            Feature::RpcPing => "the built-in RPC ping method",
             Feature::TagsFilter => "the client tags filter",
             Feature::PublishDebounce => "client publish debouncing",
             Feature::GrpcReflection => "gRPC server reflection",
@@ -63,10 +70,15 @@ impl Feature {
                 "subscribing there is refused (108 for a shared-poll subscription, 107 for a \
                  stream one) and track/untrack get 107"
             }
-            Feature::Proxies => {
-                "no backend is called: connections need a token or anonymous access, channel \
-                 commands follow the namespace permissions, RPC answers 104"
+            Feature::SubscribeStreamProxies => {
+                "ignored: subscriptions there are ordinary stream subscriptions, no backend \
+                 stream is opened"
             }
+            Feature::ProxyTransportOptions => {
+                "ignored: https:// endpoints are verified against the system's roots without a \
+                 client certificate, grpc:// endpoints are called in plain text, uncompressed"
+            }
+            Feature::RpcPing => "not served: a call to it is routed like any other RPC method",
             Feature::TagsFilter => "subscriptions with a tags filter (tf) get 107",
             Feature::PublishDebounce => "ignored, client publications are not debounced",
             Feature::GrpcReflection => {
@@ -75,21 +87,38 @@ impl Feature {
         }
     }
 
-    /// The feature of a top-level section that Herald does not read (`map_broker`, ...), or
-    /// of a key under one it reads only partly (`proxies[0].http`).
+    /// The feature of a section that Herald does not read (`map_broker`,
+    /// `channel.proxy.map_publish`, ...).
     fn of_section(path: &str) -> Option<(Feature, &str)> {
         const SECTIONS: [(&str, Feature); 6] = [
             ("map_broker", Feature::MapSubscriptions),
             ("shared_poll", Feature::SharedPoll),
-            ("proxies", Feature::Proxies),
-            ("rpc", Feature::Proxies),
-            ("client.proxy", Feature::Proxies),
-            ("channel.proxy", Feature::Proxies),
+            ("channel.proxy.map_publish", Feature::MapSubscriptions),
+            ("channel.proxy.map_remove", Feature::MapSubscriptions),
+            ("channel.proxy.shared_poll_refresh", Feature::SharedPoll),
+            ("rpc.ping", Feature::RpcPing),
         ];
         SECTIONS.iter().find_map(|(section, feature)| {
             let rest = path.strip_prefix(section)?;
             (rest.is_empty() || rest.starts_with(['.', '['])).then_some((*feature, *section))
         })
+    }
+
+    /// The proxy section of a TLS or compression key of a proxy (`proxies[0].grpc.tls.enabled`
+    /// gives `proxies[0]`).
+    fn of_proxy_transport(path: &str) -> Option<&str> {
+        const PROXY_SECTIONS: [&str; 4] =
+            ["proxies[", "client.proxy.", "channel.proxy.", "rpc.proxy."];
+        if !PROXY_SECTIONS.iter().any(|p| path.starts_with(p)) {
+            return None;
+        }
+        [".http.tls", ".grpc.tls", ".grpc.compression"]
+            .iter()
+            .find_map(|option| {
+                let at = path.find(option)?;
+                let rest = &path[at + option.len()..];
+                (rest.is_empty() || rest.starts_with('.')).then_some(&path[..at])
+            })
     }
 
     /// The feature of a channel option Herald does not read.
@@ -100,9 +129,7 @@ impl Feature {
             }
             _ if key.starts_with("map_") => Some(Feature::MapSubscriptions),
             "shared_poll" => Some(Feature::SharedPoll),
-            _ if key.contains("proxy") || key.starts_with("subscribe_stream") => {
-                Some(Feature::Proxies)
-            }
+            _ if key.starts_with("subscribe_stream_proxy") => Some(Feature::SubscribeStreamProxies),
             "allow_tags_filter" => Some(Feature::TagsFilter),
             "client_publish_debounce_interval" => Some(Feature::PublishDebounce),
             _ => None,
@@ -135,30 +162,11 @@ impl fmt::Display for Unimplemented {
 /// to one of them are moved out of `unknown_keys`.
 pub(super) fn collect(config: &Config, unknown_keys: &mut Vec<String>) -> Vec<Unimplemented> {
     let mut found = Found::default();
-    let proxies = &config.proxies;
-    if !proxies.is_empty() {
-        let names: Vec<&str> = proxies.iter().map(|p| p.name.as_str()).collect();
-        found.add(Feature::Proxies, format!("proxies ({})", names.join(", ")));
-    }
-    let fixed_proxies = [
-        ("client.proxy.connect", &config.client.proxy.connect),
-        ("client.proxy.refresh", &config.client.proxy.refresh),
-        ("channel.proxy.subscribe", &config.channel.proxy.subscribe),
-        ("channel.proxy.publish", &config.channel.proxy.publish),
-        (
-            "channel.proxy.sub_refresh",
-            &config.channel.proxy.sub_refresh,
-        ),
-        (
-            "channel.proxy.subscribe_stream",
-            &config.channel.proxy.subscribe_stream,
-        ),
-        ("rpc.proxy", &config.rpc.proxy),
-    ];
-    for (place, proxy) in fixed_proxies {
-        if proxy.is_configured() {
-            found.add(Feature::Proxies, place.to_owned());
-        }
+    if config.channel.proxy.subscribe_stream.is_configured() {
+        found.add(
+            Feature::SubscribeStreamProxies,
+            "channel.proxy.subscribe_stream".to_owned(),
+        );
     }
     let scope =
         |options: &ChannelOptionsConfig| Feature::of_subscription_type(&options.subscription_type);
@@ -203,6 +211,9 @@ fn classify(config: &Config, key: &str) -> Option<(Feature, String)> {
                 |ns| namespace_place(&ns.name),
             );
         return Some((feature, place));
+    }
+    if let Some(section) = Feature::of_proxy_transport(key) {
+        return Some((Feature::ProxyTransportOptions, section.to_owned()));
     }
     let (feature, section) = Feature::of_section(key)?;
     Some((feature, section.to_owned()))
@@ -256,11 +267,17 @@ mod tests {
     fn one_entry_per_feature_naming_every_place() {
         let loaded = loaded(
             r#"{"map_broker": {"type": "memory"},
-                "proxies": [{"name": "a", "endpoint": "http://x", "http": {"static_headers": {}}}],
-                "client": {"proxy": {"connect": {"enabled": true, "emulated_headers": ["Authorization"]}}},
-                "rpc": {"namespaces": [{"name": "r", "proxy_name": "a"}]},
+                "proxies": [{"name": "a", "endpoint": "http://x", "http": {"static_headers": {}}},
+                            {"name": "b", "endpoint": "grpc://x:1",
+                             "grpc": {"tls": {"enabled": true}, "compression": true}}],
+                "client": {"proxy": {"connect": {"enabled": true, "emulated_headers": ["Authorization"],
+                                                 "http": {"tls": {"enabled": true}}}}},
+                "rpc": {"namespaces": [{"name": "r", "proxy_name": "a"}], "ping": {"enabled": true}},
                 "channel": {
-                  "without_namespace": {"allow_tags_filter": true},
+                  "proxy": {"subscribe_stream": {"endpoint": "grpc://s:1"},
+                            "map_publish": {"endpoint": "http://m"}},
+                  "without_namespace": {"allow_tags_filter": true,
+                                        "subscribe_stream_proxy_enabled": true},
                   "namespaces": [
                     {"name": "m", "subscription_type": "map", "map": {"mode": "ephemeral"}},
                     {"name": "p", "subscription_type": "shared_poll", "shared_poll": {}},
@@ -283,6 +300,7 @@ mod tests {
                     places: vec![
                         r#"namespace "m""#.to_owned(),
                         r#"namespace "c""#.to_owned(),
+                        "channel.proxy.map_publish".to_owned(),
                         "map_broker".to_owned(),
                     ],
                 },
@@ -291,13 +309,19 @@ mod tests {
                     places: vec![r#"namespace "p""#.to_owned()],
                 },
                 Unimplemented {
-                    feature: Feature::Proxies,
+                    feature: Feature::SubscribeStreamProxies,
                     places: vec![
-                        "proxies (a)".to_owned(),
-                        "client.proxy.connect".to_owned(),
-                        r#"namespace "s""#.to_owned(),
-                        "rpc".to_owned(),
+                        "channel.proxy.subscribe_stream".to_owned(),
+                        "channel.without_namespace".to_owned(),
                     ],
+                },
+                Unimplemented {
+                    feature: Feature::ProxyTransportOptions,
+                    places: vec!["client.proxy.connect".to_owned(), "proxies[1]".to_owned()],
+                },
+                Unimplemented {
+                    feature: Feature::RpcPing,
+                    places: vec!["rpc.ping".to_owned()],
                 },
                 Unimplemented {
                     feature: Feature::TagsFilter,
@@ -314,12 +338,12 @@ mod tests {
         assert_eq!(loaded.unknown_keys, vec!["channel.namespaces[3].presnce"]);
         assert_eq!(
             lines[0],
-            r#"map subscriptions: not implemented yet (configured in namespace "m", namespace "c", map_broker); subscribing there is refused (108 for a map subscription, 103 for a stream one) and map publishes get 108"#
+            r#"map subscriptions: not implemented yet (configured in namespace "m", namespace "c", channel.proxy.map_publish, map_broker); subscribing there is refused (108 for a map subscription, 103 for a stream one) and map publishes get 108"#
         );
     }
 
     /// Centrifugo 6.9 split `emulated_headers` from `http_headers`; both load in every proxy
-    /// section, as data.
+    /// section, and implemented proxies are not reported.
     #[test]
     fn proxy_sections_read_emulated_headers_beside_http_headers() {
         let proxy = r#"{"endpoint": "http://b", "timeout": "3s", "http_headers": ["Cookie"],
@@ -352,9 +376,13 @@ mod tests {
             assert_eq!(section.timeout, crate::config::GoDuration::from_secs(3));
             assert!(section.binary_encoding && section.include_connection_meta);
         }
-        let proxies = &loaded.unimplemented[0];
-        assert_eq!(proxies.feature, Feature::Proxies);
-        assert_eq!(proxies.places.len(), 8, "{:?}", proxies.places);
+        assert_eq!(
+            loaded.unimplemented,
+            vec![Unimplemented {
+                feature: Feature::SubscribeStreamProxies,
+                places: vec!["channel.proxy.subscribe_stream".to_owned()],
+            }]
+        );
     }
 
     #[test]

@@ -88,9 +88,10 @@ impl Config {
     fn validate_with_hostname(&self, hostname: &str) -> Result<Validated, ConfigError> {
         let mut c = Checker::default();
         let engine = self.engine_settings(&mut c);
-        let client = client_options(&self.client, &mut c);
-        let channel = channel_config(&self.channel, &mut c);
+        let mut client = client_options(&self.client, &mut c);
+        let mut channel = channel_config(&self.channel, &mut c);
         check_personal_channel(&client.subscribe_to_user_personal_channel, &channel, &mut c);
+        let rpc = proxies::attach(self, &mut client, &mut channel, &mut c);
         let tokens = TokenSettings {
             connect: token_keys(&self.client.token, "client.token", &mut c),
             subscription: self.client.subscription_token.enabled.then(|| {
@@ -115,6 +116,7 @@ impl Config {
             name,
             client,
             channel,
+            rpc,
             ..hub::NodeOptions::default()
         };
         c.finish(Validated {
@@ -341,7 +343,7 @@ fn client_options(raw: &ClientConfig, c: &mut Checker) -> hub::ClientOptions {
         history_max_publication_limit: or_default(raw.history_max_publication_limit, usize::MAX),
         recovery_max_publication_limit: or_default(raw.recovery_max_publication_limit, usize::MAX),
         connect_include_server_time: raw.connect_include_server_time,
-        // Proxies are built from `client.proxy.*` once configuration is read (issue 11).
+        // Set by `proxies::attach`, once every proxy name can be resolved.
         connect_proxy: None,
         refresh_proxy: None,
         proxy_http_headers: Vec::new(),
@@ -500,7 +502,7 @@ fn channel_options(
         subscription_type,
         allowed_delta_types,
         delta_publish: raw.delta_publish,
-        // Proxies are resolved by name once every namespace is read (issue 11).
+        // Set by `proxies::attach`, once every proxy name can be resolved.
         subscribe_proxy: None,
         publish_proxy: None,
         sub_refresh_proxy: None,
@@ -759,6 +761,7 @@ impl Checker {
 }
 
 mod grpc;
+mod proxies;
 mod transports;
 
 #[cfg(test)]

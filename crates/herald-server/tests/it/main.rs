@@ -5,5 +5,6 @@ mod deflate;
 mod e2e;
 mod grpc;
 mod http2;
+mod proxy;
 mod upgrade;
 mod websocket;
