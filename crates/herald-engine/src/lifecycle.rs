@@ -56,8 +56,12 @@ pub trait LifecycleStore: Send + Sync + 'static {
     async fn hold_presence(&self, node: &str, entry: &HeldPresence) -> Result<(), EngineError>;
 
     /// Forgets a presence entry `node` held.
-    async fn drop_presence(&self, node: &str, channel: &str, client: &str)
-    -> Result<(), EngineError>;
+    async fn drop_presence(
+        &self,
+        node: &str,
+        channel: &str,
+        client: &str,
+    ) -> Result<(), EngineError>;
 
     /// Records that `node` is alive now; returns the other nodes not heard from for `ttl`
     /// (on the backend's clock), whose remains nobody has taken yet.

@@ -17,3 +17,4 @@ pub mod jwt;
 mod outbound;
 pub mod server;
 pub mod transport;
+pub mod webhooks;

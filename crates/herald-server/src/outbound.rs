@@ -13,7 +13,6 @@ const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(90);
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// A new HTTP client for calls to the application's backend.
-#[allow(dead_code)] // Proxies and webhooks (issue 11) call it; they land next.
 pub(crate) fn http_client() -> Result<reqwest::Client, reqwest::Error> {
     install_crypto_provider();
     reqwest::Client::builder()

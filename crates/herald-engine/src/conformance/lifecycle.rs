@@ -25,9 +25,15 @@ pub async fn occupancy_period_is_emitted_once<S: LifecycleStore + ?Sized>(store:
     let period = store.occupy(&a, &ch).await.expect("occupy");
     assert!(period.is_some(), "the first holder opens a period");
     assert_eq!(store.occupy(&b, &ch).await.expect("occupy"), None);
-    assert!(!store.release(&a, &ch).await.expect("release"), "b still holds it");
+    assert!(
+        !store.release(&a, &ch).await.expect("release"),
+        "b still holds it"
+    );
     assert_eq!(store.check_vacated(&ch).await.expect("check"), None);
-    assert!(store.release(&b, &ch).await.expect("release"), "nobody holds it");
+    assert!(
+        store.release(&b, &ch).await.expect("release"),
+        "nobody holds it"
+    );
     assert_eq!(store.check_vacated(&ch).await.expect("check"), period);
     assert_eq!(store.check_vacated(&ch).await.expect("check"), None);
 }
@@ -116,12 +122,34 @@ pub async fn dead_node_cleanup_is_claimed_once<S: LifecycleStore + ?Sized>(store
         unique_channel("cleanup-only"),
         unique_channel("cleanup-shared"),
     );
-    assert!(store.occupy(&dead, &only_dead).await.expect("occupy").is_some());
-    assert!(store.occupy(&dead, &shared).await.expect("occupy").is_some());
-    assert!(store.occupy(&alive, &shared).await.expect("occupy").is_none());
+    assert!(
+        store
+            .occupy(&dead, &only_dead)
+            .await
+            .expect("occupy")
+            .is_some()
+    );
+    assert!(
+        store
+            .occupy(&dead, &shared)
+            .await
+            .expect("occupy")
+            .is_some()
+    );
+    assert!(
+        store
+            .occupy(&alive, &shared)
+            .await
+            .expect("occupy")
+            .is_none()
+    );
     let entries: Vec<HeldPresence> = (0..3)
         .map(|i| HeldPresence {
-            channel: if i == 0 { shared.clone() } else { only_dead.clone() },
+            channel: if i == 0 {
+                shared.clone()
+            } else {
+                only_dead.clone()
+            },
             client: format!("client-{i}"),
             user: format!("user-{i}"),
         })
@@ -141,7 +169,13 @@ pub async fn dead_node_cleanup_is_claimed_once<S: LifecycleStore + ?Sized>(store
         .expect("drop");
 
     let ttl = SECOND;
-    assert!(!store.heartbeat(&dead, ttl).await.expect("hb").contains(&dead));
+    assert!(
+        !store
+            .heartbeat(&dead, ttl)
+            .await
+            .expect("hb")
+            .contains(&dead)
+    );
     sleep(2 * SECOND + SECOND / 2).await;
     let reported = store.heartbeat(&alive, ttl).await.expect("heartbeat");
     assert!(reported.contains(&dead), "{reported:?} lacks {dead}");
@@ -171,7 +205,13 @@ pub async fn dead_node_cleanup_is_claimed_once<S: LifecycleStore + ?Sized>(store
     expected.sort();
     assert_eq!(got, expected);
     assert_eq!(remains.released, vec![only_dead.clone()]);
-    assert!(store.check_vacated(&only_dead).await.expect("check").is_some());
+    assert!(
+        store
+            .check_vacated(&only_dead)
+            .await
+            .expect("check")
+            .is_some()
+    );
     assert_eq!(store.check_vacated(&shared).await.expect("check"), None);
     assert!(store.release(&alive, &shared).await.expect("release"));
     assert!(store.check_vacated(&shared).await.expect("check").is_some());

@@ -37,6 +37,7 @@ mod settings;
 mod transports;
 mod unimplemented;
 mod validate;
+mod webhooks;
 
 pub use duration::GoDuration;
 pub use error::ConfigError;
@@ -60,3 +61,4 @@ pub use transports::{
     UniHttpStreamConfig, UniSseConfig, UniWebSocketConfig, UniWebSocketSettings,
 };
 pub use unimplemented::{Feature, Unimplemented};
+pub use webhooks::{WebhookEndpoint, WebhookEndpointConfig, WebhookSettings, WebhooksConfig};

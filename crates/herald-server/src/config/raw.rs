@@ -54,6 +54,8 @@ pub struct Config {
     pub proxies: Vec<ProxyConfig>,
     /// RPC settings; only `rpc.proxy` is read (not implemented, reported at start-up).
     pub rpc: RpcConfig,
+    /// Lifecycle events POSTed to the application (Herald's own, not in Centrifugo).
+    pub webhooks: super::webhooks::WebhooksConfig,
 }
 
 /// `http_server.*`.

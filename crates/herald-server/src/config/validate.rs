@@ -117,11 +117,13 @@ impl Config {
             channel,
             ..hub::NodeOptions::default()
         };
+        let webhooks = self.webhooks.validate(|key, message| c.fail(key, message));
         c.finish(Validated {
             node,
             server,
             tokens,
             engine,
+            webhooks,
         })
     }
 
