@@ -453,16 +453,19 @@ impl Lifecycle {
     }
 }
 
-/// Runs the liveness task (heartbeat and dead-node cleanup) every [`HEARTBEAT_INTERVAL`] until
-/// shutdown, when lifecycle events are enabled.
-pub(crate) fn spawn_watch(shared: &Arc<Shared>) {
-    if shared.lifecycle.get().is_none() {
+/// When lifecycle events are enabled: heartbeats once now (so the node is known to the
+/// cluster before it holds anything, and is cleaned up if it dies at once), then runs the
+/// liveness task (heartbeat and dead-node cleanup) every [`HEARTBEAT_INTERVAL`] until shutdown.
+pub(crate) async fn start_watch(shared: &Arc<Shared>) {
+    let Some(lifecycle) = shared.lifecycle.get() else {
         return;
-    }
+    };
+    lifecycle.watch_nodes(shared).await;
     let weak = Arc::downgrade(shared);
     let stop = shared.shutdown.clone();
     tokio::spawn(async move {
-        let mut ticker = tokio::time::interval(HEARTBEAT_INTERVAL);
+        let start = Instant::now() + HEARTBEAT_INTERVAL;
+        let mut ticker = tokio::time::interval_at(start, HEARTBEAT_INTERVAL);
         loop {
             tokio::select! {
                 _ = ticker.tick() => {}

@@ -153,7 +153,7 @@ impl Hub {
         self.shared.broker.run(Arc::new(events)).await?;
         self.shared.nodes.record(self.shared.local_info());
         crate::cluster::spawn_heartbeat(&self.shared);
-        crate::lifecycle::spawn_watch(&self.shared);
+        crate::lifecycle::start_watch(&self.shared).await;
         Ok(())
     }
 
