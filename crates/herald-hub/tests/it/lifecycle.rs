@@ -165,5 +165,8 @@ async fn a_live_node_announces_a_dead_nodes_leaves_and_vacancies() {
     assert!(drain(&mut alive_events).is_empty());
     b.close().await;
     let got = drain(&mut alive_events);
-    assert!(got.contains(&("channel_vacated".into(), "shared".into())), "{got:?}");
+    assert!(
+        got.contains(&("channel_vacated".into(), "shared".into())),
+        "{got:?}"
+    );
 }

@@ -75,12 +75,14 @@ impl Webhooks {
         }
         let stats = Arc::new(WebhookStats::default());
         let stop = CancellationToken::new();
+        // The endpoints flush once the dispatcher has queued what the hub emitted before stop.
+        let flush = CancellationToken::new();
         let endpoints: Vec<Endpoint> = settings
             .endpoints
             .iter()
-            .map(|endpoint| Endpoint::start(endpoint, &settings, &client, &stats, &stop))
+            .map(|endpoint| Endpoint::start(endpoint, &settings, &client, &stats, &flush))
             .collect();
-        let dispatcher = tokio::spawn(dispatch(receiver, endpoints, stop.clone()));
+        let dispatcher = tokio::spawn(dispatch(receiver, endpoints, stop.clone(), flush));
         tracing::info!(endpoints = settings.endpoints.len(), "webhooks enabled");
         Ok(Self {
             stop,
@@ -119,6 +121,7 @@ async fn dispatch(
     mut receiver: mpsc::Receiver<LifecycleEvent>,
     endpoints: Vec<Endpoint>,
     stop: CancellationToken,
+    flush: CancellationToken,
 ) {
     loop {
         tokio::select! {
@@ -132,6 +135,7 @@ async fn dispatch(
     while let Ok(event) = receiver.try_recv() {
         route(&endpoints, event);
     }
+    flush.cancel();
     for endpoint in endpoints {
         endpoint.finish().await;
     }

@@ -5,4 +5,5 @@ mod deflate;
 mod e2e;
 mod http2;
 mod upgrade;
+mod webhooks;
 mod websocket;
