@@ -230,10 +230,7 @@ fn presence_field(channel: &str, client: &str) -> String {
 fn parse_presence_field(field: &str) -> Option<(&str, &str)> {
     let (len, rest) = field.split_once(':')?;
     let len: usize = len.parse().ok()?;
-    if !rest.is_char_boundary(len) {
-        return None;
-    }
-    Some(rest.split_at_checked(len)?)
+    rest.split_at_checked(len)
 }
 
 #[cfg(test)]
