@@ -3,6 +3,8 @@
 //! - [`Broker`] publishes into channels, keeps channel streams (history) and delivers every
 //!   publication, join and leave to a [`BrokerEventHandler`] that the node registers.
 //! - [`PresenceManager`] keeps who is in a channel, with expiry.
+//! - [`LifecycleStore`] makes lifecycle events (webhooks) exact across a cluster: occupancy
+//!   of channels, presence entries each node holds, dead nodes and who cleans up after them.
 //! - [`memory`] is the embedded single-node engine implementing both.
 //! - `conformance` is the test suite every engine runs (the memory engine here, the Redis and
 //!   NATS engines in their own crates), one `#[tokio::test]` per case via
@@ -52,6 +54,7 @@
 //! ```
 
 mod error;
+mod lifecycle;
 mod sync;
 mod traits;
 mod types;
@@ -64,6 +67,7 @@ pub mod memory;
 pub mod wire;
 
 pub use error::EngineError;
+pub use lifecycle::{DeadNodeRemains, HeldPresence, LifecycleStore};
 pub use sync::lock;
 pub use traits::{Broker, BrokerEventHandler, PresenceManager};
 pub use types::{

@@ -57,16 +57,15 @@ impl Clients {
         Ok(())
     }
 
-    /// Removes `client` of `user`.
-    pub(crate) fn remove(&mut self, client: &Arc<str>, user: &str) {
-        let Some(clients) = self.by_user.get_mut(user) else {
-            return;
-        };
+    /// Removes `client` of `user`; returns its outbox when it was there.
+    pub(crate) fn remove(&mut self, client: &Arc<str>, user: &str) -> Option<Arc<Outbox>> {
+        let clients = self.by_user.get_mut(user)?;
         let (removed, now_empty) = clients.remove(client);
-        self.count -= usize::from(removed);
+        self.count -= usize::from(removed.is_some());
         if now_empty {
             self.by_user.remove(user);
         }
+        removed
     }
 
     /// Connections.
@@ -127,15 +126,15 @@ impl UserClients {
         }
     }
 
-    /// Removes a connection: whether it was there, and whether none is left.
-    fn remove(&mut self, client: &Arc<str>) -> (bool, bool) {
+    /// Removes a connection: its outbox if it was there, and whether none is left.
+    fn remove(&mut self, client: &Arc<str>) -> (Option<Arc<Outbox>>, bool) {
         match self {
-            Self::One(id, _) => {
+            Self::One(id, outbox) => {
                 let removed = id == client;
-                (removed, removed)
+                (removed.then(|| outbox.clone()), removed)
             }
             Self::Many(clients) => {
-                let removed = clients.remove(client).is_some();
+                let removed = clients.remove(client);
                 (removed, clients.is_empty())
             }
         }

@@ -15,6 +15,8 @@
 //! - [`NodeOptions`]: validated options; the server crate builds them from configuration.
 //! - [`TokenVerifier`]: how connection and subscription tokens are checked (JWT lives in the
 //!   server crate).
+//! - [`LifecycleEvent`]: connect, disconnect, occupancy and presence events for webhooks, once
+//!   per event across the cluster ([`Hub::enable_lifecycle`]; the sender lives in the server).
 //! - [`Proxy`]: how the application's backend is asked (connect, refresh, subscribe, publish,
 //!   sub_refresh, rpc); HTTP and gRPC live in the server crate.
 //!
@@ -48,6 +50,7 @@ mod cluster;
 mod convert;
 mod emulation;
 mod error;
+mod lifecycle;
 mod node;
 mod options;
 mod outbox;
@@ -58,6 +61,7 @@ mod token;
 
 pub use emulation::{EmulationError, EmulationInbox, INBOX_CAPACITY};
 pub use error::{Disconnect, HubError};
+pub use lifecycle::{DROP_LOG_INTERVAL, LifecycleEvent, LifecycleKind, LifecycleOptions};
 pub use node::{ApiPublish, Hub, NodeInfo, Target};
 pub use options::{
     ChannelConfig, ChannelOptions, ClientOptions, DeltaType, Namespace, NodeOptions,

@@ -50,6 +50,8 @@ pub(crate) struct Shared {
     pub(crate) nodes: Nodes,
     pub(crate) emulations: Emulations,
     pub(crate) node_id: String,
+    /// Lifecycle events (webhooks), when enabled.
+    pub(crate) lifecycle: std::sync::OnceLock<crate::lifecycle::Lifecycle>,
     started: Instant,
     pub(crate) shutdown: CancellationToken,
 }
@@ -132,6 +134,7 @@ impl Hub {
             nodes: Nodes::default(),
             emulations: Emulations::default(),
             node_id: uuid::Uuid::new_v4().to_string(),
+            lifecycle: std::sync::OnceLock::new(),
             started: Instant::now(),
             shutdown: CancellationToken::new(),
         };
@@ -150,6 +153,7 @@ impl Hub {
         self.shared.broker.run(Arc::new(events)).await?;
         self.shared.nodes.record(self.shared.local_info());
         crate::cluster::spawn_heartbeat(&self.shared);
+        crate::lifecycle::start_watch(&self.shared).await;
         Ok(())
     }
 
@@ -398,7 +402,10 @@ impl Hub {
         }
         clients
             .insert(client, user, outbox, limit)
-            .map_err(|LimitReached| DisconnectCode::CONNECTION_LIMIT.into())
+            .map_err(|LimitReached| Disconnect::from(DisconnectCode::CONNECTION_LIMIT))?;
+        drop(clients);
+        self.lifecycle_connect(client, user);
+        Ok(())
     }
 
     /// Other connections of `user` (for `single_connection` personal channels).
@@ -411,7 +418,13 @@ impl Hub {
     }
 
     pub(crate) fn unregister(&self, client: &Arc<str>, user: &str) {
-        self.clients().remove(client, user);
+        let outbox = self.clients().remove(client, user);
+        if let Some(outbox) = outbox {
+            let disconnect = outbox
+                .close_reason()
+                .unwrap_or_else(|| DisconnectCode::CONNECTION_CLOSED.into());
+            self.lifecycle_disconnect(client, user, &disconnect);
+        }
     }
 
     fn clients(&self) -> MutexGuard<'_, Clients> {

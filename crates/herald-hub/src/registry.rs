@@ -245,6 +245,11 @@ impl Registry {
         false
     }
 
+    /// Whether `channel` has local subscribers (pending ones included).
+    pub(crate) fn has_local(&self, channel: &str) -> bool {
+        self.shard(channel).contains_key(channel)
+    }
+
     /// Every channel with local subscribers and how many there are.
     pub(crate) fn channels(&self) -> Vec<(String, usize)> {
         let mut out = Vec::new();

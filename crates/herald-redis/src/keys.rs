@@ -91,6 +91,39 @@ impl Keys {
     pub(crate) fn presence_expire(&self, channel: &str) -> String {
         format!("{}.presence.expire.{}", self.prefix, self.tagged(channel))
     }
+
+    /// Set of nodes holding local subscribers of a channel: `{p}.occupancy.nodes.{ch}`.
+    pub(crate) fn occupancy_nodes(&self, channel: &str) -> String {
+        format!("{}.occupancy.nodes.{}", self.prefix, self.tagged(channel))
+    }
+
+    /// The channel's current occupancy period id, absent when vacated:
+    /// `{p}.occupancy.state.{ch}`.
+    pub(crate) fn occupancy_state(&self, channel: &str) -> String {
+        format!("{}.occupancy.state.{}", self.prefix, self.tagged(channel))
+    }
+
+    /// Set of the channels a node holds: `{p}.lifecycle.channels.{node}` (first shard; with
+    /// Redis Cluster the node id is the hash tag, so a node's two keys share a slot).
+    pub(crate) fn node_channels(&self, node: &str) -> String {
+        format!("{}.lifecycle.channels.{}", self.prefix, self.tagged(node))
+    }
+
+    /// Hash of the presence entries a node holds, `<channel length>:<channel><client>` -> user:
+    /// `{p}.lifecycle.presence.{node}`.
+    pub(crate) fn node_presence(&self, node: &str) -> String {
+        format!("{}.lifecycle.presence.{}", self.prefix, self.tagged(node))
+    }
+
+    /// Hash of node id -> last heartbeat: `{p}.lifecycle.nodes`.
+    pub(crate) fn lifecycle_nodes(&self) -> String {
+        format!("{}.lifecycle.nodes", self.prefix)
+    }
+
+    /// Claim on a dead node's cleanup: `{p}.lifecycle.cleanup.{node}`.
+    pub(crate) fn cleanup_claim(&self, node: &str) -> String {
+        format!("{}.lifecycle.cleanup.{}", self.prefix, self.tagged(node))
+    }
 }
 
 /// The shard of `channel` among `shards`: jump consistent hash over FNV-1a-64 of the name, as

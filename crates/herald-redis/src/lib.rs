@@ -15,6 +15,13 @@
 //!   ([`RedisEngine::is_healthy`] tells whether that is the case).
 //! - **Presence** is a hash `{p}.presence.data.{ch}` plus a sorted set
 //!   `{p}.presence.expire.{ch}` of expiry times on the Redis clock.
+//! - **Lifecycle events** ([`LifecycleStore`](herald_engine::LifecycleStore), used only with
+//!   webhooks): per channel the set `{p}.occupancy.nodes.{ch}` of nodes holding subscribers and
+//!   the current period `{p}.occupancy.state.{ch}`, changed by one script each
+//!   (`occupy.lua`, `release.lua`, `vacate.lua`); per node, on the first shard, the channels
+//!   `{p}.lifecycle.channels.{node}` and presence entries `{p}.lifecycle.presence.{node}` it
+//!   holds, the heartbeat hash `{p}.lifecycle.nodes` and cleanup claims
+//!   `{p}.lifecycle.cleanup.{node}` (`SET NX PX`).
 //! - **Sharding**: with several addresses, a channel lives on the shard picked by a jump
 //!   consistent hash of FNV-1a-64 of its name, as in Centrifugo.
 //! - **Redis Cluster** is detected automatically when connecting (`INFO cluster` on the first
@@ -74,6 +81,7 @@ pub mod fuzzing;
 mod health;
 mod history;
 mod keys;
+mod lifecycle;
 mod options;
 mod presence;
 mod pubsub;

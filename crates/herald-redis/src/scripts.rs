@@ -16,6 +16,10 @@ pub(crate) struct Scripts {
     pub(crate) presence_add: Script,
     pub(crate) presence_get: Script,
     pub(crate) presence_remove: Script,
+    pub(crate) occupy: Script,
+    pub(crate) release: Script,
+    pub(crate) vacate: Script,
+    pub(crate) heartbeat: Script,
 }
 
 pub(crate) static SCRIPTS: LazyLock<Scripts> = LazyLock::new(|| Scripts {
@@ -25,6 +29,10 @@ pub(crate) static SCRIPTS: LazyLock<Scripts> = LazyLock::new(|| Scripts {
     presence_add: Script::new(include_str!("lua/presence_add.lua")),
     presence_get: Script::new(include_str!("lua/presence_get.lua")),
     presence_remove: Script::new(include_str!("lua/presence_remove.lua")),
+    occupy: Script::new(include_str!("lua/occupy.lua")),
+    release: Script::new(include_str!("lua/release.lua")),
+    vacate: Script::new(include_str!("lua/vacate.lua")),
+    heartbeat: Script::new(include_str!("lua/heartbeat.lua")),
 });
 
 /// TTLs longer than this (about 10 years) are clamped, so Redis never rejects an expiry as

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use herald_engine::memory::MemoryEngine;
-use herald_engine::{Broker, PresenceManager};
+use herald_engine::{Broker, LifecycleStore, PresenceManager};
 use herald_nats::NatsBroker;
 use herald_redis::{RedisEngine, RedisOptions};
 
@@ -17,6 +17,9 @@ pub struct Backends {
     pub broker: Arc<dyn Broker>,
     /// Keeps presence.
     pub presence: Arc<dyn PresenceManager>,
+    /// Keeps occupancy and held presence for lifecycle events (webhooks): the presence
+    /// manager's backend, so every node that shares presence shares it.
+    pub lifecycle: Arc<dyn LifecycleStore>,
 }
 
 impl std::fmt::Debug for Backends {
@@ -33,7 +36,8 @@ pub async fn connect(settings: EngineSettings) -> anyhow::Result<Backends> {
             let engine = Arc::new(MemoryEngine::new());
             Ok(Backends {
                 broker: engine.clone(),
-                presence: engine,
+                presence: engine.clone(),
+                lifecycle: engine,
             })
         }
         (BackendSettings::Redis(broker), BackendSettings::Redis(presence))
@@ -42,7 +46,8 @@ pub async fn connect(settings: EngineSettings) -> anyhow::Result<Backends> {
             let engine = Arc::new(redis(broker).await?);
             Ok(Backends {
                 broker: engine.clone(),
-                presence: engine,
+                presence: engine.clone(),
+                lifecycle: engine,
             })
         }
         (broker, presence) => {
@@ -59,11 +64,22 @@ pub async fn connect(settings: EngineSettings) -> anyhow::Result<Backends> {
                     Arc::new(broker)
                 }
             };
-            let presence: Arc<dyn PresenceManager> = match presence {
-                BackendSettings::Redis(options) => Arc::new(redis(options).await?),
-                BackendSettings::Memory | BackendSettings::Nats(_) => Arc::new(MemoryEngine::new()),
-            };
-            Ok(Backends { broker, presence })
+            let (presence, lifecycle): (Arc<dyn PresenceManager>, Arc<dyn LifecycleStore>) =
+                match presence {
+                    BackendSettings::Redis(options) => {
+                        let engine = Arc::new(redis(options).await?);
+                        (engine.clone(), engine)
+                    }
+                    BackendSettings::Memory | BackendSettings::Nats(_) => {
+                        let engine = Arc::new(MemoryEngine::new());
+                        (engine.clone(), engine)
+                    }
+                };
+            Ok(Backends {
+                broker,
+                presence,
+                lifecycle,
+            })
         }
     }
 }

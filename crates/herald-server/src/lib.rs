@@ -23,3 +23,4 @@ mod outbound;
 mod proxy;
 pub mod server;
 pub mod transport;
+pub mod webhooks;

@@ -60,6 +60,10 @@ pub async fn serve(
     let settings = validated.server;
     let backends = crate::engines::connect(validated.engine).await?;
     let hub = Hub::new(validated.node, backends.broker, backends.presence, verifier);
+    let webhooks = validated
+        .webhooks
+        .map(|settings| crate::webhooks::Webhooks::start(settings, &hub, backends.lifecycle))
+        .transpose()?;
     hub.start().await?;
 
     let tracker = TaskTracker::new();
@@ -94,6 +98,9 @@ pub async fn serve(
             remaining = tracker.len(),
             "shutdown timeout reached with connections still open"
         );
+    }
+    if let Some(webhooks) = webhooks {
+        webhooks.shutdown().await;
     }
     tracing::info!("stopped");
     Ok(())

@@ -6,8 +6,8 @@
 //! enable on their dev-dependency:
 //! `herald-engine = { workspace = true, features = ["conformance"] }`.
 //!
-//! Each case is a public async function in [`broker`], [`version`], [`no_history`] or
-//! [`presence`] that
+//! Each case is a public async function in [`broker`], [`version`], [`no_history`],
+//! [`presence`] or [`lifecycle`] that
 //! panics when the engine misbehaves. The two macros expand to one `#[tokio::test]` per case, so every case shows up
 //! on its own in the test output:
 //!
@@ -46,6 +46,7 @@
 mod handler;
 
 pub mod broker;
+pub mod lifecycle;
 pub mod no_history;
 pub mod presence;
 pub mod version;
@@ -149,6 +150,27 @@ macro_rules! presence_conformance_tests {
     ($($other:tt)*) => {
         ::core::compile_error!(
             "usage: presence_conformance_tests!(time = paused | real, presence = <future of Arc<impl PresenceManager>>)"
+        );
+    };
+}
+
+/// Expands to one `#[tokio::test]` per [`lifecycle`] case. See the [module docs](self).
+#[macro_export]
+macro_rules! lifecycle_conformance_tests {
+    (time = $time:tt, store = $make:expr $(,)?) => {
+        $crate::__conformance_tests!($time, lifecycle, $make;
+            occupancy_period_is_emitted_once,
+            occupy_before_check_continues_the_period,
+            periods_increase,
+            dead_node_cleanup_is_claimed_once,
+        );
+        $crate::__conformance_tests!(multi_thread, lifecycle, $make;
+            concurrent_holders_open_and_close_each_period_once,
+        );
+    };
+    ($($other:tt)*) => {
+        ::core::compile_error!(
+            "usage: lifecycle_conformance_tests!(time = paused | real, store = <future of Arc<impl LifecycleStore>>)"
         );
     };
 }

@@ -12,6 +12,7 @@
 //! everything at once for a caller that wants memory back while the engine is idle.
 
 mod channel;
+mod lifecycle;
 mod stream;
 
 use std::collections::HashMap;
@@ -47,6 +48,9 @@ pub struct MemoryEngine {
     shards: Box<[Mutex<Shard>]>,
     /// Picks a channel's shard. Randomly keyed so nobody can aim many channels at one shard.
     hasher: RandomState,
+    /// Occupancy and node state for lifecycle events (`lifecycle.rs`); touched only when
+    /// webhooks are on.
+    lifecycle: Mutex<lifecycle::Lifecycle>,
 }
 
 impl MemoryEngine {
@@ -56,6 +60,7 @@ impl MemoryEngine {
             handler: OnceLock::new(),
             shards: (0..SHARDS).map(|_| Mutex::default()).collect(),
             hasher: RandomState::new(),
+            lifecycle: Mutex::default(),
         }
     }
 

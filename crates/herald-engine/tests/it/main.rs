@@ -17,4 +17,11 @@ mod memory_conformance {
             presence = async { std::sync::Arc::new(herald_engine::memory::MemoryEngine::new()) },
         );
     }
+
+    mod lifecycle {
+        herald_engine::lifecycle_conformance_tests!(
+            time = paused,
+            store = async { std::sync::Arc::new(herald_engine::memory::MemoryEngine::new()) },
+        );
+    }
 }

@@ -95,7 +95,7 @@ pub(crate) struct Subscription {
 
 /// A v4 UUID from the thread's (cryptographically secure) generator: `new_v4` asks the kernel
 /// for every id, one system call per connection.
-fn random_uuid() -> String {
+pub(crate) fn random_uuid() -> String {
     uuid::Builder::from_random_bytes(rand::random())
         .into_uuid()
         .to_string()

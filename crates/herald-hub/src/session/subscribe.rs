@@ -353,6 +353,9 @@ impl Session {
             self.release(&plan.channel, false).await;
             return Err(err.into());
         }
+        if first {
+            hub.lifecycle_channel(&plan.channel).await;
+        }
         if plan.presence {
             let info = self.client_info(plan.chan_info.clone());
             let ttl = hub.shared.options.client.presence_ttl;
@@ -365,6 +368,7 @@ impl Session {
                 self.release(&plan.channel, false).await;
                 return Err(err.into());
             }
+            hub.lifecycle_join(&plan.channel, &info).await;
         }
         match self.position(&plan).await {
             Ok((result, position)) => Ok(Prepared {
@@ -416,18 +420,24 @@ impl Session {
 
     async fn release(&self, channel: &str, presence: bool) {
         let shared = &self.hub.shared;
-        if shared.registry.remove(channel, &self.client)
-            && let Err(err) = shared.broker.unsubscribe(channel).await
-        {
+        let last = shared.registry.remove(channel, &self.client);
+        if last && let Err(err) = shared.broker.unsubscribe(channel).await {
             tracing::warn!(%channel, %err, "broker unsubscribe failed");
         }
-        if presence
-            && let Err(err) = shared
+        if presence {
+            if let Err(err) = shared
                 .presence
                 .remove_presence(channel, &self.client, &self.user)
                 .await
-        {
-            tracing::warn!(client = %self.client, %channel, %err, "presence not removed");
+            {
+                tracing::warn!(client = %self.client, %channel, %err, "presence not removed");
+            }
+            self.hub
+                .lifecycle_leave(channel, &self.client, &self.user)
+                .await;
+        }
+        if last {
+            self.hub.lifecycle_channel(channel).await;
         }
     }
 

@@ -6,6 +6,7 @@ mod support;
 mod connect;
 mod delta;
 mod gaps;
+mod lifecycle;
 mod permissions;
 mod proxy;
 mod recovery;

@@ -29,3 +29,17 @@ mod cluster_presence {
         presence = async { std::sync::Arc::new(crate::cluster::engine().await) },
     );
 }
+
+mod lifecycle {
+    herald_engine::lifecycle_conformance_tests!(
+        time = real,
+        store = async { std::sync::Arc::new(crate::engine().await) },
+    );
+}
+
+mod cluster_lifecycle {
+    herald_engine::lifecycle_conformance_tests!(
+        time = real,
+        store = async { std::sync::Arc::new(crate::cluster::engine().await) },
+    );
+}

@@ -38,6 +38,7 @@ mod settings;
 mod transports;
 mod unimplemented;
 mod validate;
+mod webhooks;
 
 pub use duration::GoDuration;
 pub use error::ConfigError;
@@ -68,3 +69,4 @@ pub use transports::{
     UniHttpStreamConfig, UniSseConfig, UniWebSocketConfig, UniWebSocketSettings,
 };
 pub use unimplemented::{Feature, Unimplemented};
+pub use webhooks::{WebhookEndpoint, WebhookEndpointConfig, WebhookSettings, WebhooksConfig};

@@ -57,6 +57,8 @@ pub struct Config {
     pub proxies: Vec<ProxyConfig>,
     /// RPC namespaces and the proxies that answer them.
     pub rpc: RpcConfig,
+    /// Lifecycle events POSTed to the application (Herald's own, not in Centrifugo).
+    pub webhooks: super::webhooks::WebhooksConfig,
 }
 
 /// `http_server.*`.

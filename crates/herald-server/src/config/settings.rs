@@ -18,6 +18,8 @@ pub struct Validated {
     pub tokens: TokenSettings,
     /// Which engine keeps channels, history and presence.
     pub engine: EngineSettings,
+    /// Lifecycle webhooks, when enabled.
+    pub webhooks: Option<super::webhooks::WebhookSettings>,
 }
 
 /// `engine.*`, `broker.*` and `presence_manager.*`, validated.

@@ -119,11 +119,13 @@ impl Config {
             rpc,
             ..hub::NodeOptions::default()
         };
+        let webhooks = self.webhooks.validate(|key, message| c.fail(key, message));
         c.finish(Validated {
             node,
             server,
             tokens,
             engine,
+            webhooks,
         })
     }
 

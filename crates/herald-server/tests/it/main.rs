@@ -7,4 +7,5 @@ mod grpc;
 mod http2;
 mod proxy;
 mod upgrade;
+mod webhooks;
 mod websocket;
