@@ -30,8 +30,9 @@ function sessionOf(headers) {
 export function connect(request, headers) {
   calls.push({ type: 'connect', request, headers });
   const session = sessions.get(sessionOf(headers));
-  if (!session) return { disconnect: { code: 4401, reason: 'unauthorized' } };
-  if (session.banned) return { disconnect: { code: 4403, reason: 'banned' } };
+  // Codes 4500-4999 tell the SDK not to reconnect (4000-4499 would make it try again).
+  if (!session) return { disconnect: { code: 4501, reason: 'unauthorized' } };
+  if (session.banned) return { disconnect: { code: 4503, reason: 'banned' } };
   return {
     result: {
       user: session.user,

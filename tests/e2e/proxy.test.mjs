@@ -81,7 +81,7 @@ function scenarios(getServer) {
   });
 
   test("rejected users get the backend's disconnect", async () => {
-    for (const [session, code] of [['banned-session', 4403], ['nobody', 4401]]) {
+    for (const [session, code] of [['banned-session', 4503], ['nobody', 4501]]) {
       const c = client(getServer(), { headers: { 'x-session': session } });
       const disconnected = once(c, 'disconnected');
       c.connect();
@@ -227,8 +227,14 @@ describe('backends that fail', () => {
     misbehaving.close();
   });
 
-  for (const name of ['down', 'grpc_down', 'slow', 'garbage']) {
-    test(`a backend that is ${name.replace('_', ' over gRPC: ')} gives the subscriber error 100 and a log line naming the proxy`, async () => {
+  const failures = {
+    down: 'down',
+    grpc_down: 'down (gRPC)',
+    slow: 'slower than its timeout',
+    garbage: 'answering garbage',
+  };
+  for (const [name, what] of Object.entries(failures)) {
+    test(`a backend ${what} gives the subscriber error 100 and a log line naming the proxy`, async () => {
       const c = client(server, { token: token({ sub: 'alice' }) });
       await connected(c);
       const sub = c.newSubscription(`${name}:x`);

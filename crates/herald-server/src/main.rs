@@ -56,12 +56,15 @@ fn serve(args: &ServeArgs) -> anyhow::Result<()> {
     })
 }
 
-/// Logs to stderr at the configured level; `RUST_LOG`, when set, wins.
+/// Logs to stderr at the configured level; `RUST_LOG`, when set, wins. Colours only on a
+/// terminal: a log file or a collector gets plain text.
 fn init_tracing(level: &str) {
+    use std::io::IsTerminal as _;
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
         .init();
 }
