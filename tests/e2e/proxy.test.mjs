@@ -282,3 +282,33 @@ describe('backends that fail', () => {
     ws.close();
   });
 });
+
+describe("the example backend's webhook receiver", () => {
+  test('accepts what Herald signs and rejects a wrong signature', async () => {
+    const events = [];
+    const backend = await startBackend({ port: 0, webhookSecret: 'right', onEvents: (batch) => events.push(...batch) });
+    const url = `http://127.0.0.1:${backend.port}/webhooks`;
+    const config = defaultConfig();
+    config.webhooks = {
+      enabled: true,
+      retry_max_duration: '2s',
+      flush_timeout: '1s',
+      endpoints: [
+        { url, secret: 'right', events: ['connect'] },
+        { url, secret: 'wrong', events: ['connect'] },
+      ],
+    };
+    const server = await startHerald(config);
+    try {
+      const c = client(server, { token: token({ sub: 'erin' }) });
+      const ctx = await connected(c);
+      await waitFor(() => events.some((e) => e.type === 'connect' && e.client === ctx.client), { what: 'the signed connect event' });
+      await waitFor(() => backend.stats.rejected > 0, { what: 'the wrongly signed delivery refused' });
+      assert.equal(events.filter((e) => e.client === ctx.client).length, 1);
+      c.disconnect();
+    } finally {
+      await server.stop();
+      backend.server.close();
+    }
+  });
+});
