@@ -73,3 +73,33 @@ fn protobuf_context() -> ProxyContext {
         ..context()
     }
 }
+
+/// `herald checkconfig` on a file with bad proxy settings: each problem names its key.
+#[test]
+fn checkconfig_names_the_key_of_each_bad_proxy_setting() {
+    let dir = std::env::temp_dir().join(format!("herald-proxy-check-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let path = dir.join("config.json");
+    let config = serde_json::json!({
+        "proxies": [
+            {"name": "billing", "endpoint": "ftp://billing:21", "timeout": "1s"},
+            {"name": "slow", "endpoint": "http://127.0.0.1:1/x", "timeout": "-1s"},
+        ],
+        "channel": {"namespaces": [
+            {"name": "chat", "subscribe_proxy_enabled": true, "subscribe_proxy_name": "nobody"},
+        ]},
+    });
+    std::fs::write(&path, config.to_string()).expect("config written");
+    let (problems, _) = herald_server::cli::check_config_with_notes(&path, Vec::new());
+    let _ = std::fs::remove_dir_all(&dir);
+    for key in [
+        "proxies[0].endpoint",
+        "proxies[1].timeout",
+        "channel.namespaces[0].subscribe_proxy_name",
+    ] {
+        assert!(
+            problems.iter().any(|p| p.starts_with(key)),
+            "no problem names {key}: {problems:#?}"
+        );
+    }
+}
