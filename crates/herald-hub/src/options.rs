@@ -267,6 +267,10 @@ pub struct ChannelOptions {
     /// Extends subscriptions whose expiry passed (`sub_refresh_proxy_enabled`,
     /// `sub_refresh_proxy_name`).
     pub sub_refresh_proxy: Option<Arc<dyn Proxy>>,
+    /// `subscribe_stream_proxy_enabled`: subscribe stream proxies are not implemented, so a
+    /// subscribe one would decide (no token, not private, not user-limited, no subscribe
+    /// proxy) answers 108, as Centrifugo does without a stream handler.
+    pub subscribe_stream_proxy: bool,
 }
 
 /// RPC namespaces (Centrifugo's `rpc.*`): which proxy answers a method. A method

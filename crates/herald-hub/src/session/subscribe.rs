@@ -141,6 +141,10 @@ impl Session {
                         .is_some_and(|t| resolved.options.allowed_delta_types.contains(&t));
                     plan
                 }),
+            None if self.stream_proxy_would_decide(&request, &resolved) => {
+                tracing::info!(client = %self.client, channel = %request.channel, "subscribe stream proxies are not implemented");
+                Err(Denied::Error(HubError::NotAvailable))
+            }
             None => self.authorize_subscribe(&request, &resolved),
         };
         let mut plan = match decided {
@@ -238,6 +242,20 @@ impl Session {
         let proxy = resolved.options.subscribe_proxy.as_ref()?;
         let user_limited = resolved.options.allow_user_limited_channels && resolved.user_limited;
         (request.token.is_empty() && !resolved.private && !user_limited).then(|| proxy.clone())
+    }
+
+    /// Whether the namespace's subscribe stream proxy would decide this subscribe (same rule
+    /// as the subscribe proxy's, which goes first).
+    fn stream_proxy_would_decide(
+        &self,
+        request: &SubscribeRequest,
+        resolved: &ResolvedChannel<'_>,
+    ) -> bool {
+        let user_limited = resolved.options.allow_user_limited_channels && resolved.user_limited;
+        resolved.options.subscribe_stream_proxy
+            && request.token.is_empty()
+            && !resolved.private
+            && !user_limited
     }
 
     /// Permission order of Centrifugo's subscribe (`docs/protocol.md` §4.3).

@@ -364,3 +364,18 @@ async fn an_expired_answer_of_the_sub_refresh_proxy_unsubscribes_with_2501() {
         .expect("an unsubscribe push");
     assert_eq!(unsubscribe.code, 2501);
 }
+
+#[tokio::test]
+async fn a_subscribe_a_stream_proxy_would_decide_is_not_available() {
+    let mut opts = options();
+    opts.channel.without_namespace.subscribe_stream_proxy = true;
+    let hub = hub(opts).await;
+    let mut session = connected(&hub, "alice").await;
+    command(
+        &mut session,
+        r#"{"id":2,"subscribe":{"channel":"streamed"}}"#,
+    )
+    .await;
+    let (replies, _) = take(&session).await;
+    assert_eq!(replies[0].error.as_ref().map(|e| e.code), Some(108));
+}

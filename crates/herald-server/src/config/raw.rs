@@ -583,6 +583,10 @@ pub struct ChannelOptionsConfig {
     /// The sub-refresh proxy: `""` or `default` for `channel.proxy.sub_refresh`, else a
     /// `proxies[]` name.
     pub sub_refresh_proxy_name: String,
+    /// Subscribe stream proxy (gRPC only): not implemented. Read so that a subscribe it would
+    /// have decided answers 108, as Centrifugo does without a stream handler, instead of
+    /// subscribing to an ordinary channel; reported at start-up.
+    pub subscribe_stream_proxy_enabled: bool,
 }
 
 /// `http_api.*`.

@@ -71,8 +71,8 @@ impl Feature {
                  stream one) and track/untrack get 107"
             }
             Feature::SubscribeStreamProxies => {
-                "ignored: subscriptions there are ordinary stream subscriptions, no backend \
-                 stream is opened"
+                "a subscribe it would decide answers 108 (not available), as Centrifugo does \
+                 without a stream handler"
             }
             Feature::ProxyTransportOptions => {
                 "ignored: https:// endpoints are verified against the system's roots without a \
@@ -173,9 +173,22 @@ pub(super) fn collect(config: &Config, unknown_keys: &mut Vec<String>) -> Vec<Un
     if let Some(feature) = scope(&config.channel.without_namespace) {
         found.add(feature, "channel.without_namespace".to_owned());
     }
+    if config
+        .channel
+        .without_namespace
+        .subscribe_stream_proxy_enabled
+    {
+        found.add(
+            Feature::SubscribeStreamProxies,
+            "channel.without_namespace".to_owned(),
+        );
+    }
     for ns in &config.channel.namespaces {
         if let Some(feature) = scope(&ns.options) {
             found.add(feature, namespace_place(&ns.name));
+        }
+        if ns.options.subscribe_stream_proxy_enabled {
+            found.add(Feature::SubscribeStreamProxies, namespace_place(&ns.name));
         }
     }
 
