@@ -77,6 +77,20 @@ export function publish(request) {
   return { result: { data: { text: text.trim(), by: request.user } } };
 }
 
+/**
+ * Subscribe stream proxy (gRPC only): the decision, then what this one subscriber receives
+ * through its own stream (here a short personal ticker; the stream stays open until the
+ * client unsubscribes).
+ */
+export function stream(request) {
+  calls.push({ type: 'subscribe_stream', request });
+  if (request.channel.includes('private')) {
+    return { answer: { error: { code: 403, message: 'forbidden' } } };
+  }
+  const publications = [1, 2, 3].map((tick) => ({ tick, for: request.user }));
+  return { answer: { result: {} }, publications };
+}
+
 /** RPC proxy: the application's request path over the real-time connection. */
 export function rpc(request) {
   calls.push({ type: 'rpc', request });

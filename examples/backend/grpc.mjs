@@ -40,6 +40,29 @@ function response(answer) {
 
 const unary = (decide) => (call, callback) => callback(null, response(decide(request(call), headers(call))));
 
+/**
+ * SubscribeUnidirectional: the first message carries the decision, the next ones this
+ * subscriber's publications; Herald cancels the call when the client unsubscribes.
+ */
+function subscribeStream(call) {
+  const { answer, publications = [] } = app.stream(request(call), headers(call));
+  call.write({ subscribe_response: response(answer) });
+  if (!answer.result) {
+    call.end();
+    return;
+  }
+  const pending = [...publications];
+  const timer = setInterval(() => {
+    const next = pending.shift();
+    if (next === undefined) {
+      clearInterval(timer);
+      return;
+    }
+    call.write({ publication: { data: toBytes(next) } });
+  }, 20);
+  call.on('cancelled', () => clearInterval(timer));
+}
+
 /** Starts the gRPC proxy backend on `port` (0: any); resolves with the bound port. */
 export async function startGrpcBackend({ grpc, protoLoader, port = 0, host = '127.0.0.1' }) {
   const definition = protoLoader.loadSync(PROXY_PROTO, { keepCase: true, longs: Number, defaults: false });
@@ -52,6 +75,7 @@ export async function startGrpcBackend({ grpc, protoLoader, port = 0, host = '12
     Publish: unary(app.publish),
     SubRefresh: unary(app.subRefresh),
     RPC: unary(app.rpc),
+    SubscribeUnidirectional: subscribeStream,
   });
   const bound = await new Promise((resolvePort, reject) => {
     server.bindAsync(`${host}:${port}`, grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolvePort(p)));

@@ -180,13 +180,37 @@ describe('proxies over gRPC', () => {
   let backend;
   before(async () => {
     backend = await startGrpcBackend({ grpc, protoLoader });
-    server = await startHerald(proxiedConfig(() => `grpc://127.0.0.1:${backend.port}`));
+    const endpoint = `grpc://127.0.0.1:${backend.port}`;
+    const config = proxiedConfig(() => endpoint);
+    config.channel.proxy.subscribe_stream = { endpoint };
+    config.channel.namespaces.push({ name: 'ticker', subscribe_stream_proxy_enabled: true });
+    server = await startHerald(config);
   });
   after(async () => {
     await server.stop();
     backend.server.forceShutdown();
   });
   scenarios(() => server);
+
+  test("a subscribe stream delivers the backend's publications to that subscriber alone", async () => {
+    const alice = client(server, { headers: { 'x-session': 'alice-session' } });
+    const bob = client(server, { headers: { 'x-session': 'bob-session' } });
+    await Promise.all([connected(alice), connected(bob)]);
+    const channel = `ticker:t${Date.now()}`;
+    const subs = [alice, bob].map((c) => c.newSubscription(channel));
+    const received = subs.map((s) => collect(s, 'publication'));
+    await Promise.all(subs.map((s) => { const done = once(s, 'subscribed'); s.subscribe(); return done; }));
+    await waitFor(() => received.every((r) => r.length === 3), { what: 'three ticks on each stream' });
+    assert.deepEqual(received[0].map((p) => p.data), [1, 2, 3].map((tick) => ({ tick, for: 'alice' })));
+    assert.deepEqual(received[1].map((p) => p.data), [1, 2, 3].map((tick) => ({ tick, for: 'bob' })));
+
+    const refused = alice.newSubscription('ticker:private-1');
+    const unsubscribed = once(refused, 'unsubscribed');
+    refused.subscribe();
+    assert.equal((await unsubscribed).code, 403);
+    alice.disconnect();
+    bob.disconnect();
+  });
 });
 
 describe('backends that fail', () => {

@@ -72,7 +72,7 @@ pub use proxy::{
     ConnectProxyRequest, ConnectProxyResult, Proxy, ProxyClientError, ProxyContext, ProxyError,
     ProxyOutcome, ProxyReply, PublishProxyRequest, PublishProxyResult, RefreshProxyRequest,
     RefreshProxyResult, RpcProxyRequest, RpcProxyResult, SubRefreshProxyRequest,
-    SubRefreshProxyResult, SubscribeProxyRequest, SubscribeProxyResult,
+    SubRefreshProxyResult, SubscribeProxyRequest, SubscribeProxyResult, SubscriptionStream,
 };
 pub use session::{Control, Event, Flow, ServerSubscription, Session, TransportKind};
 pub use token::{

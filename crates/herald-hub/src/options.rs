@@ -267,10 +267,10 @@ pub struct ChannelOptions {
     /// Extends subscriptions whose expiry passed (`sub_refresh_proxy_enabled`,
     /// `sub_refresh_proxy_name`).
     pub sub_refresh_proxy: Option<Arc<dyn Proxy>>,
-    /// `subscribe_stream_proxy_enabled`: subscribe stream proxies are not implemented, so a
-    /// subscribe one would decide (no token, not private, not user-limited, no subscribe
-    /// proxy) answers 108, as Centrifugo does without a stream handler.
-    pub subscribe_stream_proxy: bool,
+    /// Opens a stream of publications from the backend for each subscriber that comes
+    /// without a token (`subscribe_stream_proxy_enabled`, `subscribe_stream_proxy_name`;
+    /// gRPC only). The subscribe proxy, when both are set, goes first.
+    pub subscribe_stream_proxy: Option<Arc<dyn Proxy>>,
 }
 
 /// RPC namespaces (Centrifugo's `rpc.*`): which proxy answers a method. A method

@@ -53,6 +53,30 @@ pub trait Proxy: Send + Sync + fmt::Debug + 'static {
     ) -> ProxyOutcome<SubRefreshProxyResult>;
     /// Answers a client's RPC.
     async fn rpc(&self, request: RpcProxyRequest) -> ProxyOutcome<RpcProxyResult>;
+    /// Opens a subscription stream (Centrifugo's subscribe stream proxy, gRPC
+    /// `SubscribeUnidirectional`): the backend's decision, then publications for this
+    /// subscriber alone. Only a gRPC proxy has streams.
+    async fn subscribe_stream(
+        &self,
+        request: SubscribeProxyRequest,
+    ) -> ProxyOutcome<SubscriptionStream> {
+        let _ = request;
+        Err(ProxyError::BadResponse(
+            "subscribe streams need a grpc:// endpoint".to_owned(),
+        ))
+    }
+}
+
+/// An open subscription stream: what the backend decided, and the data of the publications
+/// it streams to this one subscriber, in order. The receiver is bounded by the proxy (a full
+/// one holds the backend's stream back); dropping it ends the stream.
+#[derive(Debug)]
+pub struct SubscriptionStream {
+    /// The decision, as a subscribe proxy answers it.
+    pub result: SubscribeProxyResult,
+    /// Publications' data. Closed when the backend ends the stream (the client is
+    /// unsubscribed with 2000); an `Err` item when it fails (2500: the SDK resubscribes).
+    pub publications: tokio::sync::mpsc::Receiver<Result<Bytes, ProxyError>>,
 }
 
 /// What one proxy call gives: the backend's answer, or why there is none.

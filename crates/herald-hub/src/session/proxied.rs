@@ -10,13 +10,14 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use herald_proto::{
-    ConnectRequest, DisconnectCode, Reply, RpcRequest, RpcResult, SubscribeRequest,
+    ConnectRequest, DisconnectCode, Reply, RpcRequest, RpcResult, SubscribeRequest, UnsubscribeCode,
 };
 
 use super::connect::Refused;
 use super::subscribe::{Denied, Plan};
-use super::{Flow, Session, TransportKind};
+use super::{Control, Flow, Session, TransportKind};
 use crate::node::now_unix_secs;
+use crate::outbox::Outbox;
 use crate::proxy::{
     ConnectProxyRequest, Proxy, ProxyClientError, ProxyContext, ProxyError, ProxyReply,
     PublishProxyRequest, RefreshProxyRequest, RpcProxyRequest, SubRefreshProxyRequest,
@@ -36,6 +37,18 @@ pub(super) struct ProxyState {
     pub(super) headers: Option<Arc<[(String, String)]>>,
     /// Headers the client sent in its connect command (headers emulation).
     pub(super) emulated_headers: Option<Arc<[(String, String)]>>,
+    /// Tasks forwarding subscription streams to the outbox, by channel; aborted when the
+    /// subscription ends or the session goes (which drops the stream and so cancels the
+    /// backend's call).
+    pub(super) streams: Vec<(String, tokio::task::AbortHandle)>,
+}
+
+impl Drop for ProxyState {
+    fn drop(&mut self) {
+        for (_, task) in self.streams.drain(..) {
+            task.abort();
+        }
+    }
 }
 
 /// The answer of a proxy call, once failures are logged and mapped.
@@ -63,6 +76,33 @@ impl<T> Answer<T> {
                 Self::Error(internal_error())
             }
         }
+    }
+}
+
+/// The publications of a subscription stream, as the proxy hands them over.
+type StreamReceiver = tokio::sync::mpsc::Receiver<Result<Bytes, ProxyError>>;
+
+/// Tells the client to resubscribe to `channel` (2500) after the session forgets the
+/// subscription; if either cannot be queued, the connection is closed instead (the client
+/// reconnects and subscribes again), as the registry does when a subscriber loses its place.
+fn unsubscribe_resubscribe(outbox: &Outbox, channel: &str) {
+    let code = UnsubscribeCode::INSUFFICIENT_STATE;
+    let push = herald_proto::Push {
+        channel: channel.to_owned(),
+        unsubscribe: Some(herald_proto::Unsubscribe {
+            code: code.code,
+            reason: code.reason.to_owned(),
+        }),
+        ..Default::default()
+    };
+    let told = herald_proto::encode_push(outbox.protocol(), &push).is_ok_and(|bytes| {
+        outbox
+            .push_control(Control::Dropped(channel.to_owned()))
+            .is_ok()
+            && outbox.push(bytes).is_ok()
+    });
+    if !told {
+        outbox.close(DisconnectCode::INSUFFICIENT_STATE.into());
     }
 }
 
@@ -229,6 +269,101 @@ impl Session {
             Answer::Error(error) => Err(Answer::Error(error)),
             Answer::Disconnect(disconnect) => Err(Answer::Disconnect(disconnect)),
         }
+    }
+
+    /// The subscription as the namespace's subscribe stream proxy decides it, with the
+    /// stream of its publications (forwarded once the subscription is active).
+    pub(super) async fn subscribe_via_stream_proxy(
+        &self,
+        proxy: Arc<dyn Proxy>,
+        request: &SubscribeRequest,
+        options: &ChannelOptions,
+    ) -> Result<(Plan, StreamReceiver), Denied> {
+        let call = SubscribeProxyRequest {
+            context: self.proxy_context(),
+            channel: request.channel.clone(),
+            token: request.token.clone(),
+            data: request.data.clone(),
+        };
+        let outcome = proxy.subscribe_stream(call).await;
+        match Answer::from_outcome(outcome, &*proxy, "subscribe_stream", &self.client) {
+            Answer::Result(stream) => {
+                let result = stream.result;
+                let mut plan =
+                    Plan::new(&request.channel, options, &result.overrides, false, false);
+                plan.chan_info = result.info;
+                plan.data = result.data;
+                plan.expire_at = result.expire_at.filter(|at| *at > 0);
+                Ok((plan, stream.publications))
+            }
+            Answer::Error(error) => Err(Denied::Custom(error)),
+            Answer::Disconnect(disconnect) => Err(Denied::Close(disconnect)),
+        }
+    }
+
+    /// Forwards a subscription stream's publications to this connection alone, each encoded
+    /// as a `pub` push of `channel`. The outbox's bound applies (a client that cannot keep up
+    /// is closed with 3008, which ends the stream). As in Centrifugo, a stream the backend
+    /// ends unsubscribes the client with 2000, one that fails with 2500 (the SDK resubscribes,
+    /// which opens a new stream).
+    pub(super) fn forward_stream(&mut self, channel: String, mut publications: StreamReceiver) {
+        let outbox = self.outbox.clone();
+        let protocol = self.protocol;
+        let client = self.client.clone();
+        let key = channel.clone();
+        let task = tokio::spawn(async move {
+            loop {
+                let data = match publications.recv().await {
+                    Some(Ok(data)) => data,
+                    Some(Err(err)) => {
+                        tracing::warn!(%client, %channel, %err, "subscription stream failed");
+                        unsubscribe_resubscribe(&outbox, &channel);
+                        return;
+                    }
+                    None => {
+                        tracing::debug!(%client, %channel, "subscription stream ended by the backend");
+                        let _ = outbox.push_control(Control::Unsubscribe(channel));
+                        return;
+                    }
+                };
+                let push = Reply {
+                    push: Some(herald_proto::Push {
+                        channel: channel.clone(),
+                        r#pub: Some(herald_proto::Publication {
+                            data,
+                            ..Default::default()
+                        }),
+                        ..Default::default()
+                    }),
+                    ..Default::default()
+                };
+                let bytes = match herald_proto::encode_reply(protocol, &push) {
+                    Ok(bytes) => bytes,
+                    Err(err) => {
+                        tracing::info!(%client, %channel, %err, "stream publication cannot be encoded");
+                        outbox.close(DisconnectCode::INAPPROPRIATE_PROTOCOL.into());
+                        return;
+                    }
+                };
+                if outbox.push(bytes).is_err() {
+                    return;
+                }
+            }
+        });
+        self.proxy_state().streams.push((key, task.abort_handle()));
+    }
+
+    /// Ends the subscription stream of `channel`, if there is one.
+    pub(super) fn stop_stream(&mut self, channel: &str) {
+        let Some(state) = self.proxy.as_deref_mut() else {
+            return;
+        };
+        state.streams.retain(|(name, task)| {
+            if name == channel {
+                task.abort();
+            }
+            name != channel
+        });
     }
 
     /// A client RPC: the proxy of the method's RPC namespace answers; 108 when no RPC proxy

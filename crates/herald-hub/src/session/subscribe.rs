@@ -132,6 +132,7 @@ impl Session {
         if self.subs.len() >= hub.shared.options.client.channel_limit {
             return self.send_error(id, HubError::LimitExceeded);
         }
+        let mut stream = None;
         let decided = match self.subscribe_proxy_for(&request, &resolved) {
             Some(proxy) => self
                 .subscribe_via_proxy(proxy, &request, resolved.options)
@@ -141,10 +142,13 @@ impl Session {
                         .is_some_and(|t| resolved.options.allowed_delta_types.contains(&t));
                     plan
                 }),
-            None if self.stream_proxy_would_decide(&request, &resolved) => {
-                tracing::info!(client = %self.client, channel = %request.channel, "subscribe stream proxies are not implemented");
-                Err(Denied::Error(HubError::NotAvailable))
-            }
+            None if let Some(proxy) = self.stream_proxy_for(&request, &resolved) => self
+                .subscribe_via_stream_proxy(proxy, &request, resolved.options)
+                .await
+                .map(|(plan, publications)| {
+                    stream = Some(publications);
+                    plan
+                }),
             None => self.authorize_subscribe(&request, &resolved),
         };
         let mut plan = match decided {
@@ -171,7 +175,11 @@ impl Session {
                 return self.close_outbox(disconnect);
             }
         };
+        let channel = prepared.plan.channel.clone();
         self.activate(prepared, Some(bytes)).await;
+        if let Some(publications) = stream {
+            self.forward_stream(channel, publications);
+        }
         Flow::Continue
     }
 
@@ -217,6 +225,7 @@ impl Session {
         let Some(sub) = self.subs.remove(channel) else {
             return;
         };
+        self.stop_stream(channel);
         self.release(channel, sub.presence).await;
         if sub.join_leave
             && let Err(err) = self
@@ -244,18 +253,16 @@ impl Session {
         (request.token.is_empty() && !resolved.private && !user_limited).then(|| proxy.clone())
     }
 
-    /// Whether the namespace's subscribe stream proxy would decide this subscribe (same rule
+    /// The namespace's subscribe stream proxy, when it decides this subscribe (the same rule
     /// as the subscribe proxy's, which goes first).
-    fn stream_proxy_would_decide(
+    fn stream_proxy_for(
         &self,
         request: &SubscribeRequest,
         resolved: &ResolvedChannel<'_>,
-    ) -> bool {
+    ) -> Option<std::sync::Arc<dyn crate::Proxy>> {
+        let proxy = resolved.options.subscribe_stream_proxy.as_ref()?;
         let user_limited = resolved.options.allow_user_limited_channels && resolved.user_limited;
-        resolved.options.subscribe_stream_proxy
-            && request.token.is_empty()
-            && !resolved.private
-            && !user_limited
+        (request.token.is_empty() && !resolved.private && !user_limited).then(|| proxy.clone())
     }
 
     /// Permission order of Centrifugo's subscribe (`docs/protocol.md` §4.3).

@@ -11,7 +11,7 @@ use herald_hub::{
     ConnectProxyRequest, ConnectProxyResult, Disconnect, Flow, Proxy, ProxyClientError, ProxyError,
     ProxyOutcome, ProxyReply, PublishProxyRequest, PublishProxyResult, RefreshProxyRequest,
     RefreshProxyResult, RpcNamespace, RpcProxyRequest, RpcProxyResult, SubRefreshProxyRequest,
-    SubRefreshProxyResult, SubscribeProxyRequest, SubscribeProxyResult,
+    SubRefreshProxyResult, SubscribeProxyRequest, SubscribeProxyResult, SubscriptionStream,
 };
 use herald_proto::Protocol;
 
@@ -365,17 +365,175 @@ async fn an_expired_answer_of_the_sub_refresh_proxy_unsubscribes_with_2501() {
     assert_eq!(unsubscribe.code, 2501);
 }
 
+/// A stream backend: each subscription stream's sender is kept so the test can publish into
+/// it, fail it or end it.
+#[derive(Debug, Default)]
+struct Streams {
+    senders: Mutex<Vec<tokio::sync::mpsc::Sender<Result<Bytes, ProxyError>>>>,
+}
+
+#[async_trait]
+impl Proxy for Streams {
+    fn name(&self) -> &str {
+        "streams"
+    }
+    async fn connect(&self, _: ConnectProxyRequest) -> ProxyOutcome<ConnectProxyResult> {
+        Err(ProxyError::Timeout)
+    }
+    async fn refresh(&self, _: RefreshProxyRequest) -> ProxyOutcome<RefreshProxyResult> {
+        Err(ProxyError::Timeout)
+    }
+    async fn subscribe(&self, _: SubscribeProxyRequest) -> ProxyOutcome<SubscribeProxyResult> {
+        Err(ProxyError::Timeout)
+    }
+    async fn publish(&self, _: PublishProxyRequest) -> ProxyOutcome<PublishProxyResult> {
+        Err(ProxyError::Timeout)
+    }
+    async fn sub_refresh(&self, _: SubRefreshProxyRequest) -> ProxyOutcome<SubRefreshProxyResult> {
+        Err(ProxyError::Timeout)
+    }
+    async fn rpc(&self, _: RpcProxyRequest) -> ProxyOutcome<RpcProxyResult> {
+        Err(ProxyError::Timeout)
+    }
+    async fn subscribe_stream(
+        &self,
+        request: SubscribeProxyRequest,
+    ) -> ProxyOutcome<SubscriptionStream> {
+        if request.channel.contains("private") {
+            return Ok(ProxyReply::Error(ProxyClientError {
+                code: 403,
+                message: "forbidden".into(),
+                temporary: false,
+            }));
+        }
+        let (sender, publications) = tokio::sync::mpsc::channel(8);
+        self.senders.lock().expect("not poisoned").push(sender);
+        Ok(ProxyReply::Result(SubscriptionStream {
+            result: SubscribeProxyResult {
+                data: Bytes::from_static(br#"{"stream":true}"#),
+                ..Default::default()
+            },
+            publications,
+        }))
+    }
+}
+
+impl Streams {
+    fn sender(&self, index: usize) -> tokio::sync::mpsc::Sender<Result<Bytes, ProxyError>> {
+        self.senders.lock().expect("not poisoned")[index].clone()
+    }
+
+    fn end(&self, index: usize) {
+        let mut senders = self.senders.lock().expect("not poisoned");
+        let closed = tokio::sync::mpsc::channel(1).0;
+        drop(std::mem::replace(&mut senders[index], closed));
+    }
+}
+
+/// Handles session events until `done` holds for what was queued, within a generous bound.
+async fn until(
+    session: &mut herald_hub::Session,
+    mut done: impl FnMut(&[herald_proto::Reply]) -> bool,
+) -> Vec<herald_proto::Reply> {
+    let mut seen = Vec::new();
+    tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            let (replies, close) = take(session).await;
+            assert_eq!(close, None);
+            seen.extend(replies);
+            if done(&seen) {
+                return;
+            }
+            let event = tokio::select! {
+                event = session.next_event() => Some(event),
+                () = tokio::time::sleep(Duration::from_millis(20)) => None,
+            };
+            if let Some(event) = event {
+                assert_eq!(session.handle_event(event).await, Flow::Continue);
+            }
+        }
+    })
+    .await
+    .expect("in time");
+    seen
+}
+
+fn stream_pubs(replies: &[herald_proto::Reply]) -> Vec<Vec<u8>> {
+    replies
+        .iter()
+        .filter_map(|r| r.push.as_ref().and_then(|p| p.r#pub.as_ref()))
+        .map(|p| p.data.to_vec())
+        .collect()
+}
+
+fn unsubscribe_code(replies: &[herald_proto::Reply]) -> Option<u32> {
+    replies
+        .iter()
+        .find_map(|r| r.push.as_ref().and_then(|p| p.unsubscribe.as_ref()))
+        .map(|u| u.code)
+}
+
 #[tokio::test]
-async fn a_subscribe_a_stream_proxy_would_decide_is_not_available() {
+async fn a_subscribe_stream_delivers_the_backends_publications_to_its_subscriber_alone() {
+    let backend = Arc::new(Streams::default());
     let mut opts = options();
-    opts.channel.without_namespace.subscribe_stream_proxy = true;
+    opts.client.ping_interval = None;
+    opts.channel.without_namespace.subscribe_stream_proxy = Some(backend.clone());
+    let hub = hub(opts).await;
+    let mut alice = connected(&hub, "alice").await;
+    let mut bob = connected(&hub, "bob").await;
+    command(&mut alice, r#"{"id":2,"subscribe":{"channel":"feed"}}"#).await;
+    command(&mut bob, r#"{"id":2,"subscribe":{"channel":"feed"}}"#).await;
+    let (replies, _) = take(&alice).await;
+    let subscribe = replies[0].subscribe.as_ref().expect("subscribe reply");
+    assert_eq!(&subscribe.data[..], br#"{"stream":true}"#);
+    take(&bob).await;
+
+    // Alice's stream is the first opened: what it carries reaches her, not Bob.
+    let sender = backend.sender(0);
+    for n in 1..=3 {
+        sender
+            .send(Ok(Bytes::from(format!(r#"{{"n":{n}}}"#))))
+            .await
+            .expect("stream open");
+    }
+    let seen = until(&mut alice, |r| stream_pubs(r).len() == 3).await;
+    assert_eq!(
+        stream_pubs(&seen),
+        vec![
+            br#"{"n":1}"#.to_vec(),
+            br#"{"n":2}"#.to_vec(),
+            br#"{"n":3}"#.to_vec()
+        ]
+    );
+    assert!(stream_pubs(&take(&bob).await.0).is_empty());
+
+    // The backend ends Alice's stream: she is unsubscribed with 2000. Bob's fails: 2500.
+    drop(sender);
+    backend.end(0);
+    let seen = until(&mut alice, |r| unsubscribe_code(r).is_some()).await;
+    assert_eq!(unsubscribe_code(&seen), Some(2000));
+    backend
+        .sender(1)
+        .send(Err(ProxyError::Unreachable("reset".into())))
+        .await
+        .expect("stream open");
+    let seen = until(&mut bob, |r| unsubscribe_code(r).is_some()).await;
+    assert_eq!(unsubscribe_code(&seen), Some(2500));
+}
+
+#[tokio::test]
+async fn a_refused_subscribe_stream_gets_the_backends_error() {
+    let backend = Arc::new(Streams::default());
+    let mut opts = options();
+    opts.channel.without_namespace.subscribe_stream_proxy = Some(backend);
     let hub = hub(opts).await;
     let mut session = connected(&hub, "alice").await;
     command(
         &mut session,
-        r#"{"id":2,"subscribe":{"channel":"streamed"}}"#,
+        r#"{"id":2,"subscribe":{"channel":"private-feed"}}"#,
     )
     .await;
     let (replies, _) = take(&session).await;
-    assert_eq!(replies[0].error.as_ref().map(|e| e.code), Some(108));
+    assert_eq!(replies[0].error.as_ref().map(|e| e.code), Some(403));
 }

@@ -126,13 +126,6 @@ impl Default for ProxyConfig {
     }
 }
 
-impl ProxyConfig {
-    /// Whether anything points this proxy at a backend.
-    pub(super) fn is_configured(&self) -> bool {
-        self.enabled || !self.endpoint.is_empty()
-    }
-}
-
 /// `client.proxy.*`: proxies of connection-wide events.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]

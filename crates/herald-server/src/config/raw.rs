@@ -450,7 +450,7 @@ pub struct ChannelConfig {
     /// Separates users in a user-limited channel. Default `,`.
     pub user_separator: String,
     /// The channel proxies namespaces refer to by the name `default` (subscribe, publish,
-    /// sub_refresh; subscribe_stream is read and reported as not implemented).
+    /// sub_refresh, subscribe_stream).
     pub proxy: ChannelProxyConfig,
 }
 
@@ -583,10 +583,12 @@ pub struct ChannelOptionsConfig {
     /// The sub-refresh proxy: `""` or `default` for `channel.proxy.sub_refresh`, else a
     /// `proxies[]` name.
     pub sub_refresh_proxy_name: String,
-    /// Subscribe stream proxy (gRPC only): not implemented. Read so that a subscribe it would
-    /// have decided answers 108, as Centrifugo does without a stream handler, instead of
-    /// subscribing to an ordinary channel; reported at start-up.
+    /// Open a stream of publications from the backend for each subscriber without a token
+    /// (gRPC `SubscribeUnidirectional`). Default false.
     pub subscribe_stream_proxy_enabled: bool,
+    /// The subscribe stream proxy: `""` or `default` for `channel.proxy.subscribe_stream`,
+    /// else a `proxies[]` name; its endpoint must be `grpc://`.
+    pub subscribe_stream_proxy_name: String,
 }
 
 /// `http_api.*`.

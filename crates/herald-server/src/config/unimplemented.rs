@@ -31,8 +31,8 @@ pub enum Feature {
     MapSubscriptions,
     /// `subscription_type: shared_poll`, `shared_poll` (Centrifugo 6.8).
     SharedPoll,
-    /// `channel.proxy.subscribe_stream`, namespace `subscribe_stream_proxy_*` options.
-    SubscribeStreamProxies,
+    /// Namespace option `subscribe_stream_bidirectional` (streams are unidirectional).
+    BidirectionalStreams,
     /// `http.tls`, `grpc.tls` and `grpc.compression` of a proxy section.
     ProxyTransportOptions,
     /// `rpc.ping`.
@@ -50,7 +50,7 @@ impl Feature {
         match self {
             Feature::MapSubscriptions => "map subscriptions",
             Feature::SharedPoll => "shared poll subscriptions",
-            Feature::SubscribeStreamProxies => "subscribe stream proxies",
+            Feature::BidirectionalStreams => "bidirectional subscribe streams",
             Feature::ProxyTransportOptions => "proxy TLS and gRPC compression settings",
             Feature::RpcPing => "the built-in RPC ping method",
             Feature::TagsFilter => "the client tags filter",
@@ -70,9 +70,10 @@ impl Feature {
                 "subscribing there is refused (108 for a shared-poll subscription, 107 for a \
                  stream one) and track/untrack get 107"
             }
-            Feature::SubscribeStreamProxies => {
-                "a subscribe it would decide answers 108 (not available), as Centrifugo does \
-                 without a stream handler"
+            Feature::BidirectionalStreams => {
+                "streams there are unidirectional (SubscribeUnidirectional): client \
+                 publications follow the namespace's publish options instead of going into \
+                 the stream"
             }
             Feature::ProxyTransportOptions => {
                 "ignored: https:// endpoints are verified against the system's roots without a \
@@ -129,7 +130,7 @@ impl Feature {
             }
             _ if key.starts_with("map_") => Some(Feature::MapSubscriptions),
             "shared_poll" => Some(Feature::SharedPoll),
-            _ if key.starts_with("subscribe_stream_proxy") => Some(Feature::SubscribeStreamProxies),
+            "subscribe_stream_bidirectional" => Some(Feature::BidirectionalStreams),
             "allow_tags_filter" => Some(Feature::TagsFilter),
             "client_publish_debounce_interval" => Some(Feature::PublishDebounce),
             _ => None,
@@ -162,33 +163,14 @@ impl fmt::Display for Unimplemented {
 /// to one of them are moved out of `unknown_keys`.
 pub(super) fn collect(config: &Config, unknown_keys: &mut Vec<String>) -> Vec<Unimplemented> {
     let mut found = Found::default();
-    if config.channel.proxy.subscribe_stream.is_configured() {
-        found.add(
-            Feature::SubscribeStreamProxies,
-            "channel.proxy.subscribe_stream".to_owned(),
-        );
-    }
     let scope =
         |options: &ChannelOptionsConfig| Feature::of_subscription_type(&options.subscription_type);
     if let Some(feature) = scope(&config.channel.without_namespace) {
         found.add(feature, "channel.without_namespace".to_owned());
     }
-    if config
-        .channel
-        .without_namespace
-        .subscribe_stream_proxy_enabled
-    {
-        found.add(
-            Feature::SubscribeStreamProxies,
-            "channel.without_namespace".to_owned(),
-        );
-    }
     for ns in &config.channel.namespaces {
         if let Some(feature) = scope(&ns.options) {
             found.add(feature, namespace_place(&ns.name));
-        }
-        if ns.options.subscribe_stream_proxy_enabled {
-            found.add(Feature::SubscribeStreamProxies, namespace_place(&ns.name));
         }
     }
 
@@ -290,7 +272,7 @@ mod tests {
                   "proxy": {"subscribe_stream": {"endpoint": "grpc://s:1"},
                             "map_publish": {"endpoint": "http://m"}},
                   "without_namespace": {"allow_tags_filter": true,
-                                        "subscribe_stream_proxy_enabled": true},
+                                        "subscribe_stream_bidirectional": true},
                   "namespaces": [
                     {"name": "m", "subscription_type": "map", "map": {"mode": "ephemeral"}},
                     {"name": "p", "subscription_type": "shared_poll", "shared_poll": {}},
@@ -322,11 +304,8 @@ mod tests {
                     places: vec![r#"namespace "p""#.to_owned()],
                 },
                 Unimplemented {
-                    feature: Feature::SubscribeStreamProxies,
-                    places: vec![
-                        "channel.proxy.subscribe_stream".to_owned(),
-                        "channel.without_namespace".to_owned(),
-                    ],
+                    feature: Feature::BidirectionalStreams,
+                    places: vec!["channel.without_namespace".to_owned()],
                 },
                 Unimplemented {
                     feature: Feature::ProxyTransportOptions,
@@ -389,13 +368,7 @@ mod tests {
             assert_eq!(section.timeout, crate::config::GoDuration::from_secs(3));
             assert!(section.binary_encoding && section.include_connection_meta);
         }
-        assert_eq!(
-            loaded.unimplemented,
-            vec![Unimplemented {
-                feature: Feature::SubscribeStreamProxies,
-                places: vec!["channel.proxy.subscribe_stream".to_owned()],
-            }]
-        );
+        assert_eq!(loaded.unimplemented, vec![]);
     }
 
     #[test]

@@ -508,7 +508,7 @@ fn channel_options(
         subscribe_proxy: None,
         publish_proxy: None,
         sub_refresh_proxy: None,
-        subscribe_stream_proxy: raw.subscribe_stream_proxy_enabled,
+        subscribe_stream_proxy: None,
     }
 }
 

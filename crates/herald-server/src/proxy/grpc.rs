@@ -16,7 +16,7 @@ use tonic::Code;
 use tonic::metadata::{AsciiMetadataKey, AsciiMetadataValue};
 use tonic::transport::{Channel, Endpoint};
 
-use super::{Answer, Answered, Backend, ProxySettings, forwarded_headers};
+use super::{Answer, Answered, Backend, Opened, ProxySettings, forwarded_headers};
 
 #[derive(Debug)]
 pub(super) struct GrpcBackend {
@@ -170,7 +170,68 @@ impl Backend for GrpcBackend {
         let request = self.request(context, request);
         Ok(answer!(self.call(client.rpc(request)).await?))
     }
+
+    /// `SubscribeUnidirectional`: the first message (within the timeout) must carry the
+    /// subscribe answer, as Centrifugo requires; the publications after it go through a
+    /// bounded channel, read by a task that ends with the stream or when the subscriber drops
+    /// the receiver (which drops the call and so cancels it on the backend).
+    async fn subscribe_stream(
+        &self,
+        context: &ProxyContext,
+        request: pb::SubscribeRequest,
+    ) -> Result<Opened, ProxyError> {
+        let mut client = self.client()?;
+        let mut request = self.request(context, request);
+        // The timeout bounds the first message only; the stream lives as long as the
+        // subscription.
+        request.metadata_mut().remove("grpc-timeout");
+        let opened = tokio::time::timeout(self.settings.timeout, async {
+            let mut stream = client.subscribe_unidirectional(request).await?.into_inner();
+            let first = stream.message().await?;
+            Ok::<_, tonic::Status>((stream, first))
+        })
+        .await;
+        let (mut stream, first) = match opened {
+            Err(_) => return Err(ProxyError::Timeout),
+            Ok(Err(status)) => return Err(status_error(&status)),
+            Ok(Ok(opened)) => opened,
+        };
+        let Some(response) = first.and_then(|message| message.subscribe_response) else {
+            return Err(ProxyError::BadResponse(
+                "no subscribe response in the stream's first message".to_owned(),
+            ));
+        };
+        let answer = answer!(response);
+        if !matches!(answer, Answer::Result(_)) {
+            return Ok((answer, None));
+        }
+        let (sender, receiver) = tokio::sync::mpsc::channel(STREAM_BUFFER);
+        tokio::spawn(async move {
+            loop {
+                let item = tokio::select! {
+                    () = sender.closed() => return,
+                    message = stream.message() => match message {
+                        Ok(Some(message)) => match message.publication {
+                            Some(publication) => Ok(bytes::Bytes::from(publication.data)),
+                            None => continue,
+                        },
+                        Ok(None) => return,
+                        Err(status) => Err(status_error(&status)),
+                    },
+                };
+                let failed = item.is_err();
+                if sender.send(item).await.is_err() || failed {
+                    return;
+                }
+            }
+        });
+        Ok((answer, Some(receiver)))
+    }
 }
+
+/// Publications of one subscription stream read ahead of the subscriber; a full buffer holds
+/// the backend's stream back (HTTP/2 flow control does the rest).
+const STREAM_BUFFER: usize = 64;
 
 fn status_error(status: &tonic::Status) -> ProxyError {
     let message = format!("{}: {}", status.code(), status.message());

@@ -35,6 +35,7 @@ use herald_hub::{
     ProxyError, ProxyOutcome, ProxyReply, PublishProxyRequest, PublishProxyResult,
     RefreshProxyRequest, RefreshProxyResult, RpcProxyRequest, RpcProxyResult,
     SubRefreshProxyRequest, SubRefreshProxyResult, SubscribeProxyRequest, SubscribeProxyResult,
+    SubscriptionStream,
 };
 
 /// One proxy as validated from its configuration section.
@@ -147,7 +148,28 @@ trait Backend: Send + Sync + fmt::Debug + 'static {
         context: &ProxyContext,
         request: pb::RpcRequest,
     ) -> impl Future<Output = Answered<pb::RpcResult>> + Send;
+    /// Opens a subscription stream: the first message's subscribe answer and, when it allows
+    /// the subscription, the receiver of the publications that follow. Only gRPC has streams;
+    /// configuration refuses a stream proxy with another endpoint.
+    fn subscribe_stream(
+        &self,
+        context: &ProxyContext,
+        request: pb::SubscribeRequest,
+    ) -> impl Future<Output = Result<Opened, ProxyError>> + Send {
+        let _ = (context, request);
+        async {
+            Err(ProxyError::BadResponse(
+                "subscribe streams need a grpc:// endpoint".to_owned(),
+            ))
+        }
+    }
 }
+
+/// A subscription stream as a backend opened it.
+type Opened = (
+    Answer<pb::SubscribeResult>,
+    Option<tokio::sync::mpsc::Receiver<Result<bytes::Bytes, ProxyError>>>,
+);
 
 /// The hub's [`Proxy`] over a [`Backend`]: builds requests, converts answers, logs failures.
 #[derive(Debug)]
@@ -226,6 +248,31 @@ impl<B: Backend> Proxy for Caller<B> {
         let message = request::rpc(&request, self.0.settings(), |data| self.0.base64(data));
         let answered = self.0.rpc(&request.context, message).await;
         self.finish("rpc", answered, reply::rpc)
+    }
+
+    async fn subscribe_stream(
+        &self,
+        request: SubscribeProxyRequest,
+    ) -> ProxyOutcome<SubscriptionStream> {
+        let message = request::subscribe(&request, self.0.settings(), |data| self.0.base64(data));
+        let (answered, publications) =
+            match self.0.subscribe_stream(&request.context, message).await {
+                Ok((answer, publications)) => (Ok(answer), publications),
+                Err(error) => (Err(error), None),
+            };
+        match self.finish("subscribe_stream", answered, reply::subscribe)? {
+            ProxyReply::Result(result) => match publications {
+                Some(publications) => Ok(ProxyReply::Result(SubscriptionStream {
+                    result,
+                    publications,
+                })),
+                None => Err(ProxyError::BadResponse(
+                    "the stream ended with its first message".to_owned(),
+                )),
+            },
+            ProxyReply::Error(error) => Ok(ProxyReply::Error(error)),
+            ProxyReply::Disconnect(disconnect) => Ok(ProxyReply::Disconnect(disconnect)),
+        }
     }
 }
 

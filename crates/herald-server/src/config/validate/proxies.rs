@@ -139,6 +139,7 @@ enum Kind {
     Subscribe,
     Publish,
     SubRefresh,
+    SubscribeStream,
     Rpc,
 }
 
@@ -222,6 +223,39 @@ impl<'a> Proxies<'a> {
             &format!("{key}.sub_refresh_proxy_name"),
             c,
         );
+        let name_key = format!("{key}.subscribe_stream_proxy_name");
+        if raw.subscribe_stream_proxy_enabled
+            && let Some(endpoint) = self.stream_endpoint(&raw.subscribe_stream_proxy_name)
+            && !endpoint.starts_with("grpc://")
+        {
+            c.fail(
+                &name_key,
+                format!(
+                    "subscribe stream proxies need a grpc:// endpoint (Centrifugo streams over \
+                     gRPC only), got {endpoint:?}"
+                ),
+            );
+            return;
+        }
+        options.subscribe_stream_proxy = self.resolve(
+            Kind::SubscribeStream,
+            raw.subscribe_stream_proxy_enabled,
+            &raw.subscribe_stream_proxy_name,
+            &name_key,
+            c,
+        );
+    }
+
+    /// The endpoint a subscribe stream proxy name stands for, if it names one.
+    fn stream_endpoint(&self, name: &str) -> Option<&'a str> {
+        if name.is_empty() || name == DEFAULT_NAME {
+            return Some(&self.config.channel.proxy.subscribe_stream.endpoint);
+        }
+        self.config
+            .proxies
+            .iter()
+            .find(|p| p.name == name)
+            .map(|p| p.endpoint.as_str())
     }
 
     /// The proxy `name` (at `name_key`) stands for, when `enabled`.
@@ -246,6 +280,10 @@ impl<'a> Proxies<'a> {
                 Kind::SubRefresh => (
                     "channel.proxy.sub_refresh",
                     &self.config.channel.proxy.sub_refresh,
+                ),
+                Kind::SubscribeStream => (
+                    "channel.proxy.subscribe_stream",
+                    &self.config.channel.proxy.subscribe_stream,
                 ),
                 Kind::Rpc => ("rpc.proxy", &self.config.rpc.proxy),
             };

@@ -103,3 +103,27 @@ fn checkconfig_names_the_key_of_each_bad_proxy_setting() {
         );
     }
 }
+
+/// A subscribe stream proxy must be a gRPC one (Centrifugo streams over gRPC only).
+#[test]
+fn a_subscribe_stream_proxy_over_http_is_refused() {
+    let dir = std::env::temp_dir().join(format!("herald-stream-check-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let path = dir.join("config.json");
+    let config = serde_json::json!({
+        "channel": {
+            "proxy": {"subscribe_stream": {"endpoint": "http://127.0.0.1:1/stream"}},
+            "namespaces": [{"name": "ticker", "subscribe_stream_proxy_enabled": true}],
+        },
+    });
+    std::fs::write(&path, config.to_string()).expect("config written");
+    let (problems, _) = herald_server::cli::check_config_with_notes(&path, Vec::new());
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(
+        problems.iter().any(
+            |p| p.starts_with("channel.namespaces[0].subscribe_stream_proxy_name")
+                && p.contains("grpc://")
+        ),
+        "{problems:#?}"
+    );
+}
