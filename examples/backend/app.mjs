@@ -92,8 +92,8 @@ export function stream(request) {
 }
 
 /** RPC proxy: the application's request path over the real-time connection. */
-export function rpc(request) {
-  calls.push({ type: 'rpc', request });
+export function rpc(request, headers = {}) {
+  calls.push({ type: 'rpc', request, headers });
   switch (request.method) {
     case 'whoami':
       return { result: { data: { user: request.user, meta: request.meta ?? null } } };

@@ -40,7 +40,7 @@ function proxiedConfig(endpoint) {
     sub_refresh_proxy_enabled: true,
   });
   config.rpc = {
-    proxy: { endpoint: endpoint('rpc'), include_connection_meta: true },
+    proxy: { endpoint: endpoint('rpc'), include_connection_meta: true, emulated_headers: ['x-session'] },
     without_namespace: { proxy_enabled: true },
   };
   return config;
@@ -124,6 +124,16 @@ function scenarios(getServer) {
     await assert.rejects(subs[1].publish({ text: '' }), (err) => err.code === 400);
     alice.disconnect();
     bob.disconnect();
+  });
+
+  test('emulated headers reach other proxies also when the connection came with a token', async () => {
+    const c = client(getServer(), { token: token({ sub: 'frank' }), headers: { 'x-session': 'frank-session' } });
+    const ctx = await connected(c);
+    const who = await c.rpc('whoami', {});
+    assert.equal(who.data.user, 'frank');
+    assert.equal(callsOf('connect', ctx.client).length, 0, 'a token skips the connect proxy');
+    assert.equal(callsOf('rpc', ctx.client)[0].headers['x-session'], 'frank-session');
+    c.disconnect();
   });
 
   test('an RPC round trip through the RPC proxy', async () => {

@@ -81,6 +81,9 @@ pub struct ClientOptions {
     /// Request headers some proxy forwards (the union of their `http_headers`), lower-case:
     /// the transports keep these of each client's request, and nothing else.
     pub proxy_http_headers: Vec<String>,
+    /// Headers from the client's headers emulation some proxy forwards (the union of their
+    /// `emulated_headers`), lower-case: a connection keeps these of its connect command.
+    pub proxy_emulated_headers: Vec<String>,
 }
 
 impl Default for ClientOptions {
@@ -106,6 +109,7 @@ impl Default for ClientOptions {
             connect_proxy: None,
             refresh_proxy: None,
             proxy_http_headers: Vec::new(),
+            proxy_emulated_headers: Vec::new(),
         }
     }
 }

@@ -31,6 +31,7 @@ impl Session {
     pub(super) async fn on_connect(&mut self, id: u32, request: ConnectRequest) -> Flow {
         let hub = self.hub.clone();
         let client_options = &hub.shared.options.client;
+        self.keep_emulated_headers(&request);
         let credentials = match &client_options.connect_proxy {
             Some(proxy) if request.token.is_empty() => {
                 self.connect_via_proxy(proxy.clone(), &request).await

@@ -165,6 +165,27 @@ impl Session {
         }
     }
 
+    /// Keeps the headers of the connect command (headers emulation) that some proxy forwards,
+    /// whichever way the connection authenticates: later proxy calls send them too.
+    pub(super) fn keep_emulated_headers(&mut self, request: &ConnectRequest) {
+        if request.headers.is_empty() {
+            return;
+        }
+        let hub = self.hub.clone();
+        let wanted = &hub.shared.options.client.proxy_emulated_headers;
+        let mut headers: Vec<(String, String)> = request
+            .headers
+            .iter()
+            .map(|(name, value)| (name.to_ascii_lowercase(), value.clone()))
+            .filter(|(name, _)| wanted.contains(name))
+            .collect();
+        if headers.is_empty() {
+            return;
+        }
+        headers.sort();
+        self.proxy_state().emulated_headers = Some(headers.into());
+    }
+
     pub(super) fn set_meta(&mut self, meta: Bytes) {
         if meta.is_empty() && self.proxy.is_none() {
             return;
@@ -179,15 +200,6 @@ impl Session {
         proxy: Arc<dyn Proxy>,
         request: &ConnectRequest,
     ) -> Result<(ConnectTokenClaims, Bytes), Refused> {
-        if !request.headers.is_empty() {
-            let mut headers: Vec<(String, String)> = request
-                .headers
-                .iter()
-                .map(|(name, value)| (name.to_ascii_lowercase(), value.clone()))
-                .collect();
-            headers.sort();
-            self.proxy_state().emulated_headers = Some(headers.into());
-        }
         let call = ConnectProxyRequest {
             context: self.proxy_context(),
             data: request.data.clone(),

@@ -349,6 +349,7 @@ fn client_options(raw: &ClientConfig, c: &mut Checker) -> hub::ClientOptions {
         connect_proxy: None,
         refresh_proxy: None,
         proxy_http_headers: Vec::new(),
+        proxy_emulated_headers: Vec::new(),
     }
 }
 

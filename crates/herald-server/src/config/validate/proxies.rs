@@ -97,7 +97,10 @@ pub(super) fn attach(
             proxy,
         });
     }
-    client.proxy_http_headers = forwarded_header_names(config);
+    client.proxy_http_headers = forwarded_header_names(config, |p| {
+        p.http_headers.iter().chain(p.grpc_metadata.iter())
+    });
+    client.proxy_emulated_headers = forwarded_header_names(config, |p| p.emulated_headers.iter());
     hub::RpcOptions {
         without_namespace,
         namespaces,
@@ -109,10 +112,16 @@ pub(super) fn attach(
     }
 }
 
-/// Names (lower-case, each once) of the request headers and gRPC metadata any proxy
-/// forwards: what transports keep of each client's request. A proxy that is configured but
-/// unused only costs its names here.
-fn forwarded_header_names(config: &Config) -> Vec<String> {
+/// Names (lower-case, each once) that any proxy lists in the lists `names` picks: what
+/// connections keep of their request headers (or connect command's emulated headers). A proxy
+/// that is configured but unused only costs its names here.
+fn forwarded_header_names<'c, I>(
+    config: &'c Config,
+    names: impl Fn(&'c ProxyConfig) -> I,
+) -> Vec<String>
+where
+    I: Iterator<Item = &'c String>,
+{
     let channel = &config.channel.proxy;
     let sections = [
         &config.client.proxy.connect,
@@ -120,12 +129,13 @@ fn forwarded_header_names(config: &Config) -> Vec<String> {
         &channel.subscribe,
         &channel.publish,
         &channel.sub_refresh,
+        &channel.subscribe_stream,
         &config.rpc.proxy,
     ];
     let mut names: Vec<String> = sections
         .into_iter()
         .chain(config.proxies.iter())
-        .flat_map(|p| p.http_headers.iter().chain(p.grpc_metadata.iter()))
+        .flat_map(names)
         .map(|name| name.to_ascii_lowercase())
         .collect();
     names.sort();
