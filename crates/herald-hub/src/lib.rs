@@ -44,6 +44,7 @@
 //! # }
 //! ```
 
+mod admission;
 mod channels;
 mod clients;
 mod cluster;
@@ -59,6 +60,7 @@ mod registry;
 mod session;
 mod token;
 
+pub use admission::ConnectionRefused;
 pub use emulation::{EmulationError, EmulationInbox, INBOX_CAPACITY};
 pub use error::{Disconnect, HubError};
 pub use lifecycle::{DROP_LOG_INTERVAL, LifecycleEvent, LifecycleKind, LifecycleOptions};

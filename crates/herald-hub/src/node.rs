@@ -40,6 +40,8 @@ impl std::fmt::Debug for Hub {
 
 pub(crate) struct Shared {
     pub(crate) options: NodeOptions,
+    /// Connection rate limiter and limit-log throttle (`admission.rs`).
+    pub(crate) admission: crate::admission::Admission,
     pub(crate) rules: ChannelRules,
     pub(crate) broker: Arc<dyn Broker>,
     pub(crate) presence: Arc<dyn PresenceManager>,
@@ -133,6 +135,7 @@ impl Hub {
             clients: Mutex::new(Clients::default()),
             nodes: Nodes::default(),
             emulations: Emulations::default(),
+            admission: Default::default(),
             node_id: uuid::Uuid::new_v4().to_string(),
             lifecycle: std::sync::OnceLock::new(),
             started: Instant::now(),

@@ -84,6 +84,12 @@ pub struct ClientOptions {
     /// Headers from the client's headers emulation some proxy forwards (the union of their
     /// `emulated_headers`), lower-case: a connection keeps these of its connect command.
     pub proxy_emulated_headers: Vec<String>,
+    /// Clients this node accepts at once (`client.connection_limit`); 0: no limit. Past it a
+    /// new connection is refused with 503 before the upgrade.
+    pub connection_limit: usize,
+    /// New connections per second this node accepts (`client.connection_rate_limit`, a token
+    /// bucket holding one second's worth); 0: no limit. Past it: 503 before the upgrade.
+    pub connection_rate_limit: u32,
 }
 
 impl Default for ClientOptions {
@@ -110,6 +116,8 @@ impl Default for ClientOptions {
             refresh_proxy: None,
             proxy_http_headers: Vec::new(),
             proxy_emulated_headers: Vec::new(),
+            connection_limit: 0,
+            connection_rate_limit: 0,
         }
     }
 }

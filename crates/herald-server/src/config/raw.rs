@@ -279,6 +279,12 @@ pub struct ClientConfig {
     pub channel_limit: usize,
     /// Connections per user on this node; `0` (default) is unlimited.
     pub user_connection_limit: usize,
+    /// Clients this node accepts at once; `0` (default) is unlimited. Past it, connection
+    /// requests get HTTP 503 before the upgrade.
+    pub connection_limit: usize,
+    /// New connections per second this node accepts; `0` (default) is unlimited. Past it,
+    /// connection requests get HTTP 503 before the upgrade.
+    pub connection_rate_limit: u32,
     /// Commands processed concurrently per connection; `0` (default) means one at a time.
     pub concurrency: usize,
     /// Origins allowed to open connections. Empty (default): only requests without an `Origin`
@@ -318,6 +324,8 @@ impl Default for ClientConfig {
             queue_max_size: 1_048_576,
             channel_limit: 128,
             user_connection_limit: 0,
+            connection_limit: 0,
+            connection_rate_limit: 0,
             concurrency: 0,
             allowed_origins: Vec::new(),
             presence_update_interval: GoDuration::from_secs(27),

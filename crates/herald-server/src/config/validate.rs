@@ -350,6 +350,8 @@ fn client_options(raw: &ClientConfig, c: &mut Checker) -> hub::ClientOptions {
         refresh_proxy: None,
         proxy_http_headers: Vec::new(),
         proxy_emulated_headers: Vec::new(),
+        connection_limit: raw.connection_limit,
+        connection_rate_limit: raw.connection_rate_limit,
     }
 }
 

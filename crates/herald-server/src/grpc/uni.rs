@@ -114,6 +114,9 @@ impl ServerStreamingService<ConnectRequest> for Consume {
         if service.hub.is_shutting_down() {
             return std::future::ready(Err(Status::unavailable("shutting down")));
         }
+        if let Err(refused) = service.hub.admit_connection() {
+            return std::future::ready(Err(Status::unavailable(refused.to_string())));
+        }
         let remote = request
             .remote_addr()
             .map_or_else(String::new, |a| a.to_string());

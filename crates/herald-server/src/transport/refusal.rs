@@ -24,6 +24,9 @@ pub(crate) enum Refusal {
     /// The node is shutting down: 503.
     #[error("shutting down")]
     ShuttingDown,
+    /// `client.connection_limit` or `client.connection_rate_limit` reached: 503.
+    #[error("{0}")]
+    Limited(herald_hub::ConnectionRefused),
 }
 
 impl IntoResponse for Refusal {
@@ -33,7 +36,7 @@ impl IntoResponse for Refusal {
             Self::BadRequest(_) => StatusCode::BAD_REQUEST,
             Self::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Self::ContentType(_) | Self::JsonOnly => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            Self::ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
+            Self::ShuttingDown | Self::Limited(_) => StatusCode::SERVICE_UNAVAILABLE,
         };
         (status, format!("{self}\n")).into_response()
     }

@@ -194,6 +194,7 @@ fn open(t: &StreamTransports, mut opened: Opened, remote: SocketAddr) -> Result<
     if t.hub.is_shutting_down() {
         return Err(Refusal::ShuttingDown);
     }
+    t.hub.admit_connection().map_err(Refusal::Limited)?;
     let mut session = t.hub.session_for(opened.protocol(), opened.kind());
     session.set_transport_name(opened.transport);
     session.set_proxy_headers(std::mem::take(&mut opened.proxy_headers));

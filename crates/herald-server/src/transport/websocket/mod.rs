@@ -196,6 +196,10 @@ fn refusal(
     if transport.hub.is_shutting_down() {
         return Some((StatusCode::SERVICE_UNAVAILABLE, "shutting down\n").into_response());
     }
+    if let Err(refused) = transport.hub.admit_connection() {
+        tracing::debug!(%remote, %refused, "websocket connection refused");
+        return Some((StatusCode::SERVICE_UNAVAILABLE, format!("{refused}\n")).into_response());
+    }
     None
 }
 
