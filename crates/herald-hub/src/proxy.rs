@@ -13,7 +13,7 @@
 //!
 //! Each call answers a result, a client error (`{"error":{...}}`, sent to the client as is) or a
 //! disconnect; a call that fails (backend down, timeout, garbage) is a [`ProxyError`], which the
-//! client sees as error 100 and the log as a line with the proxy's name. Calls run inside the
+//! client sees as error 100 (the implementation logs it, naming the proxy). Calls run inside the
 //! session's command handling, so they keep the per-connection command order the SDK relies on,
 //! and the connection task keeps draining the outbox meanwhile.
 //!

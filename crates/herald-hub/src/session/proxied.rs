@@ -72,7 +72,8 @@ impl<T> Answer<T> {
             Ok(ProxyReply::Error(error)) => Self::Error(error),
             Ok(ProxyReply::Disconnect(disconnect)) => Self::Disconnect(disconnect),
             Err(err) => {
-                tracing::warn!(proxy = proxy.name(), call, client, %err, "proxy request failed");
+                // The proxy has logged the failure with its details as a warning already.
+                tracing::debug!(proxy = proxy.name(), call, client, %err, "proxy request failed: error 100");
                 Self::Error(internal_error())
             }
         }
