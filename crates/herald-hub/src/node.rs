@@ -422,7 +422,10 @@ impl Hub {
 
     pub(crate) fn unregister(&self, client: &Arc<str>, user: &str) {
         let outbox = self.clients().remove(client, user);
-        if let Some(outbox) = outbox {
+        // The close reason (one more outbox lock) only when webhooks want it.
+        if let Some(outbox) = outbox
+            && self.shared.lifecycle.get().is_some()
+        {
             let disconnect = outbox
                 .close_reason()
                 .unwrap_or_else(|| DisconnectCode::CONNECTION_CLOSED.into());

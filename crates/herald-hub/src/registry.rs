@@ -449,30 +449,38 @@ impl Subscriber {
             outbox.close(DisconnectCode::INSUFFICIENT_STATE.into());
             return Some(Recovery::Disconnected);
         }
-        let code = UnsubscribeCode::INSUFFICIENT_STATE;
-        let push = Push {
-            channel: channel.to_owned(),
-            unsubscribe: Some(herald_proto::Unsubscribe {
-                code: code.code,
-                reason: code.reason.to_owned(),
-            }),
-            ..Default::default()
-        };
-        // The session must forget the subscription before the client resubscribes; the control
-        // message is queued before the push can reach the client. A full control channel falls
-        // back to reconnecting the client, which recovers every channel.
-        let told = herald_proto::encode_push(outbox.protocol(), &push).is_ok_and(|bytes| {
-            outbox
-                .push_control(Control::Dropped(channel.to_owned()))
-                .is_ok()
-                && outbox.push(bytes).is_ok()
-        });
-        if !told {
-            outbox.close(DisconnectCode::INSUFFICIENT_STATE.into());
+        if !tell_to_resubscribe(outbox, channel) {
             return Some(Recovery::Disconnected);
         }
         Some(Recovery::Unsubscribed)
     }
+}
+
+/// Tells a client to resubscribe to `channel` (unsubscribe push 2500, the SDK resubscribes)
+/// after its session forgets the subscription; whether it could. The control message is
+/// queued before the push can reach the client. When either cannot be queued (a full control
+/// channel), the connection is closed with 3010 instead: the client reconnects and recovers
+/// every channel.
+pub(crate) fn tell_to_resubscribe(outbox: &Outbox, channel: &str) -> bool {
+    let code = UnsubscribeCode::INSUFFICIENT_STATE;
+    let push = Push {
+        channel: channel.to_owned(),
+        unsubscribe: Some(herald_proto::Unsubscribe {
+            code: code.code,
+            reason: code.reason.to_owned(),
+        }),
+        ..Default::default()
+    };
+    let told = herald_proto::encode_push(outbox.protocol(), &push).is_ok_and(|bytes| {
+        outbox
+            .push_control(Control::Dropped(channel.to_owned()))
+            .is_ok()
+            && outbox.push(bytes).is_ok()
+    });
+    if !told {
+        outbox.close(DisconnectCode::INSUFFICIENT_STATE.into());
+    }
+    told
 }
 
 /// How a subscriber that lost its place was told to recover.

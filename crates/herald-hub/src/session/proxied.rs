@@ -10,19 +10,19 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use herald_proto::{
-    ConnectRequest, DisconnectCode, Reply, RpcRequest, RpcResult, SubscribeRequest, UnsubscribeCode,
+    ConnectRequest, DisconnectCode, Reply, RpcRequest, RpcResult, SubscribeRequest,
 };
 
 use super::connect::Refused;
 use super::subscribe::{Denied, Plan};
 use super::{Control, Flow, Session, TransportKind};
 use crate::node::now_unix_secs;
-use crate::outbox::Outbox;
 use crate::proxy::{
     ConnectProxyRequest, Proxy, ProxyClientError, ProxyContext, ProxyError, ProxyReply,
     PublishProxyRequest, RefreshProxyRequest, RpcProxyRequest, SubRefreshProxyRequest,
     SubscribeProxyRequest,
 };
+use crate::registry::tell_to_resubscribe;
 use crate::{ChannelOptions, ConnectTokenClaims, HubError};
 
 /// How the connection looks to proxies; kept only when something in it is worth keeping
@@ -82,30 +82,6 @@ impl<T> Answer<T> {
 
 /// The publications of a subscription stream, as the proxy hands them over.
 type StreamReceiver = tokio::sync::mpsc::Receiver<Result<Bytes, ProxyError>>;
-
-/// Tells the client to resubscribe to `channel` (2500) after the session forgets the
-/// subscription; if either cannot be queued, the connection is closed instead (the client
-/// reconnects and subscribes again), as the registry does when a subscriber loses its place.
-fn unsubscribe_resubscribe(outbox: &Outbox, channel: &str) {
-    let code = UnsubscribeCode::INSUFFICIENT_STATE;
-    let push = herald_proto::Push {
-        channel: channel.to_owned(),
-        unsubscribe: Some(herald_proto::Unsubscribe {
-            code: code.code,
-            reason: code.reason.to_owned(),
-        }),
-        ..Default::default()
-    };
-    let told = herald_proto::encode_push(outbox.protocol(), &push).is_ok_and(|bytes| {
-        outbox
-            .push_control(Control::Dropped(channel.to_owned()))
-            .is_ok()
-            && outbox.push(bytes).is_ok()
-    });
-    if !told {
-        outbox.close(DisconnectCode::INSUFFICIENT_STATE.into());
-    }
-}
 
 /// Error 100, as the client sees a failed proxy call.
 fn internal_error() -> ProxyClientError {
@@ -330,7 +306,8 @@ impl Session {
                     Some(Ok(data)) => data,
                     Some(Err(err)) => {
                         tracing::warn!(%client, %channel, %err, "subscription stream failed");
-                        unsubscribe_resubscribe(&outbox, &channel);
+                        // As when a subscriber loses its place in the stream.
+                        tell_to_resubscribe(&outbox, &channel);
                         return;
                     }
                     None => {

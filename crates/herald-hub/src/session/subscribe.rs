@@ -133,23 +133,27 @@ impl Session {
             return self.send_error(id, HubError::LimitExceeded);
         }
         let mut stream = None;
-        let decided = match self.subscribe_proxy_for(&request, &resolved) {
-            Some(proxy) => self
-                .subscribe_via_proxy(proxy, &request, resolved.options)
+        let options = resolved.options;
+        let proxied = proxies_decide(&request, &resolved);
+        let subscribe_proxy = options.subscribe_proxy.clone().filter(|_| proxied);
+        let stream_proxy = options.subscribe_stream_proxy.clone().filter(|_| proxied);
+        let decided = match (subscribe_proxy, stream_proxy) {
+            (Some(proxy), _) => self
+                .subscribe_via_proxy(proxy, &request, options)
                 .await
                 .map(|mut plan| {
                     plan.delta = DeltaType::from_name(&request.delta)
-                        .is_some_and(|t| resolved.options.allowed_delta_types.contains(&t));
+                        .is_some_and(|t| options.allowed_delta_types.contains(&t));
                     plan
                 }),
-            None if let Some(proxy) = self.stream_proxy_for(&request, &resolved) => self
-                .subscribe_via_stream_proxy(proxy, &request, resolved.options)
+            (None, Some(proxy)) => self
+                .subscribe_via_stream_proxy(proxy, &request, options)
                 .await
                 .map(|(plan, publications)| {
                     stream = Some(publications);
                     plan
                 }),
-            None => self.authorize_subscribe(&request, &resolved),
+            (None, None) => self.authorize_subscribe(&request, &resolved),
         };
         let mut plan = match decided {
             Ok(plan) => plan,
@@ -238,31 +242,6 @@ impl Session {
             tracing::warn!(client = %self.client, %channel, %err, "leave not published");
         }
         self.schedule_sub_expiry();
-    }
-
-    /// The namespace's subscribe proxy, when it decides this subscribe: Centrifugo asks it
-    /// only when there is no token, the channel is not private, and the channel is not
-    /// user-limited (a user listed in the name is allowed without asking).
-    fn subscribe_proxy_for(
-        &self,
-        request: &SubscribeRequest,
-        resolved: &ResolvedChannel<'_>,
-    ) -> Option<std::sync::Arc<dyn crate::Proxy>> {
-        let proxy = resolved.options.subscribe_proxy.as_ref()?;
-        let user_limited = resolved.options.allow_user_limited_channels && resolved.user_limited;
-        (request.token.is_empty() && !resolved.private && !user_limited).then(|| proxy.clone())
-    }
-
-    /// The namespace's subscribe stream proxy, when it decides this subscribe (the same rule
-    /// as the subscribe proxy's, which goes first).
-    fn stream_proxy_for(
-        &self,
-        request: &SubscribeRequest,
-        resolved: &ResolvedChannel<'_>,
-    ) -> Option<std::sync::Arc<dyn crate::Proxy>> {
-        let proxy = resolved.options.subscribe_stream_proxy.as_ref()?;
-        let user_limited = resolved.options.allow_user_limited_channels && resolved.user_limited;
-        (request.token.is_empty() && !resolved.private && !user_limited).then(|| proxy.clone())
     }
 
     /// Permission order of Centrifugo's subscribe (`docs/protocol.md` §4.3).
@@ -573,6 +552,14 @@ pub(super) struct Prepared {
     pub(super) result: SubscribeResult,
     /// The stream position the reply carries (positioned subscriptions).
     pub(super) position: Option<StreamPosition>,
+}
+
+/// Whether the namespace's proxies (subscribe, then subscribe stream) decide this subscribe:
+/// Centrifugo asks them only when there is no token, the channel is not private, and the
+/// channel is not user-limited (a user listed in the name is allowed without asking).
+fn proxies_decide(request: &SubscribeRequest, resolved: &ResolvedChannel<'_>) -> bool {
+    let user_limited = resolved.options.allow_user_limited_channels && resolved.user_limited;
+    request.token.is_empty() && !resolved.private && !user_limited
 }
 
 /// Why a subscribe is refused.
