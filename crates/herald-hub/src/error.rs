@@ -37,6 +37,10 @@ pub enum HubError {
     /// The connection or subscription expiry is already in the past (110).
     #[error("expired")]
     Expired,
+    /// A command past the connection's rate (`client.rate_limit.client_command`) (111,
+    /// temporary).
+    #[error("too many requests")]
+    TooManyRequests,
     /// A `since` position the stream no longer holds (112).
     #[error("unrecoverable position")]
     UnrecoverablePosition,
@@ -56,6 +60,7 @@ impl HubError {
             Self::NotAvailable => ErrorCode::NOT_AVAILABLE,
             Self::TokenExpired => ErrorCode::TOKEN_EXPIRED,
             Self::Expired => ErrorCode::EXPIRED,
+            Self::TooManyRequests => ErrorCode::TOO_MANY_REQUESTS,
             Self::UnrecoverablePosition => ErrorCode::UNRECOVERABLE_POSITION,
         }
     }

@@ -52,6 +52,7 @@ mod convert;
 mod emulation;
 mod error;
 mod lifecycle;
+mod limits;
 mod node;
 mod options;
 mod outbox;
@@ -64,6 +65,9 @@ pub use admission::ConnectionRefused;
 pub use emulation::{EmulationError, EmulationInbox, INBOX_CAPACITY};
 pub use error::{Disconnect, HubError};
 pub use lifecycle::{DROP_LOG_INTERVAL, LifecycleEvent, LifecycleKind, LifecycleOptions};
+pub use limits::{
+    CommandKind, CommandRateLimits, ConnectionPermit, LimitCounters, LimitCountersSnapshot, Rate,
+};
 pub use node::{ApiPublish, Hub, NodeInfo, Target};
 pub use options::{
     ChannelConfig, ChannelOptions, ClientOptions, DeltaType, Namespace, NodeOptions,

@@ -42,6 +42,10 @@ pub(crate) struct Shared {
     pub(crate) options: NodeOptions,
     /// Connection rate limiter and limit-log throttle (`admission.rs`).
     pub(crate) admission: crate::admission::Admission,
+    /// Connections and rate buckets per client IP (`limits/ip.rs`).
+    pub(crate) ip_table: crate::limits::IpTable,
+    /// Refusals per limit, for metrics.
+    pub(crate) limit_counters: crate::limits::LimitCounters,
     pub(crate) rules: ChannelRules,
     pub(crate) broker: Arc<dyn Broker>,
     pub(crate) presence: Arc<dyn PresenceManager>,
@@ -136,6 +140,8 @@ impl Hub {
             nodes: Nodes::default(),
             emulations: Emulations::default(),
             admission: Default::default(),
+            ip_table: Default::default(),
+            limit_counters: Default::default(),
             node_id: uuid::Uuid::new_v4().to_string(),
             lifecycle: std::sync::OnceLock::new(),
             started: Instant::now(),
@@ -180,6 +186,19 @@ impl Hub {
     /// of each client's request ([`Session::set_proxy_headers`]), and nothing when empty.
     pub fn proxy_header_names(&self) -> &[String] {
         &self.shared.options.client.proxy_http_headers
+    }
+
+    /// The header naming the client IP for the per-IP limits (`client.ip_header`,
+    /// lower-case), if one is trusted.
+    pub fn client_ip_header(&self) -> Option<&str> {
+        self.shared.options.client.ip_header.as_deref()
+    }
+
+    /// How often each limit refused something since start ([`LimitCounters::snapshot`]).
+    ///
+    /// [`LimitCounters::snapshot`]: crate::LimitCounters::snapshot
+    pub fn limit_counters(&self) -> &crate::LimitCounters {
+        &self.shared.limit_counters
     }
 
     /// This node's id, as other nodes and emulated clients address it.

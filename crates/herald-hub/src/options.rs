@@ -90,6 +90,18 @@ pub struct ClientOptions {
     /// New connections per second this node accepts (`client.connection_rate_limit`, a token
     /// bucket holding one second's worth); 0: no limit. Past it: 503 before the upgrade.
     pub connection_rate_limit: u32,
+    /// Connections open at once from one client IP (`client.ip_connection_limit`, Herald's);
+    /// 0: no limit. Past it: 429 before the upgrade.
+    pub ip_connection_limit: usize,
+    /// New connections per second from one client IP (`client.ip_connection_rate_limit`,
+    /// Herald's, a token bucket holding one second's worth); 0: no limit. Past it: 429.
+    pub ip_connection_rate_limit: u32,
+    /// The request header, lower-case, whose last comma-separated address is the client IP
+    /// for the per-IP limits (`client.ip_header`, set only behind a trusted proxy); `None`:
+    /// the peer address.
+    pub ip_header: Option<String>,
+    /// Commands per connection by kind (`client.rate_limit.client_command`); `None`: none.
+    pub command_rate_limits: Option<Arc<crate::CommandRateLimits>>,
 }
 
 impl Default for ClientOptions {
@@ -118,6 +130,10 @@ impl Default for ClientOptions {
             proxy_emulated_headers: Vec::new(),
             connection_limit: 0,
             connection_rate_limit: 0,
+            ip_connection_limit: 0,
+            ip_connection_rate_limit: 0,
+            ip_header: None,
+            command_rate_limits: None,
         }
     }
 }

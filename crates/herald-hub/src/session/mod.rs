@@ -10,6 +10,7 @@ mod commands;
 mod connect;
 mod control;
 mod proxied;
+mod rate;
 mod subscribe;
 mod subscriptions;
 mod timers;
@@ -125,6 +126,9 @@ pub struct Session {
     /// The node's shutdown, watched until the session is registered with the node (which then
     /// closes its outbox on shutdown instead). Boxed: it is dropped at connect.
     shutdown: Option<Pin<Box<WaitForCancellationFutureOwned>>>,
+    /// Command rate buckets, made at the first command when `client.rate_limit` is on (so an
+    /// idle connection pays this pointer only).
+    command_buckets: Option<Box<crate::limits::CommandBuckets>>,
 }
 
 impl Session {
@@ -153,6 +157,7 @@ impl Session {
             timers,
             proxy: None,
             shutdown: Some(shutdown),
+            command_buckets: None,
             hub,
         }
     }
@@ -285,6 +290,11 @@ impl Session {
                 return self.disconnect(DisconnectCode::BAD_REQUEST);
             }
             _ => {}
+        }
+        if self.state == State::Connected
+            && let Some(flow) = self.over_rate(&command)
+        {
+            return flow;
         }
         if let Some(request) = command.connect {
             self.on_connect(id, request).await

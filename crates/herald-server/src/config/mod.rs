@@ -30,6 +30,7 @@ mod env;
 mod error;
 mod generate;
 mod grpc;
+mod limits;
 mod load;
 mod origin;
 mod proxy;
@@ -45,6 +46,9 @@ pub use error::ConfigError;
 pub use generate::{default_config_file, default_config_file_in};
 pub use grpc::{
     GrpcApiConfig, GrpcApiSettings, TlsConfig, TlsSettings, UniGrpcConfig, UniGrpcSettings,
+};
+pub use limits::{
+    BucketConfig, BucketsConfig, ClientCommandRateLimitConfig, ClientRateLimitConfig,
 };
 pub use load::{Format, Loaded, load, load_all, load_str, process_env};
 pub use origin::OriginPolicy;

@@ -285,6 +285,19 @@ pub struct ClientConfig {
     /// New connections per second this node accepts; `0` (default) is unlimited. Past it,
     /// connection requests get HTTP 503 before the upgrade.
     pub connection_rate_limit: u32,
+    /// Connections open at once from one client IP (Herald's); `0` (default) is unlimited.
+    /// Past it, connection requests get HTTP 429 before the upgrade. See docs/limits.md.
+    pub ip_connection_limit: usize,
+    /// New connections per second from one client IP (Herald's); `0` (default) is unlimited.
+    /// Past it, connection requests get HTTP 429 before the upgrade.
+    pub ip_connection_rate_limit: u32,
+    /// A request header whose last comma-separated address is the client IP for the per-IP
+    /// limits, e.g. `X-Forwarded-For` or `X-Real-IP` (Herald's). Set it only when a proxy you
+    /// trust sets that header; default `""`: the peer address.
+    pub ip_header: String,
+    /// Per-connection command rates (`client.rate_limit.client_command`, as in Centrifugo
+    /// PRO). Off by default.
+    pub rate_limit: super::limits::ClientRateLimitConfig,
     /// Commands processed concurrently per connection; `0` (default) means one at a time.
     pub concurrency: usize,
     /// Origins allowed to open connections. Empty (default): only requests without an `Origin`
@@ -326,6 +339,10 @@ impl Default for ClientConfig {
             user_connection_limit: 0,
             connection_limit: 0,
             connection_rate_limit: 0,
+            ip_connection_limit: 0,
+            ip_connection_rate_limit: 0,
+            ip_header: String::new(),
+            rate_limit: Default::default(),
             concurrency: 0,
             allowed_origins: Vec::new(),
             presence_update_interval: GoDuration::from_secs(27),

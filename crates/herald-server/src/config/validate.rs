@@ -352,6 +352,13 @@ fn client_options(raw: &ClientConfig, c: &mut Checker) -> hub::ClientOptions {
         proxy_emulated_headers: Vec::new(),
         connection_limit: raw.connection_limit,
         connection_rate_limit: raw.connection_rate_limit,
+        ip_connection_limit: raw.ip_connection_limit,
+        ip_connection_rate_limit: raw.ip_connection_rate_limit,
+        ip_header: super::limits::ip_header(&raw.ip_header, |key, message| c.fail(key, message)),
+        command_rate_limits: raw
+            .rate_limit
+            .client_command
+            .validate(|key, message| c.fail(key, message)),
     }
 }
 

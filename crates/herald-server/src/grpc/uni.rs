@@ -114,9 +114,25 @@ impl ServerStreamingService<ConnectRequest> for Consume {
         if service.hub.is_shutting_down() {
             return std::future::ready(Err(Status::unavailable("shutting down")));
         }
-        if let Err(refused) = service.hub.admit_connection() {
-            return std::future::ready(Err(Status::unavailable(refused.to_string())));
-        }
+        // The per-IP limits count the peer, or the address in `client.ip_header` (call
+        // metadata here); no peer address (a Unix socket) counts as 0.0.0.0.
+        let ip = service
+            .hub
+            .client_ip_header()
+            .and_then(|name| request.metadata().get(name)?.to_str().ok())
+            .and_then(crate::transport::last_address)
+            .or_else(|| request.remote_addr().map(|a| a.ip()))
+            .unwrap_or(std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED))
+            .to_canonical();
+        let permit = match service.hub.admit_connection(ip) {
+            Ok(permit) => permit,
+            Err(refused) if refused.is_per_ip() => {
+                return std::future::ready(Err(Status::resource_exhausted(refused.to_string())));
+            }
+            Err(refused) => {
+                return std::future::ready(Err(Status::unavailable(refused.to_string())));
+            }
+        };
         let remote = request
             .remote_addr()
             .map_or_else(String::new, |a| a.to_string());
@@ -150,7 +166,14 @@ impl ServerStreamingService<ConnectRequest> for Consume {
             start: Start::Connect(Box::new(request.into_inner())),
             chunks: sender,
         };
-        service.tracker.spawn(driver.run().instrument(span));
+        // The permit lives as long as the connection's task.
+        service.tracker.spawn(
+            async move {
+                let _permit = permit;
+                driver.run().await;
+            }
+            .instrument(span),
+        );
         std::future::ready(Ok(Response::new(PushStream { pushes })))
     }
 }

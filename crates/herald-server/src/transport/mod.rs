@@ -6,6 +6,8 @@
 //! - [`stream`]: HTTP-streaming and SSE, bidirectional through the emulation endpoint or
 //!   unidirectional, one task per connection.
 
+mod client_ip;
+pub(crate) use client_ip::last_address;
 mod cors;
 mod proxy_headers;
 mod refusal;

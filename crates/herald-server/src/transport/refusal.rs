@@ -24,7 +24,8 @@ pub(crate) enum Refusal {
     /// The node is shutting down: 503.
     #[error("shutting down")]
     ShuttingDown,
-    /// `client.connection_limit` or `client.connection_rate_limit` reached: 503.
+    /// `client.connection_limit` or `client.connection_rate_limit` reached: 503;
+    /// `client.ip_connection_limit` or `client.ip_connection_rate_limit`: 429.
     #[error("{0}")]
     Limited(herald_hub::ConnectionRefused),
 }
@@ -36,8 +37,13 @@ impl IntoResponse for Refusal {
             Self::BadRequest(_) => StatusCode::BAD_REQUEST,
             Self::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Self::ContentType(_) | Self::JsonOnly => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Self::Limited(refused) if refused.is_per_ip() => StatusCode::TOO_MANY_REQUESTS,
             Self::ShuttingDown | Self::Limited(_) => StatusCode::SERVICE_UNAVAILABLE,
         };
+        if let Self::Limited(refused) = self {
+            // A static body: refusing a flood costs no allocation beyond the response.
+            return (status, refused.as_str()).into_response();
+        }
         (status, format!("{self}\n")).into_response()
     }
 }

@@ -1,7 +1,7 @@
 //! Opening a streamed connection: check the request, build the session, spawn its driver and
 //! answer with the streaming response.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
 use axum::body::Body;
@@ -19,6 +19,7 @@ use tracing::Instrument;
 
 use super::StreamTransports;
 use super::driver::{CHUNKS_IN_FLIGHT, Driver, Framing, Start, StreamBody};
+use crate::transport::client_ip::client_ip;
 use crate::transport::cors::Cors;
 use crate::transport::proxy_headers::kept;
 use crate::transport::refusal::Refusal;
@@ -51,6 +52,7 @@ pub(super) async fn http_stream(
             framing,
             start: Start::Frame(frame),
             proxy_headers: kept(&headers, t.hub.proxy_header_names()),
+            ip: client_ip(&t.hub, &headers, remote),
         };
         open(&t, opened, remote)
     })
@@ -76,6 +78,7 @@ pub(super) async fn sse(
             framing: Framing::Events,
             start: Start::Frame(frame),
             proxy_headers: kept(&headers, t.hub.proxy_header_names()),
+            ip: client_ip(&t.hub, &headers, remote),
         };
         open(&t, opened, remote)
     })
@@ -100,6 +103,7 @@ pub(super) async fn uni_http_stream(
             framing: Framing::Lines,
             start: Start::Connect(Box::new(request)),
             proxy_headers: kept(&headers, t.hub.proxy_header_names()),
+            ip: client_ip(&t.hub, &headers, remote),
         };
         open(&t, opened, remote)
     })
@@ -127,6 +131,7 @@ pub(super) async fn uni_sse(
             framing: Framing::Events,
             start: Start::Connect(Box::new(request)),
             proxy_headers: kept(&headers, t.hub.proxy_header_names()),
+            ip: client_ip(&t.hub, &headers, remote),
         };
         open(&t, opened, remote)
     })
@@ -171,6 +176,8 @@ struct Opened {
     start: Start,
     /// Request headers proxies forward.
     proxy_headers: Vec<(String, String)>,
+    /// The client IP the per-IP limits count.
+    ip: IpAddr,
 }
 
 impl Opened {
@@ -194,7 +201,10 @@ fn open(t: &StreamTransports, mut opened: Opened, remote: SocketAddr) -> Result<
     if t.hub.is_shutting_down() {
         return Err(Refusal::ShuttingDown);
     }
-    t.hub.admit_connection().map_err(Refusal::Limited)?;
+    let permit = t
+        .hub
+        .admit_connection(opened.ip)
+        .map_err(Refusal::Limited)?;
     let mut session = t.hub.session_for(opened.protocol(), opened.kind());
     session.set_transport_name(opened.transport);
     session.set_proxy_headers(std::mem::take(&mut opened.proxy_headers));
@@ -218,7 +228,14 @@ fn open(t: &StreamTransports, mut opened: Opened, remote: SocketAddr) -> Result<
         start: opened.start,
         chunks: sender,
     };
-    t.tracker.spawn(driver.run().instrument(span));
+    // The permit lives as long as the connection's task.
+    t.tracker.spawn(
+        async move {
+            let _permit = permit;
+            driver.run().await;
+        }
+        .instrument(span),
+    );
 
     let content_type = match opened.framing {
         Framing::Events => "text/event-stream; charset=utf-8",

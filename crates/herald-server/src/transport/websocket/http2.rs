@@ -23,7 +23,7 @@ use tokio::net::UnixStream;
 use tokio_util::task::TaskTracker;
 
 use super::handler::Handler;
-use super::{Endpoint, HandshakeError, connection, negotiate, refusal};
+use super::{Endpoint, HandshakeError, admit, connection, holding, negotiate};
 
 /// Answers an extended CONNECT and starts the connection on its stream.
 pub(super) async fn connect<H: Handler>(
@@ -43,9 +43,10 @@ pub(super) async fn connect<H: Handler>(
             .into_response();
     }
     let transport = &endpoint.transport;
-    if let Some(refused) = refusal(transport, request.headers(), remote) {
-        return refused;
-    }
+    let permit = match admit(transport, request.headers(), remote) {
+        Ok(permit) => permit,
+        Err(refused) => return refused.into_response(),
+    };
     // RFC 8441 section 5: the version header as in RFC 6455; no key, no accept.
     if request
         .headers()
@@ -60,14 +61,13 @@ pub(super) async fn connect<H: Handler>(
             Err(refused) => return refused.into_response(),
         };
     let on_upgrade = hyper::upgrade::on(&mut request);
-    transport
-        .tracker
-        .spawn(connection::Connection::<H, UnixStream>::upgrading(
-            bridge(on_upgrade, remote, transport.tracker.clone()),
-            transport.hub.clone(),
-            settings,
-            remote,
-        ));
+    let connection = connection::Connection::<H, UnixStream>::upgrading(
+        bridge(on_upgrade, remote, transport.tracker.clone()),
+        transport.hub.clone(),
+        settings,
+        remote,
+    );
+    transport.tracker.spawn(holding(permit, connection));
     let mut response = Response::new(Body::empty());
     *response.headers_mut() = response_headers;
     response

@@ -33,7 +33,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodFilter, get};
 use base64::Engine as _;
 use bytes::Bytes;
-use herald_hub::{Hub, Session};
+use herald_hub::{ConnectionPermit, Hub, Session};
 use herald_proto::Protocol;
 use http::{HeaderMap, HeaderValue, StatusCode, header};
 use hyper::upgrade::OnUpgrade;
@@ -43,6 +43,7 @@ use tokio_util::task::TaskTracker;
 
 use crate::config::{CompressionSettings, OriginPolicy};
 
+use super::client_ip::client_ip;
 use super::refusal::Refusal;
 use handler::Handler;
 use writer::Output;
@@ -146,9 +147,10 @@ async fn upgrade<H: Handler>(
     mut request: Request,
 ) -> Response {
     let transport = &endpoint.transport;
-    if let Some(refused) = refusal(transport, request.headers(), remote) {
-        return refused;
-    }
+    let permit = match admit(transport, request.headers(), remote) {
+        Ok(permit) => permit,
+        Err(refused) => return refused.into_response(),
+    };
     let accept = match handshake_accept(request.headers()) {
         Ok(accept) => accept,
         Err(refused) => {
@@ -162,14 +164,13 @@ async fn upgrade<H: Handler>(
             Err(refused) => return refused.into_response(),
         };
     let on_upgrade = hyper::upgrade::on(&mut request);
-    transport
-        .tracker
-        .spawn(connection::Connection::<H, TcpStream>::upgrading(
-            take_socket(on_upgrade, remote),
-            transport.hub.clone(),
-            settings,
-            remote,
-        ));
+    let connection = connection::Connection::<H, TcpStream>::upgrading(
+        take_socket(on_upgrade, remote),
+        transport.hub.clone(),
+        settings,
+        remote,
+    );
+    transport.tracker.spawn(holding(permit, connection));
     response_headers.insert(header::UPGRADE, HeaderValue::from_static("websocket"));
     response_headers.insert(header::CONNECTION, HeaderValue::from_static("Upgrade"));
     if let Ok(value) = HeaderValue::from_str(&accept) {
@@ -182,25 +183,32 @@ async fn upgrade<H: Handler>(
 }
 
 /// The checks every WebSocket request passes first, over HTTP/1 or HTTP/2: an allowed
-/// `Origin`, and a node that is not shutting down. `Some`: the answer that refuses it.
-fn refusal(
+/// `Origin`, a node that is not shutting down, and the connection limits. `Ok`: the permit to
+/// hold while the connection lives; `Err`: the answer that refuses it.
+fn admit(
     transport: &WebSocketTransport,
     headers: &HeaderMap,
     remote: SocketAddr,
-) -> Option<Response> {
+) -> Result<ConnectionPermit, Refusal> {
     let origin = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok());
     if !transport.origins.allows(origin) {
         tracing::info!(%remote, origin = origin.unwrap_or(""), "origin not allowed");
-        return Some((StatusCode::FORBIDDEN, "origin not allowed\n").into_response());
+        return Err(Refusal::Origin);
     }
     if transport.hub.is_shutting_down() {
-        return Some((StatusCode::SERVICE_UNAVAILABLE, "shutting down\n").into_response());
+        return Err(Refusal::ShuttingDown);
     }
-    if let Err(refused) = transport.hub.admit_connection() {
+    let ip = client_ip(&transport.hub, headers, remote);
+    transport.hub.admit_connection(ip).map_err(|refused| {
         tracing::debug!(%remote, %refused, "websocket connection refused");
-        return Some((StatusCode::SERVICE_UNAVAILABLE, format!("{refused}\n")).into_response());
-    }
-    None
+        Refusal::Limited(refused)
+    })
+}
+
+/// `connection`, holding `permit` until it ends (the per-IP count frees with it).
+async fn holding<F: Future<Output = ()>>(permit: ConnectionPermit, connection: F) {
+    let _permit = permit;
+    connection.await;
 }
 
 /// The connection's settings from the request (protocol, permessage-deflate, a uni_websocket
