@@ -67,6 +67,7 @@ pub use error::{Disconnect, HubError};
 pub use lifecycle::{DROP_LOG_INTERVAL, LifecycleEvent, LifecycleKind, LifecycleOptions};
 pub use limits::{
     CommandKind, CommandRateLimits, ConnectionPermit, LimitCounters, LimitCountersSnapshot, Rate,
+    RequestRateLimit,
 };
 pub use node::{ApiPublish, Hub, NodeInfo, Target};
 pub use options::{

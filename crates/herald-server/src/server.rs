@@ -308,6 +308,7 @@ fn routes(hub: &Hub, settings: &crate::config::ServerSettings, tracker: TaskTrac
             key: settings.http_api.key.clone(),
             insecure: settings.http_api.insecure,
             handler_prefix: settings.http_api.handler_prefix.clone(),
+            rate_limit: settings.http_api.rate_limit,
         };
         let mode = match settings.http_api.error_mode {
             ApiErrorMode::Transport => ErrorMode::Transport,

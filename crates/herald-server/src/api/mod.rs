@@ -7,7 +7,7 @@
 //! 1. routing: another HTTP method gets 405, an unknown method name 404 (both empty bodies);
 //! 2. the API key (module `auth`): `X-API-Key`, then `Authorization: apikey <key>`, then
 //!    `?api_key=`; a miss is 401 with an empty body; an empty configured key refuses every
-//!    request unless `insecure`;
+//!    request unless `insecure`; then `http_api.rate_limit` (requests per second, 429 past it);
 //! 3. the body: at most [`MAX_BODY_BYTES`] (413 beyond), valid JSON for the method's request
 //!    (else 400 with the plain-text body `Bad Request`);
 //! 4. the method: HTTP 200 with `{"result":{...}}`, or with `{"error":{"code":N,"message":"..."}}`.
@@ -65,7 +65,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse as _, Response};
 use axum::routing::post;
-use herald_hub::Hub;
+use herald_hub::{Hub, RequestRateLimit};
 use http_body_util::{BodyExt as _, LengthLimitError, Limited};
 
 pub use error::ErrorMode;
@@ -89,6 +89,9 @@ pub struct ApiSettings {
     /// `http_api.handler_prefix`: methods are served at `{prefix}/{method}`; a trailing `/` is
     /// ignored, and `""` serves them at `/{method}`.
     pub handler_prefix: String,
+    /// `http_api.rate_limit` (Herald's): requests per second with the key (one bucket holding
+    /// a second's worth; a batch counts once); past it 429. 0: no limit.
+    pub rate_limit: u32,
 }
 
 impl Default for ApiSettings {
@@ -97,6 +100,7 @@ impl Default for ApiSettings {
             key: String::new(),
             insecure: false,
             handler_prefix: "/api".to_owned(),
+            rate_limit: 0,
         }
     }
 }
@@ -108,6 +112,7 @@ impl std::fmt::Debug for ApiSettings {
             .field("key", &if self.key.is_empty() { "" } else { "<set>" })
             .field("insecure", &self.insecure)
             .field("handler_prefix", &self.handler_prefix)
+            .field("rate_limit", &self.rate_limit)
             .finish()
     }
 }
@@ -124,6 +129,7 @@ pub fn router_with_error_mode(hub: Hub, settings: ApiSettings, error_mode: Error
     let state = Arc::new(ApiState {
         hub,
         access: Access::new(settings.key, settings.insecure),
+        rate_limit: RequestRateLimit::per_second(settings.rate_limit),
         error_mode,
     });
     let mut router = Router::new();
@@ -143,6 +149,8 @@ pub fn router_with_error_mode(hub: Hub, settings: ApiSettings, error_mode: Error
 struct ApiState {
     hub: Hub,
     access: Access,
+    /// `http_api.rate_limit`; `None`: no limit.
+    rate_limit: Option<RequestRateLimit>,
     error_mode: ErrorMode,
 }
 
@@ -159,6 +167,17 @@ async fn handle(
             "API call refused: bad or missing key"
         );
         return StatusCode::UNAUTHORIZED.into_response();
+    }
+    // After the key: a caller without it cannot spend the backend's requests.
+    if let Some(limit) = &state.rate_limit
+        && !limit.try_acquire()
+    {
+        state.hub.limit_counters().api_rate_limited();
+        tracing::debug!(
+            method = method.name(),
+            "API call refused: http_api.rate_limit"
+        );
+        return plain_response(StatusCode::TOO_MANY_REQUESTS);
     }
     let started = Instant::now();
     let response = match read_body(body).await {

@@ -34,6 +34,9 @@ pub struct GrpcApiConfig {
     pub reflection: bool,
     /// TLS for the listener.
     pub tls: TlsConfig,
+    /// Calls per second with the key (Herald's; one token bucket holding a second's worth),
+    /// past it `RESOURCE_EXHAUSTED`. `0` (default): no limit. See docs/limits.md.
+    pub rate_limit: u32,
 }
 
 impl Default for GrpcApiConfig {
@@ -47,6 +50,7 @@ impl Default for GrpcApiConfig {
             max_receive_message_size: 0,
             reflection: false,
             tls: TlsConfig::default(),
+            rate_limit: 0,
         }
     }
 }
@@ -114,6 +118,8 @@ pub struct GrpcApiSettings {
     pub key: String,
     /// Errors as gRPC statuses instead of the response's `error` field.
     pub transport_errors: bool,
+    /// Calls per second (`grpc_api.rate_limit`); 0: no limit.
+    pub rate_limit: u32,
     /// Largest request message in bytes.
     pub max_receive_message_size: usize,
     /// Certificate and key, when TLS is on.

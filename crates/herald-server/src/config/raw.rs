@@ -630,6 +630,9 @@ pub struct HttpApiConfig {
     pub handler_prefix: String,
     /// `""` (errors as HTTP 200 with an `error` object) or `transport` (HTTP status codes).
     pub error_mode: String,
+    /// Requests per second with the key (Herald's; one token bucket holding a second's worth,
+    /// a batch counts once), past it HTTP 429. `0` (default): no limit. See docs/limits.md.
+    pub rate_limit: u32,
 }
 
 impl Default for HttpApiConfig {
@@ -640,6 +643,7 @@ impl Default for HttpApiConfig {
             insecure: false,
             handler_prefix: "/api".to_owned(),
             error_mode: String::new(),
+            rate_limit: 0,
         }
     }
 }

@@ -137,6 +137,8 @@ pub struct HttpApiSettings {
     pub handler_prefix: String,
     /// How errors are reported.
     pub error_mode: ApiErrorMode,
+    /// Requests per second (`http_api.rate_limit`); 0: no limit.
+    pub rate_limit: u32,
 }
 
 /// `http_api.error_mode`.

@@ -245,6 +245,7 @@ impl Config {
                     "",
                 ),
                 error_mode,
+                rate_limit: self.http_api.rate_limit,
             },
             websocket: WebSocketSettings {
                 disabled: ws.disabled,

@@ -1,7 +1,11 @@
 //! The API key of `grpc_api.key`, checked as Centrifugo's `GRPCKeyAuth` interceptor does: the
 //! first `authorization` metadata value must be exactly `apikey <key>` (compared in constant
-//! time), else the call fails with `UNAUTHENTICATED` before its request is looked at.
+//! time), else the call fails with `UNAUTHENTICATED` before its request is looked at. Then
+//! `grpc_api.rate_limit` (Herald's): past it, `RESOURCE_EXHAUSTED`.
 
+use std::sync::Arc;
+
+use herald_hub::{Hub, RequestRateLimit};
 use tonic::{Request, Status};
 
 use crate::api::auth::constant_time_eq;
@@ -11,6 +15,8 @@ use crate::api::auth::constant_time_eq;
 pub(crate) struct KeyCheck {
     /// `apikey <key>`, or `None` when `grpc_api.key` is empty.
     expected: Option<Box<str>>,
+    /// `grpc_api.rate_limit`, with the node that counts its refusals.
+    rate_limit: Option<(Arc<RequestRateLimit>, Hub)>,
 }
 
 impl std::fmt::Debug for KeyCheck {
@@ -26,25 +32,47 @@ impl KeyCheck {
     pub(crate) fn new(key: &str) -> Self {
         Self {
             expected: (!key.is_empty()).then(|| format!("apikey {key}").into_boxed_str()),
+            rate_limit: None,
         }
+    }
+
+    /// Also limits calls with the key to `per_second` (0: no limit), counted on `hub`.
+    pub(crate) fn with_rate_limit(mut self, hub: Hub, per_second: u32) -> Self {
+        self.rate_limit = RequestRateLimit::per_second(per_second).map(|l| (Arc::new(l), hub));
+        self
+    }
+
+    /// Whether the rate limit lets one more call through.
+    fn within_rate(&self) -> bool {
+        let Some((limit, hub)) = &self.rate_limit else {
+            return true;
+        };
+        let within = limit.try_acquire();
+        if !within {
+            hub.limit_counters().api_rate_limited();
+            tracing::debug!("gRPC API call refused: grpc_api.rate_limit");
+        }
+        within
     }
 }
 
 impl tonic::service::Interceptor for KeyCheck {
     fn call(&mut self, request: Request<()>) -> Result<Request<()>, Status> {
-        let Some(expected) = &self.expected else {
-            return Ok(request);
-        };
-        let given = request
-            .metadata()
-            .get("authorization")
-            .map(|value| value.as_bytes());
-        if given.is_some_and(|given| constant_time_eq(given, expected.as_bytes())) {
-            Ok(request)
-        } else {
-            tracing::debug!("gRPC API call refused: bad or missing key");
-            Err(Status::unauthenticated("unauthenticated"))
+        if let Some(expected) = &self.expected {
+            let given = request
+                .metadata()
+                .get("authorization")
+                .map(|value| value.as_bytes());
+            if !given.is_some_and(|given| constant_time_eq(given, expected.as_bytes())) {
+                tracing::debug!("gRPC API call refused: bad or missing key");
+                return Err(Status::unauthenticated("unauthenticated"));
+            }
         }
+        // After the key: a caller without it cannot spend the backend's calls.
+        if !self.within_rate() {
+            return Err(Status::resource_exhausted("too many requests"));
+        }
+        Ok(request)
     }
 }
 

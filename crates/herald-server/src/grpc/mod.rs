@@ -71,9 +71,11 @@ pub fn serve_api<S: Future<Output = ()> + Send>(
     shutdown: S,
 ) -> Result<impl Future<Output = Result<(), GrpcError>> + Send + use<S>, GrpcError> {
     const LISTENER: &str = "grpc_api";
+    let check =
+        auth::KeyCheck::new(&settings.key).with_rate_limit(hub.clone(), settings.rate_limit);
     let service = CentrifugoApiServer::new(api::ApiService::new(hub, settings.transport_errors))
         .max_decoding_message_size(settings.max_receive_message_size);
-    let service = InterceptedService::new(service, auth::KeyCheck::new(&settings.key));
+    let service = InterceptedService::new(service, check);
     let router = server(LISTENER, settings.tls.as_ref())?.add_service(service);
     Ok(async move {
         router

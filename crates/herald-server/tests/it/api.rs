@@ -329,6 +329,7 @@ async fn handler_prefix() {
         key: KEY.into(),
         insecure: false,
         handler_prefix: "/".into(),
+        rate_limit: 0,
     })
     .await;
     let answer = raw(&server, "POST", "/info", &[("x-api-key", KEY)], "{}").await;
@@ -337,6 +338,7 @@ async fn handler_prefix() {
         key: KEY.into(),
         insecure: false,
         handler_prefix: "/v1/api/".into(),
+        rate_limit: 0,
     })
     .await;
     let answer = raw(&server, "POST", "/v1/api/info", &[("x-api-key", KEY)], "{}").await;

@@ -33,6 +33,11 @@ struct Server {
 /// A node on the memory engine (channels without namespace keep presence and history) with
 /// the gRPC API (`key` unless empty) and uni_grpc on 127.0.0.1 ports of their own.
 async fn start(key: &str, transport_errors: bool) -> Server {
+    start_limited(key, transport_errors, 0).await
+}
+
+/// [`start`] with `grpc_api.rate_limit` calls per second.
+async fn start_limited(key: &str, transport_errors: bool, rate_limit: u32) -> Server {
     let mut options = NodeOptions::default();
     options.channel.without_namespace = ChannelOptions {
         presence: true,
@@ -53,6 +58,7 @@ async fn start(key: &str, transport_errors: bool) -> Server {
         listen_address: api.to_string(),
         key: key.to_owned(),
         transport_errors,
+        rate_limit,
         max_receive_message_size: 4 << 20,
         tls: None,
     };
@@ -248,6 +254,39 @@ async fn transport_error_mode_uses_grpc_statuses() {
     assert_eq!(status.code(), Code::InvalidArgument);
     // The details carry the API error (a google.rpc.Status with it as an Any).
     assert!(!status.details().is_empty());
+}
+
+#[tokio::test]
+async fn calls_past_the_rate_limit_get_resource_exhausted_and_keyless_ones_spend_nothing() {
+    let server = start_limited(KEY, false, 1).await;
+    let mut api = client(&server).await;
+    for _ in 0..5 {
+        let status = api
+            .info(Request::new(pb::InfoRequest {}))
+            .await
+            .expect_err("missing key");
+        assert_eq!(status.code(), Code::Unauthenticated);
+    }
+    api.info(authorized(pb::InfoRequest {}))
+        .await
+        .expect("the bucket's one token is still there");
+    // One call per second: 20 calls in a row meet an empty bucket unless they take 19 s.
+    let mut exhausted = 0;
+    for _ in 0..20 {
+        match api.info(authorized(pb::InfoRequest {})).await {
+            Ok(_) => {}
+            Err(status) => {
+                assert_eq!(status.code(), Code::ResourceExhausted);
+                exhausted += 1;
+            }
+        }
+    }
+    assert!(exhausted > 0);
+    assert_eq!(
+        server.hub.limit_counters().snapshot().api_rate,
+        exhausted,
+        "each refusal is counted"
+    );
 }
 
 #[tokio::test]

@@ -20,6 +20,7 @@ impl Config {
                 listen_address: String::new(),
                 key: String::new(),
                 transport_errors: false,
+                rate_limit: 0,
                 max_receive_message_size: DEFAULT_MAX_RECEIVE_MESSAGE_SIZE,
                 tls: None,
             };
@@ -40,6 +41,7 @@ impl Config {
             listen_address: self.grpc_listen_address(c, "grpc_api", &raw.address, raw.port),
             key: raw.key.clone(),
             transport_errors,
+            rate_limit: raw.rate_limit,
             max_receive_message_size: or_default(
                 raw.max_receive_message_size,
                 DEFAULT_MAX_RECEIVE_MESSAGE_SIZE,
