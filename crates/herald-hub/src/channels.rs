@@ -43,6 +43,10 @@ impl ChannelRules {
         if channel.len() > self.config.max_length {
             return Err(HubError::BadRequest);
         }
+        // Reserved for the cluster-wide user connection count (`session/user_limit.rs`).
+        if channel.starts_with(crate::session::USER_CONNECTIONS_PREFIX) {
+            return Err(HubError::UnknownChannel);
+        }
         let private = !self.config.private_prefix.is_empty()
             && channel.starts_with(self.config.private_prefix.as_str());
         let unprefixed = if private {

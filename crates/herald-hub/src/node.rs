@@ -424,7 +424,10 @@ impl Hub {
         }
         clients
             .insert(client, user, outbox, limit)
-            .map_err(|LimitReached| Disconnect::from(DisconnectCode::CONNECTION_LIMIT))?;
+            .map_err(|LimitReached| {
+                crate::limits::LimitCounters::bump(&self.shared.limit_counters.user_connections);
+                Disconnect::from(DisconnectCode::CONNECTION_LIMIT)
+            })?;
         drop(clients);
         self.lifecycle_connect(client, user);
         Ok(())

@@ -59,7 +59,8 @@ pub struct ClientOptions {
     pub queue_max_size: usize,
     /// Subscriptions per connection; over it error 106 (3505 for server-side subscriptions).
     pub channel_limit: usize,
-    /// Connections per user on this node; 0 is unlimited; over it 3504.
+    /// Connections per user, on this node and across the cluster (counted in the presence
+    /// backend, `session/user_limit.rs`); 0 is unlimited; over it 3504.
     pub user_connection_limit: usize,
     /// Subscribe every authenticated connection to its user's personal channel.
     pub subscribe_to_user_personal_channel: PersonalChannelOptions,

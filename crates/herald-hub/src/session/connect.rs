@@ -54,6 +54,10 @@ impl Session {
         if let Err(disconnect) = hub.register(&self.client, &self.user, &self.outbox) {
             return self.close_outbox(disconnect);
         }
+        if let Err(disconnect) = self.count_user_connection().await {
+            hub.unregister(&self.client, &self.user);
+            return self.close_outbox(disconnect);
+        }
         self.state = State::Connected;
 
         let server_subs = match self.server_subscriptions(&claims) {

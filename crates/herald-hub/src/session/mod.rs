@@ -14,6 +14,7 @@ mod rate;
 mod subscribe;
 mod subscriptions;
 mod timers;
+mod user_limit;
 
 use std::future::{Future, poll_fn};
 use std::pin::Pin;
@@ -31,6 +32,7 @@ pub use control::Control;
 pub use control::ServerSubscription;
 use subscriptions::Subscriptions;
 use timers::Timers;
+pub(crate) use user_limit::USER_CONNECTIONS_PREFIX;
 
 /// Whether the connection goes on after handling an input.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -129,6 +131,9 @@ pub struct Session {
     /// Command rate buckets, made at the first command when `client.rate_limit` is on (so an
     /// idle connection pays this pointer only).
     command_buckets: Option<Box<crate::limits::CommandBuckets>>,
+    /// The connection counts in the presence backend towards its user's
+    /// `client.user_connection_limit` across the cluster (`user_limit.rs`).
+    user_counted: bool,
 }
 
 impl Session {
@@ -158,6 +163,7 @@ impl Session {
             proxy: None,
             shutdown: Some(shutdown),
             command_buckets: None,
+            user_counted: false,
             hub,
         }
     }
@@ -263,6 +269,7 @@ impl Session {
         if self.state == State::Connected {
             self.hub.unregister(&self.client, &self.user);
         }
+        self.uncount_user_connection().await;
         let reason = self
             .outbox
             .close_reason()

@@ -201,6 +201,7 @@ impl Session {
         let options = &self.hub.shared.options.client;
         self.timers.presence = Some(Instant::now() + options.presence_update_interval);
         let ttl = options.presence_ttl;
+        self.refresh_user_connection().await;
         for (channel, sub) in self.subs.iter() {
             if sub.presence {
                 let info = self.client_info(sub.chan_info.clone());

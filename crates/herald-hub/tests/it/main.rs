@@ -7,6 +7,7 @@ mod connect;
 mod delta;
 mod gaps;
 mod lifecycle;
+mod limits;
 mod permissions;
 mod proxy;
 mod recovery;

@@ -277,7 +277,8 @@ pub struct ClientConfig {
     pub queue_max_size: usize,
     /// Subscriptions per connection. Default 128 (`0` means the default).
     pub channel_limit: usize,
-    /// Connections per user on this node; `0` (default) is unlimited.
+    /// Connections per user across the cluster (Centrifugo: per node), counted in the presence
+    /// backend; past it disconnect 3504. `0` (default) is unlimited. See docs/limits.md.
     pub user_connection_limit: usize,
     /// Clients this node accepts at once; `0` (default) is unlimited. Past it, connection
     /// requests get HTTP 503 before the upgrade.
