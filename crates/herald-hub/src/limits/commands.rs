@@ -256,6 +256,14 @@ mod tests {
     }
 
     #[test]
+    fn an_idle_connection_pays_one_pointer() {
+        assert_eq!(
+            std::mem::size_of::<Option<Box<CommandBuckets>>>(),
+            std::mem::size_of::<usize>()
+        );
+    }
+
+    #[test]
     fn no_bucket_is_no_limit() {
         assert_eq!(
             CommandRateLimits::new(Vec::new(), Vec::new(), Vec::new(), 5),

@@ -131,6 +131,12 @@ impl ConnectionPermit {
             counted: Some((hub, ip)),
         }
     }
+
+    /// Whether dropping it frees anything: `false` when no per-IP count limit is set, and the
+    /// transport need not keep it at all.
+    pub fn is_counted(&self) -> bool {
+        self.counted.is_some()
+    }
 }
 
 impl Drop for ConnectionPermit {
@@ -195,6 +201,12 @@ mod tests {
         let now = Instant::now();
         table.sweep_now(rate, now);
         assert_eq!(table.len(), 0, "full buckets are swept out");
+    }
+
+    #[test]
+    fn a_permit_is_small() {
+        // Every connection task holds one, counted or not.
+        assert!(std::mem::size_of::<ConnectionPermit>() <= 32);
     }
 
     #[tokio::test(start_paused = true)]

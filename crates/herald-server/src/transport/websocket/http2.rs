@@ -23,7 +23,7 @@ use tokio::net::UnixStream;
 use tokio_util::task::TaskTracker;
 
 use super::handler::Handler;
-use super::{Endpoint, HandshakeError, admit, connection, holding, negotiate};
+use super::{Endpoint, HandshakeError, admit, connection, negotiate, spawn_holding};
 
 /// Answers an extended CONNECT and starts the connection on its stream.
 pub(super) async fn connect<H: Handler>(
@@ -67,7 +67,7 @@ pub(super) async fn connect<H: Handler>(
         settings,
         remote,
     );
-    transport.tracker.spawn(holding(permit, connection));
+    spawn_holding(&transport.tracker, permit, connection);
     let mut response = Response::new(Body::empty());
     *response.headers_mut() = response_headers;
     response

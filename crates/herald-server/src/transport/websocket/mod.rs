@@ -170,7 +170,7 @@ async fn upgrade<H: Handler>(
         settings,
         remote,
     );
-    transport.tracker.spawn(holding(permit, connection));
+    spawn_holding(&transport.tracker, permit, connection);
     response_headers.insert(header::UPGRADE, HeaderValue::from_static("websocket"));
     response_headers.insert(header::CONNECTION, HeaderValue::from_static("Upgrade"));
     if let Ok(value) = HeaderValue::from_str(&accept) {
@@ -205,10 +205,21 @@ fn admit(
     })
 }
 
-/// `connection`, holding `permit` until it ends (the per-IP count frees with it).
-async fn holding<F: Future<Output = ()>>(permit: ConnectionPermit, connection: F) {
-    let _permit = permit;
-    connection.await;
+/// Spawns `connection` holding `permit` until it ends (the per-IP count frees with it). A
+/// permit that counts nothing is dropped here, so without `client.ip_connection_limit` the
+/// task carries nothing more than the connection.
+fn spawn_holding<F>(tracker: &TaskTracker, permit: ConnectionPermit, connection: F)
+where
+    F: Future<Output = ()> + Send + 'static,
+{
+    if permit.is_counted() {
+        tracker.spawn(async move {
+            let _permit = permit;
+            connection.await;
+        });
+    } else {
+        tracker.spawn(connection);
+    }
 }
 
 /// The connection's settings from the request (protocol, permessage-deflate, a uni_websocket
