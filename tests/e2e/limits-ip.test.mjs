@@ -4,7 +4,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import WebSocket from 'ws';
-import { startHerald, defaultConfig, client, connected, once, api, waitFor } from './harness.mjs';
+import { startHerald, defaultConfig, client, emulatedClient, connected, once, api, waitFor } from './harness.mjs';
 
 /** The HTTP status a WebSocket upgrade from `localAddress` gets: 101 when it opens. */
 function upgradeStatus(server, { localAddress = '127.0.0.1', headers = {} } = {}) {
@@ -50,6 +50,24 @@ test('client.ip_connection_limit: 200 from one IP against 100, the first 100 sta
     await waitFor(async () => (await upgradeStatus(server)) === 101, { what: 'an upgrade after a client left' });
   } finally {
     for (const c of clients) c.disconnect();
+    await server.stop();
+  }
+});
+
+test('client.ip_connection_limit: HTTP-streaming and SSE connections count, and free their place when they end', async () => {
+  const config = defaultConfig();
+  config.client.insecure = true;
+  config.client.ip_connection_limit = 1;
+  const server = await startHerald(config);
+  try {
+    for (const transport of ['http_stream', 'sse']) {
+      const c = emulatedClient(server, transport);
+      await connected(c);
+      assert.equal(await upgradeStatus(server), 429, `${transport} holds the one place`);
+      c.disconnect();
+      await waitFor(async () => (await upgradeStatus(server)) === 101, { what: `the place ${transport} held` });
+    }
+  } finally {
     await server.stop();
   }
 });
