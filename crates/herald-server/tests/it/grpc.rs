@@ -33,12 +33,18 @@ struct Server {
 /// A node on the memory engine (channels without namespace keep presence and history) with
 /// the gRPC API (`key` unless empty) and uni_grpc on 127.0.0.1 ports of their own.
 async fn start(key: &str, transport_errors: bool) -> Server {
-    start_limited(key, transport_errors, 0).await
+    start_limited(key, transport_errors, 0, 0).await
 }
 
-/// [`start`] with `grpc_api.rate_limit` calls per second.
-async fn start_limited(key: &str, transport_errors: bool, rate_limit: u32) -> Server {
+/// [`start`] with `grpc_api.rate_limit` calls per second and `client.ip_connection_limit`.
+async fn start_limited(
+    key: &str,
+    transport_errors: bool,
+    rate_limit: u32,
+    ip_connection_limit: usize,
+) -> Server {
     let mut options = NodeOptions::default();
+    options.client.ip_connection_limit = ip_connection_limit;
     options.channel.without_namespace = ChannelOptions {
         presence: true,
         history_size: 10,
@@ -258,7 +264,7 @@ async fn transport_error_mode_uses_grpc_statuses() {
 
 #[tokio::test]
 async fn calls_past_the_rate_limit_get_resource_exhausted_and_keyless_ones_spend_nothing() {
-    let server = start_limited(KEY, false, 1).await;
+    let server = start_limited(KEY, false, 1, 0).await;
     let mut api = client(&server).await;
     for _ in 0..5 {
         let status = api
@@ -503,6 +509,43 @@ async fn methods_herald_does_not_serve_are_unimplemented() {
         .await
         .expect_err("unimplemented");
     assert_eq!(status.code(), Code::Unimplemented);
+}
+
+#[tokio::test]
+async fn uni_grpc_past_the_ip_connection_limit_is_resource_exhausted_until_a_stream_ends() {
+    let server = start_limited(KEY, false, 0, 1).await;
+    let mut uni = CentrifugoUniStreamClient::new(channel(server.uni).await);
+    let request = || unistream::ConnectRequest {
+        token: "user:bob".into(),
+        ..Default::default()
+    };
+    let mut first = uni.consume(request()).await.expect("stream").into_inner();
+    let push = tokio::time::timeout(WAIT, first.message())
+        .await
+        .expect("a push in time")
+        .expect("no error")
+        .expect("connect push");
+    assert!(push.connect.is_some());
+    let status = uni.consume(request()).await.expect_err("one per IP");
+    assert_eq!(status.code(), Code::ResourceExhausted);
+    assert_eq!(
+        server.hub.limit_counters().snapshot().ip_connection_limit,
+        1
+    );
+
+    drop(first);
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        match uni.consume(request()).await {
+            Ok(_) => break,
+            Err(status) => assert_eq!(status.code(), Code::ResourceExhausted),
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the place never freed"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }
 
 #[tokio::test]
