@@ -8,6 +8,7 @@ mod delta;
 mod gaps;
 mod lifecycle;
 mod permissions;
+mod probe;
 mod proxy;
 mod recovery;
 mod timers;
