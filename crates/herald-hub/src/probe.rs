@@ -15,6 +15,9 @@
 //!   ([`Broker::reconnect`](herald_engine::Broker::reconnect)): it subscribes every channel
 //!   again and reports the gap, so positioned subscribers recover from history exactly as after
 //!   a broker restart. A broker that knows it is down is reconnecting already and is left alone.
+//!   While probes keep failing, forced reconnects back off (after failure 1, 2, 4, 8, 16, then
+//!   every [`RECONNECT_EVERY_MAX`] failures): each one makes every positioned subscriber
+//!   resubscribe, which must not happen every few seconds for a fault a reconnect does not fix.
 //!
 //! The decisions live in [`ProbeState`], a small sans-I/O struct that takes `now` and is unit
 //! tested on tokio's paused clock; [`spawn`] is the thin task around it. The probe channel is
@@ -33,6 +36,9 @@ use tokio::time::{Instant, sleep_until, timeout};
 
 use crate::Hub;
 use crate::node::Shared;
+
+/// While probes keep failing, a forced reconnect at most once per this many failed probes.
+const RECONNECT_EVERY_MAX: u64 = 32;
 
 /// How the end-to-end probe runs (`health.probe_interval`, `health.probe_timeout`).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -216,7 +222,7 @@ async fn probe_once(weak: &Weak<Shared>, options: &ProbeOptions) -> bool {
             tracing::info!("broker probe came back: node ready again");
         }
         Outcome::Passed { recovered: false } => {}
-        Outcome::Failed { first } => {
+        Outcome::Failed { first, reconnect } => {
             probe.probe_failures.fetch_add(1, Ordering::Relaxed);
             let broker_healthy = shared.broker.is_healthy();
             if first {
@@ -232,7 +238,7 @@ async fn probe_once(weak: &Weak<Shared>, options: &ProbeOptions) -> bool {
                 );
             }
             // A broker that knows it is down is reconnecting already.
-            if broker_healthy {
+            if broker_healthy && reconnect {
                 probe.link_reconnects.fetch_add(1, Ordering::Relaxed);
                 shared.broker.reconnect();
             }
@@ -274,8 +280,8 @@ pub(crate) struct ProbeState {
     timeout: Duration,
     next_seq: u64,
     in_flight: Option<InFlight>,
-    /// The last finished probe failed.
-    failing: bool,
+    /// Probes failed in a row (0: the last one passed).
+    failures: u64,
 }
 
 #[derive(Debug)]
@@ -290,8 +296,9 @@ struct InFlight {
 pub(crate) enum Outcome {
     /// It came back in time; `recovered` when the one before had failed.
     Passed { recovered: bool },
-    /// It did not; `first` when the one before had passed.
-    Failed { first: bool },
+    /// It did not; `first` when the one before had passed; `reconnect` when this failure may
+    /// force a reconnect (backing off while failures go on).
+    Failed { first: bool, reconnect: bool },
 }
 
 impl ProbeState {
@@ -300,7 +307,7 @@ impl ProbeState {
             timeout,
             next_seq: 0,
             in_flight: None,
-            failing: false,
+            failures: 0,
         }
     }
 
@@ -336,21 +343,23 @@ impl ProbeState {
     /// failure (nothing came back).
     pub(crate) fn finish(&mut self) -> Outcome {
         let passed = self.in_flight.take().is_some_and(|probe| probe.answered);
-        let was_failing = std::mem::replace(&mut self.failing, !passed);
         if passed {
-            Outcome::Passed {
-                recovered: was_failing,
-            }
-        } else {
-            Outcome::Failed {
-                first: !was_failing,
-            }
+            let recovered = self.failures > 0;
+            self.failures = 0;
+            return Outcome::Passed { recovered };
+        }
+        self.failures += 1;
+        let n = self.failures;
+        Outcome::Failed {
+            first: n == 1,
+            reconnect: (n.is_power_of_two() && n <= RECONNECT_EVERY_MAX)
+                || n.is_multiple_of(RECONNECT_EVERY_MAX),
         }
     }
 
     /// Whether the last finished probe failed.
     pub(crate) fn is_failing(&self) -> bool {
-        self.failing
+        self.failures > 0
     }
 }
 
@@ -383,7 +392,13 @@ mod tests {
         );
         tokio::time::advance(TIMEOUT + Duration::from_millis(1)).await;
         assert!(!state.answer(seq, Instant::now()), "past the deadline");
-        assert_eq!(state.finish(), Outcome::Failed { first: true });
+        assert_eq!(
+            state.finish(),
+            Outcome::Failed {
+                first: true,
+                reconnect: true
+            }
+        );
         assert!(state.is_failing());
 
         let (next, _) = state.start(Instant::now());
@@ -392,15 +407,53 @@ mod tests {
             !state.answer(seq, Instant::now()),
             "the old probe is forgotten"
         );
-        assert_eq!(state.finish(), Outcome::Failed { first: false });
+        assert_eq!(
+            state.finish(),
+            Outcome::Failed {
+                first: false,
+                reconnect: true
+            }
+        );
         assert!(state.is_failing());
+    }
+
+    #[test]
+    fn forced_reconnects_back_off_while_probes_keep_failing() {
+        let mut state = ProbeState::new(TIMEOUT);
+        let reconnects: Vec<u64> = (1..=100)
+            .filter(|_| {
+                matches!(
+                    state.finish(),
+                    Outcome::Failed {
+                        reconnect: true,
+                        ..
+                    }
+                )
+            })
+            .collect();
+        assert_eq!(reconnects, vec![1, 2, 4, 8, 16, 32, 64, 96]);
+        // A pass starts over.
+        state.start(Instant::now());
+        let (seq, _) = state.start(Instant::now());
+        assert!(state.answer(seq, Instant::now()));
+        assert_eq!(state.finish(), Outcome::Passed { recovered: true });
+        assert_eq!(
+            state.finish(),
+            Outcome::Failed {
+                first: true,
+                reconnect: true
+            }
+        );
     }
 
     #[tokio::test(start_paused = true)]
     async fn a_probe_back_after_failures_recovers() {
         let mut state = ProbeState::new(TIMEOUT);
         state.start(Instant::now());
-        assert_eq!(state.finish(), Outcome::Failed { first: true });
+        assert!(matches!(
+            state.finish(),
+            Outcome::Failed { first: true, .. }
+        ));
         let (seq, _) = state.start(Instant::now());
         tokio::time::advance(TIMEOUT).await;
         assert!(
@@ -414,6 +467,9 @@ mod tests {
     #[test]
     fn finishing_without_a_probe_in_flight_is_a_failure() {
         let mut state = ProbeState::new(TIMEOUT);
-        assert_eq!(state.finish(), Outcome::Failed { first: true });
+        assert!(matches!(
+            state.finish(),
+            Outcome::Failed { first: true, .. }
+        ));
     }
 }
