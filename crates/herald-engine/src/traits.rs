@@ -94,6 +94,14 @@ pub trait Broker: Send + Sync + 'static {
     fn is_healthy(&self) -> bool {
         true
     }
+
+    /// Drops the link that delivers events to this node and establishes it again, subscribing
+    /// every channel anew and then reporting [`BrokerEventHandler::handle_gap`]. The hub calls
+    /// it when its end-to-end probe did not come back although the broker reports itself
+    /// healthy: the link looks alive but delivers nothing (a wedged PUB/SUB connection).
+    /// Returns at once; the reconnect happens in the background. A broker that delivers
+    /// in-process has no link to drop.
+    fn reconnect(&self) {}
 }
 
 /// Keeps who is subscribed to a channel, with expiry so that a dead node's entries vanish.
@@ -121,4 +129,9 @@ pub trait PresenceManager: Send + Sync + 'static {
 
     /// Counters of `channel`.
     async fn presence_stats(&self, channel: &str) -> Result<PresenceStats, EngineError>;
+
+    /// Whether the presence backend can currently be reached (for the readiness endpoint).
+    fn is_available(&self) -> bool {
+        true
+    }
 }

@@ -249,6 +249,8 @@ pub(crate) struct NodeEvents {
     pub(crate) registry: Arc<Registry>,
     /// Weak: the broker holds this handler and the node holds the broker.
     pub(crate) shared: Weak<Shared>,
+    /// Publications in its channel are the node's probes coming back, not for subscribers.
+    pub(crate) probe: Arc<crate::probe::Probe>,
 }
 
 impl BrokerEventHandler for NodeEvents {
@@ -258,6 +260,10 @@ impl BrokerEventHandler for NodeEvents {
         publication: &Publication,
         position: &StreamPosition,
     ) {
+        if self.probe.is_probe(channel) {
+            self.probe.on_publication(publication);
+            return;
+        }
         self.registry
             .handle_publication(channel, publication, position);
     }

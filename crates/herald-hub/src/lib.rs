@@ -17,6 +17,9 @@
 //!   server crate).
 //! - [`LifecycleEvent`]: connect, disconnect, occupancy and presence events for webhooks, once
 //!   per event across the cluster ([`Hub::enable_lifecycle`]; the sender lives in the server).
+//! - [`Hub::readiness`]: whether the node can do its job ([`NotReady`] says why not), with an
+//!   end-to-end probe through the broker ([`ProbeOptions`]); [`Hub::drain`] closes clients in
+//!   batches at shutdown; [`HealthCounters`] counts both.
 //! - [`Proxy`]: how the application's backend is asked (connect, refresh, subscribe, publish,
 //!   sub_refresh, rpc); HTTP and gRPC live in the server crate.
 //!
@@ -49,6 +52,7 @@ mod channels;
 mod clients;
 mod cluster;
 mod convert;
+mod drain;
 mod emulation;
 mod error;
 mod lifecycle;
@@ -56,6 +60,7 @@ mod limits;
 mod node;
 mod options;
 mod outbox;
+mod probe;
 mod proxy;
 mod registry;
 mod session;
@@ -75,6 +80,7 @@ pub use options::{
     PersonalChannelOptions, PublicationDataFormat, RpcNamespace, RpcOptions, SubscriptionType,
 };
 pub use outbox::{Closed, Drained, Outbox};
+pub use probe::{HealthCounters, NotReady, ProbeOptions};
 pub use proxy::{
     ConnectProxyRequest, ConnectProxyResult, Proxy, ProxyClientError, ProxyContext, ProxyError,
     ProxyOutcome, ProxyReply, PublishProxyRequest, PublishProxyResult, RefreshProxyRequest,

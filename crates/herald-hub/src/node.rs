@@ -60,6 +60,8 @@ pub(crate) struct Shared {
     pub(crate) lifecycle: std::sync::OnceLock<crate::lifecycle::Lifecycle>,
     started: Instant,
     pub(crate) shutdown: CancellationToken,
+    /// The end-to-end broker probe and the health counters (`probe.rs`).
+    pub(crate) probe: Arc<crate::probe::Probe>,
 }
 
 /// A publish from the server API.
@@ -129,6 +131,8 @@ impl Hub {
         verifier: Arc<dyn TokenVerifier>,
     ) -> Self {
         let rules = ChannelRules::new(options.channel.clone());
+        let node_id = uuid::Uuid::new_v4().to_string();
+        let probe = Arc::new(crate::probe::Probe::new(&node_id, &options.probe));
         let shared = Shared {
             options,
             rules,
@@ -142,10 +146,11 @@ impl Hub {
             admission: Default::default(),
             ip_table: Default::default(),
             limit_counters: Default::default(),
-            node_id: uuid::Uuid::new_v4().to_string(),
+            node_id,
             lifecycle: std::sync::OnceLock::new(),
             started: Instant::now(),
             shutdown: CancellationToken::new(),
+            probe,
         };
         Self {
             shared: Arc::new(shared),
@@ -153,15 +158,18 @@ impl Hub {
     }
 
     /// Connects the node to its broker: from now on publications reach local subscribers and
-    /// control messages reach this node. Starts the node heartbeat.
+    /// control messages reach this node. Starts the node heartbeat and the end-to-end broker
+    /// probe (which subscribes its channel, so this fails if that does).
     pub async fn start(&self) -> Result<(), EngineError> {
         let events = NodeEvents {
             registry: self.shared.registry.clone(),
             shared: Arc::downgrade(&self.shared),
+            probe: self.shared.probe.clone(),
         };
         self.shared.broker.run(Arc::new(events)).await?;
         self.shared.nodes.record(self.shared.local_info());
         crate::cluster::spawn_heartbeat(&self.shared);
+        crate::probe::spawn(&self.shared, &self.shared.options.probe).await?;
         crate::lifecycle::start_watch(&self.shared).await;
         Ok(())
     }
@@ -490,7 +498,7 @@ impl Shared {
             .collect()
     }
 
-    fn clients(&self) -> MutexGuard<'_, Clients> {
+    pub(crate) fn clients(&self) -> MutexGuard<'_, Clients> {
         // Each critical section leaves the index consistent; a poisoned lock is still usable.
         herald_engine::lock(&self.clients)
     }

@@ -22,6 +22,8 @@ pub struct NodeOptions {
     pub channel: ChannelConfig,
     /// RPC namespaces and their proxies.
     pub rpc: RpcOptions,
+    /// The end-to-end broker probe behind [`Hub::readiness`](crate::Hub::readiness).
+    pub probe: crate::ProbeOptions,
 }
 
 impl Default for NodeOptions {
@@ -32,6 +34,7 @@ impl Default for NodeOptions {
             client: ClientOptions::default(),
             channel: ChannelConfig::default(),
             rpc: RpcOptions::default(),
+            probe: crate::ProbeOptions::default(),
         }
     }
 }

@@ -110,4 +110,15 @@ impl Broker for NatsBroker {
     fn is_healthy(&self) -> bool {
         NatsBroker::is_healthy(self)
     }
+
+    /// Asks the client to drop its connection and reconnect; the link then confirms the
+    /// resubscriptions with its own probe and reports the gap, as after any reconnect.
+    fn reconnect(&self) {
+        let client = self.client.clone();
+        tokio::spawn(async move {
+            if let Err(error) = client.force_reconnect().await {
+                tracing::warn!(%error, "nats forced reconnect not started");
+            }
+        });
+    }
 }

@@ -154,6 +154,15 @@ impl Broker for RedisEngine {
         RedisEngine::is_healthy(self)
     }
 
+    /// Drops every shard's PUB/SUB connection (its reader reconnects, resubscribes and reports
+    /// the gap) and puts every command connection in doubt (its monitor PINGs it).
+    fn reconnect(&self) {
+        for shard in &self.shards {
+            shard.health.doubt();
+            shard.subscriber.reconnect();
+        }
+    }
+
     /// Deletes the stream; the position (the meta hash) stays, so offsets continue.
     async fn remove_history(&self, channel: &str) -> Result<(), EngineError> {
         let shard = self.shard(channel);

@@ -70,6 +70,11 @@ impl PresenceManager for RedisEngine {
             num_users: saturate(users.len()),
         })
     }
+
+    /// Healthy as the engine is: presence uses the same shards and connections.
+    fn is_available(&self) -> bool {
+        RedisEngine::is_healthy(self)
+    }
 }
 
 impl RedisEngine {

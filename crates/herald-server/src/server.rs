@@ -1,6 +1,8 @@
 //! Assembling a running node: engine, hub, HTTP routes, listeners (HTTP, and the gRPC ones
-//! when enabled), and the three-step shutdown (stop accepting, close every client with 3001,
-//! wait for connection tasks and gRPC calls up to `shutdown.timeout`).
+//! when enabled), and the three-step shutdown (close every client with 3001, at once or in
+//! batches over `shutdown.drain_period` while still answering HTTP, so the readiness endpoint
+//! says 503 and new connections are refused; then stop accepting; then wait for connection
+//! tasks and gRPC calls until `shutdown.timeout` after the signal).
 
 use std::future::Future;
 use std::sync::Arc;
@@ -81,16 +83,28 @@ pub async fn serve(
     tracing::info!(address = %local, "herald is listening");
 
     let stopping_hub = hub.clone();
+    let drain_period = settings.drain_period;
+    let (signalled_tx, signalled) = tokio::sync::oneshot::channel();
     let stop = async move {
         shutdown.await;
-        tracing::info!("shutting down: closing every client with 3001");
+        let _ = signalled_tx.send(tokio::time::Instant::now());
+        tracing::info!(
+            ?drain_period,
+            "shutting down: closing every client with 3001"
+        );
         grpc_stopping.cancel();
-        stopping_hub.shutdown();
+        // The listener keeps answering meanwhile: readiness 503, new connections refused.
+        stopping_hub.drain(drain_period).await;
     };
     accept_loop(listener, app, stop, inherit_nodelay, settings.h2c).await;
 
     tracker.close();
-    if tokio::time::timeout(settings.shutdown_timeout, tracker.wait())
+    // `shutdown.timeout` counts from the signal, drain included.
+    let deadline = signalled
+        .await
+        .unwrap_or_else(|_| tokio::time::Instant::now())
+        + settings.shutdown_timeout;
+    if tokio::time::timeout_at(deadline, tracker.wait())
         .await
         .is_err()
     {
@@ -317,13 +331,33 @@ fn routes(hub: &Hub, settings: &crate::config::ServerSettings, tracker: TaskTrac
         app = app.merge(crate::api::router_with_error_mode(hub.clone(), api, mode));
     }
     if settings.health.enabled {
-        let hub = hub.clone();
+        let liveness = hub.clone();
         app = app.route(
             &settings.health.handler_prefix,
-            get(move || health(hub.clone())),
+            get(move || health(liveness.clone())),
+        );
+        let readiness = hub.clone();
+        app = app.route(
+            &settings.health.readiness_handler_prefix,
+            get(move || ready(readiness.clone())),
         );
     }
     app
+}
+
+/// The readiness endpoint (`health.readiness_handler_prefix`): `200 {}` while the node can do
+/// its job, else `503 {"error": "<why>"}` (shutting down, broker or presence backend
+/// unreachable, end-to-end broker probe failing; see `Hub::readiness`).
+async fn ready(hub: Hub) -> impl axum::response::IntoResponse {
+    let json = [(http::header::CONTENT_TYPE, "application/json")];
+    match hub.readiness() {
+        Ok(()) => (http::StatusCode::OK, json, "{}".to_owned()),
+        Err(why) => (
+            http::StatusCode::SERVICE_UNAVAILABLE,
+            json,
+            serde_json::json!({ "error": why.to_string() }).to_string(),
+        ),
+    }
 }
 
 /// `200 {}` as Centrifugo's health endpoint, but `503` while the engine cannot reach its

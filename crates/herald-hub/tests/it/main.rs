@@ -9,6 +9,7 @@ mod gaps;
 mod lifecycle;
 mod limits;
 mod permissions;
+mod probe;
 mod proxy;
 mod recovery;
 mod timers;

@@ -395,3 +395,25 @@ async fn server_restart_reports_a_gap_and_delivery_resumes() {
     })
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_requested_reconnect_reports_a_gap_and_delivery_resumes() {
+    let server = NatsServer::start();
+    let (broker, spy) = running(
+        NatsBroker::connect(options(&server))
+            .await
+            .expect("connect"),
+    )
+    .await;
+    let ch = unique_channel("requested-reconnect");
+    broker.subscribe(&ch).await.expect("subscribe");
+    publish(&broker, &ch, "before").await;
+    spy.wait_events(&ch, 1).await;
+    assert_eq!(spy.gaps(), 0);
+
+    Broker::reconnect(&*broker);
+    eventually("a gap", || spy.gaps() >= 1).await;
+    eventually("healthy again", || broker.is_healthy()).await;
+    publish(&broker, &ch, "after").await;
+    spy.wait_events(&ch, 2).await;
+}

@@ -36,7 +36,7 @@ use rand::RngExt;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
-use tokio::sync::oneshot;
+use tokio::sync::{Notify, oneshot};
 use tokio::task::AbortHandle;
 use tokio::time::{Instant, sleep, sleep_until, timeout};
 
@@ -100,6 +100,10 @@ struct Shared {
     pending: Mutex<VecDeque<Pending>>,
     /// Connected with every wanted channel subscribed.
     healthy: AtomicBool,
+    /// Tells the reader to drop the live connection ([`Subscriber::reconnect`]). Only
+    /// `notify_waiters`: no permit is stored, so a request made while no connection is up
+    /// does not drop the next one.
+    drop_connection: Notify,
 }
 
 /// Why a subscribe or unsubscribe did not complete.
@@ -137,6 +141,7 @@ impl Subscriber {
             writer: tokio::sync::Mutex::new(None),
             pending: Mutex::default(),
             healthy: AtomicBool::new(false),
+            drop_connection: Notify::new(),
         });
         let mut failures = Vec::new();
         let mut connection = None;
@@ -166,6 +171,14 @@ impl Subscriber {
     /// Connected, with every wanted channel subscribed.
     pub(crate) fn is_healthy(&self) -> bool {
         self.shared.healthy.load(Ordering::Relaxed)
+    }
+
+    /// Drops the live connection as if it were lost: the reader reconnects, subscribes every
+    /// channel again and reports the gap. For a connection that answers PINGs but no longer
+    /// delivers (the hub's end-to-end probe found it wedged). Does nothing while no connection
+    /// is up: the reader is reconnecting already.
+    pub(crate) fn reconnect(&self) {
+        self.shared.drop_connection.notify_waiters();
     }
 
     /// Subscribes `pubsub_channel`; returns once Redis confirmed it, so every message published
@@ -321,6 +334,10 @@ impl Shared {
         let interval = self.settings.ping_interval;
         let mut heard = Instant::now();
         let mut pinged = false;
+        // Registered now, so a request made while frames are being handled is not missed.
+        let dropped = self.drop_connection.notified();
+        tokio::pin!(dropped);
+        dropped.as_mut().enable();
         loop {
             loop {
                 match resp::next_frame(&mut buf, self.settings.max_message_size) {
@@ -352,6 +369,9 @@ impl Shared {
                     }
                     Err(error) => return error,
                 },
+                () = &mut dropped => {
+                    return io::Error::other("dropped on request: the end-to-end probe did not come back");
+                }
                 () = sleep_until(deadline) => {
                     if pinged {
                         return io::Error::new(io::ErrorKind::TimedOut, "no answer to ping");

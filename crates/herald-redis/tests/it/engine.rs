@@ -366,6 +366,51 @@ async fn pubsub_reconnects_after_client_kill() {
     handler.wait_events(&later, 1).await;
 }
 
+/// Ids of the PUB/SUB clients connected to `server`.
+async fn pubsub_client_ids(server: &RedisServer) -> Vec<String> {
+    let mut redis = raw(server).await;
+    let list: String = redis::cmd("CLIENT")
+        .arg(&["LIST", "TYPE", "pubsub"])
+        .query_async(&mut redis)
+        .await
+        .expect("client list");
+    list.lines()
+        .filter_map(|line| line.split(' ').find_map(|f| f.strip_prefix("id=")))
+        .map(str::to_owned)
+        .collect()
+}
+
+#[tokio::test]
+async fn a_requested_reconnect_replaces_the_pubsub_connection_and_reports_the_gap() {
+    // Its own server, to count its PUB/SUB clients.
+    let server = RedisServer::start();
+    let options = RedisOptions {
+        addresses: vec![server.url()],
+        prefix: PREFIX.to_owned(),
+        ..RedisOptions::default()
+    };
+    let (engine, handler) = running(RedisEngine::connect(options).await.expect("connect")).await;
+    let ch = unique_channel("requested-reconnect");
+    engine.subscribe(&ch).await.expect("subscribe");
+    let before = pubsub_client_ids(&server).await;
+    assert_eq!(before.len(), 1, "{before:?}");
+
+    Broker::reconnect(&*engine);
+    eventually("the gap to be reported", || {
+        handler.gaps.load(Ordering::SeqCst) == 1
+    })
+    .await;
+    let after = pubsub_client_ids(&server).await;
+    assert_eq!(after.len(), 1, "{after:?}");
+    assert_ne!(before, after, "a new PUB/SUB connection");
+    eventually("healthy again", || engine.is_healthy()).await;
+    engine
+        .publish(&ch, text("after"), &with_history())
+        .await
+        .expect("publish");
+    handler.wait_events(&ch, 1).await;
+}
+
 #[tokio::test]
 async fn undecodable_messages_are_skipped() {
     let (engine, handler) = running(engine().await).await;

@@ -693,8 +693,21 @@ pub struct HealthConfig {
     /// Serve `200 {}` on `handler_prefix`. Herald's default is `true` (Centrifugo's is `false`):
     /// Herald promises a health endpoint out of the box, and it answers nothing secret.
     pub enabled: bool,
-    /// Path of the endpoint. Default `/health`.
+    /// Path of the endpoint. Default `/health`. It answers 503 while the broker cannot reach
+    /// its backend (Herald's addition).
     pub handler_prefix: String,
+    /// Path of the readiness endpoint (Herald's, not in Centrifugo), served with `enabled`:
+    /// `200 {}`, or `503 {"error": reason}` while the node cannot do its job (shutting down,
+    /// broker or presence backend unreachable, or the end-to-end broker probe failing).
+    /// Default `/ready`; must differ from `handler_prefix`.
+    pub readiness_handler_prefix: String,
+    /// How often the node publishes a probe through the broker to itself (whether or not the
+    /// endpoints are enabled: a probe that does not come back also makes the broker re-establish
+    /// its link). Default `3s`; `0s` turns the probe off.
+    pub probe_interval: GoDuration,
+    /// How long a probe may take to come back before the node counts as not ready. Default
+    /// `3s`; must be positive while the probe is on.
+    pub probe_timeout: GoDuration,
 }
 
 impl Default for HealthConfig {
@@ -702,6 +715,9 @@ impl Default for HealthConfig {
         Self {
             enabled: true,
             handler_prefix: "/health".to_owned(),
+            readiness_handler_prefix: "/ready".to_owned(),
+            probe_interval: GoDuration::from_secs(3),
+            probe_timeout: GoDuration::from_secs(3),
         }
     }
 }
@@ -712,12 +728,19 @@ impl Default for HealthConfig {
 pub struct ShutdownConfig {
     /// Hard exit this long after a shutdown signal. Default `30s`.
     pub timeout: GoDuration,
+    /// Herald's, not in Centrifugo: close clients (with 3001, which SDKs reconnect on) in
+    /// batches spread over this period rather than all at once, so a restarted node's clients
+    /// do not all land on the other nodes in the same second. New connections are refused and
+    /// the readiness endpoint fails from the signal on. Default `0s`: all at once. Must be less
+    /// than `timeout`.
+    pub drain_period: GoDuration,
 }
 
 impl Default for ShutdownConfig {
     fn default() -> Self {
         Self {
             timeout: GoDuration::from_secs(30),
+            drain_period: GoDuration::ZERO,
         }
     }
 }

@@ -68,6 +68,9 @@ pub struct ServerSettings {
     pub uni_grpc: super::grpc::UniGrpcSettings,
     /// Hard exit this long after a shutdown signal.
     pub shutdown_timeout: Duration,
+    /// Clients are closed in batches over this period first (`shutdown.drain_period`); zero:
+    /// all at once. Less than `shutdown_timeout`.
+    pub drain_period: Duration,
     /// Commands processed concurrently per connection (`client.concurrency`); 0 is sequential.
     pub client_concurrency: usize,
 }
@@ -181,6 +184,8 @@ pub struct HealthSettings {
     pub enabled: bool,
     /// Path of the endpoint, starting with `/`, without trailing slash.
     pub handler_prefix: String,
+    /// Path of the readiness endpoint, likewise.
+    pub readiness_handler_prefix: String,
 }
 
 /// Token verification settings, checked but with keys not yet parsed (the `jwt` module parses

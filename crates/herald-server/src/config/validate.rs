@@ -15,7 +15,7 @@ use super::raw::{
     ChannelConfig, ChannelOptionsConfig, ClientConfig, Config, RedisEngineConfig, TokenConfig,
 };
 use super::settings::{
-    ApiErrorMode, BackendSettings, ClaimMatch, CompressionSettings, EngineSettings, HealthSettings,
+    ApiErrorMode, BackendSettings, ClaimMatch, CompressionSettings, EngineSettings,
     HttpApiSettings, LogLevel, ServerSettings, TokenKeys, TokenSettings, Validated,
     WebSocketSettings,
 };
@@ -117,6 +117,7 @@ impl Config {
             client,
             channel,
             rpc,
+            probe: health::probe_options(&self.health, &mut c),
             ..hub::NodeOptions::default()
         };
         let webhooks = self.webhooks.validate(|key, message| c.fail(key, message));
@@ -198,6 +199,7 @@ impl Config {
     }
 
     fn server_settings(&self, c: &mut Checker) -> ServerSettings {
+        let shutdown_timeout = c.non_negative("shutdown.timeout", self.shutdown.timeout);
         let log_level = match self.log.level.to_ascii_lowercase().as_str() {
             "none" => LogLevel::None,
             "trace" => LogLevel::Trace,
@@ -264,14 +266,12 @@ impl Config {
                     ws.compression_level,
                 ),
             },
-            health: HealthSettings {
-                enabled: self.health.enabled,
-                handler_prefix: c.prefix("health.handler_prefix", &self.health.handler_prefix, "/"),
-            },
+            health: self.health_settings(c),
             transports: self.transport_settings(c),
             grpc_api: self.grpc_api_settings(c),
             uni_grpc: self.uni_grpc_settings(c),
-            shutdown_timeout: c.non_negative("shutdown.timeout", self.shutdown.timeout),
+            shutdown_timeout,
+            drain_period: health::drain_period(&self.shutdown, shutdown_timeout, c),
             client_concurrency: self.client.concurrency,
         }
     }
@@ -775,6 +775,7 @@ impl Checker {
 }
 
 mod grpc;
+mod health;
 mod proxies;
 mod transports;
 
