@@ -372,7 +372,12 @@ pub struct TokenConfig {
     pub rsa_public_key: String,
     /// PEM public key for ES256 (P-256) or ES384 (P-384) tokens.
     pub ecdsa_public_key: String,
-    /// JWKS endpoint. Not supported by Herald yet: a non-empty value is a validation error.
+    /// URL (http or https) of a JSON Web Key Set; `""` (default) for none. When set, RSA and
+    /// ECDSA tokens of this section are verified only with its keys (RSA; ECDSA P-256 and
+    /// P-384), chosen by the token's `kid`; the PEM and HMAC keys are not used. Keys are cached,
+    /// fetched again on an unknown `kid` (at most once a second) and refreshed hourly; a failed
+    /// fetch keeps the cached keys and never lets a token with an unknown key in. Templated
+    /// endpoints (`{{tenant}}`-style variables) are not supported (a configuration error).
     pub jwks_public_endpoint: String,
     /// Required `aud` value; `""` (default) skips the check.
     pub audience: String,

@@ -207,6 +207,8 @@ pub struct TokenKeys {
     pub rsa_public_key: String,
     /// ECDSA public key PEM; empty disables ES*.
     pub ecdsa_public_key: String,
+    /// JWKS endpoint (http or https URL); when set, the only source of keys.
+    pub jwks_public_endpoint: Option<String>,
     /// `aud` check.
     pub audience: Option<ClaimMatch>,
     /// `iss` check.

@@ -551,12 +551,7 @@ fn check_personal_channel(
 const MAX_UNIX_SECONDS: i64 = 253_402_300_799;
 
 fn token_keys(raw: &TokenConfig, section: &'static str, c: &mut Checker) -> TokenKeys {
-    if !raw.jwks_public_endpoint.is_empty() {
-        c.errors.push(ConfigError::Unsupported {
-            key: format!("{section}.jwks_public_endpoint"),
-            value: raw.jwks_public_endpoint.clone(),
-        });
-    }
+    let jwks_public_endpoint = jwks::endpoint(&raw.jwks_public_endpoint, section, c);
     let mut claim = |name: &str, exact: &str, pattern: &str| -> Option<ClaimMatch> {
         match (exact.is_empty(), pattern.is_empty()) {
             (true, true) => None,
@@ -622,6 +617,7 @@ fn token_keys(raw: &TokenConfig, section: &'static str, c: &mut Checker) -> Toke
         }),
         rsa_public_key: raw.rsa_public_key.clone(),
         ecdsa_public_key: raw.ecdsa_public_key.clone(),
+        jwks_public_endpoint,
         audience,
         issuer,
         user_id_claim,
@@ -767,6 +763,7 @@ impl Checker {
 }
 
 mod grpc;
+mod jwks;
 mod proxies;
 mod transports;
 

@@ -281,8 +281,12 @@ fn engine_and_unsupported_features() {
         "engine.type: unknown engine type",
     );
     assert_problem(
-        json!({"client": {"token": {"jwks_public_endpoint": "https://x/jwks"}}}),
-        "client.token.jwks_public_endpoint https://x/jwks is not supported yet",
+        json!({"client": {"token": {"jwks_public_endpoint": "https://{{tenant}}.x/jwks"}}}),
+        "client.token.jwks_public_endpoint: templated JWKS endpoints",
+    );
+    assert_problem(
+        json!({"client": {"subscription_token": {"enabled": true, "jwks_public_endpoint": "ftp://x/jwks"}}}),
+        "client.subscription_token.jwks_public_endpoint: \"ftp://x/jwks\" is not an http or https URL",
     );
 }
 
