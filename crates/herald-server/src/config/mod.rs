@@ -30,6 +30,7 @@ mod env;
 mod error;
 mod generate;
 mod grpc;
+mod http_tls;
 mod load;
 mod origin;
 mod proxy;
@@ -46,6 +47,7 @@ pub use generate::{default_config_file, default_config_file_in};
 pub use grpc::{
     GrpcApiConfig, GrpcApiSettings, TlsConfig, TlsSettings, UniGrpcConfig, UniGrpcSettings,
 };
+pub use http_tls::HttpTlsSettings;
 pub use load::{Format, Loaded, load, load_all, load_str, process_env};
 pub use origin::OriginPolicy;
 pub use proxy::{

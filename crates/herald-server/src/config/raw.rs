@@ -76,6 +76,11 @@ pub struct HttpServerConfig {
     /// requires a separate `internal_port` with it; Herald does not. Default `false`: HTTP/1
     /// only, and the listener does not look at the first bytes of a connection.
     pub h2c_external: bool,
+    /// HTTPS and WSS on the port: `enabled` (default false), `cert_pem` and `key_pem` (PEM
+    /// text, base64 PEM or a file path; required when enabled; files are reloaded when they
+    /// change). `client_ca_pem` is refused (no mutual TLS here yet). See
+    /// [`super::HttpTlsSettings`].
+    pub tls: super::grpc::TlsConfig,
 }
 
 impl Default for HttpServerConfig {
@@ -84,6 +89,7 @@ impl Default for HttpServerConfig {
             address: String::new(),
             port: 8000,
             h2c_external: false,
+            tls: super::grpc::TlsConfig::default(),
         }
     }
 }

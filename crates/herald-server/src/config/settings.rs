@@ -48,6 +48,8 @@ pub struct ServerSettings {
     pub address: String,
     /// Serve HTTP/2 with prior knowledge beside HTTP/1 (`http_server.h2c_external`).
     pub h2c: bool,
+    /// `http_server.tls`, when enabled.
+    pub tls: Option<super::http_tls::HttpTlsSettings>,
     /// Port to bind.
     pub port: u16,
     /// Log verbosity.

@@ -233,6 +233,7 @@ impl Config {
             address: self.http_server.address.clone(),
             port: self.http_server.port,
             h2c: self.http_server.h2c_external,
+            tls: self.http_tls_settings(c),
             log_level,
             origins,
             http_api: HttpApiSettings {
@@ -763,6 +764,7 @@ impl Checker {
 }
 
 mod grpc;
+mod http_tls;
 mod jwks;
 mod proxies;
 mod transports;

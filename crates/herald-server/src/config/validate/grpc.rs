@@ -106,7 +106,7 @@ fn join_host_port(host: &str, port: u16) -> String {
     }
 }
 
-fn tls(c: &mut Checker, section: &str, raw: &TlsConfig) -> Option<TlsSettings> {
+pub(super) fn tls(c: &mut Checker, section: &str, raw: &TlsConfig) -> Option<TlsSettings> {
     if !raw.enabled {
         return None;
     }

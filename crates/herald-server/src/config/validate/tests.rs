@@ -281,6 +281,14 @@ fn engine_and_unsupported_features() {
         "engine.type: unknown engine type",
     );
     assert_problem(
+        json!({"http_server": {"tls": {"enabled": true}}}),
+        "http_server.tls.cert_pem: required when TLS is enabled",
+    );
+    assert_problem(
+        json!({"http_server": {"tls": {"enabled": true, "client_ca_pem": "/nope"}}}),
+        "http_server.tls.client_ca_pem: client certificates (mutual TLS) are not supported",
+    );
+    assert_problem(
         json!({"client": {"token": {"jwks_public_endpoint": "https://{{tenant}}.x/jwks"}}}),
         "client.token.jwks_public_endpoint: templated JWKS endpoints",
     );

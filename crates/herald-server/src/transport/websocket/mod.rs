@@ -161,15 +161,32 @@ async fn upgrade<H: Handler>(
             Ok(negotiated) => negotiated,
             Err(refused) => return refused.into_response(),
         };
+    let over_tls = request
+        .extensions()
+        .get::<crate::server::OverTls>()
+        .is_some();
     let on_upgrade = hyper::upgrade::on(&mut request);
-    transport
-        .tracker
-        .spawn(connection::Connection::<H, TcpStream>::upgrading(
-            take_socket(on_upgrade, remote),
-            transport.hub.clone(),
-            settings,
-            remote,
-        ));
+    if over_tls {
+        // rustls's stream cannot be written without waiting the way `Socket` needs: the same
+        // socket-pair bridge as WebSocket over HTTP/2.
+        transport.tracker.spawn(
+            connection::Connection::<H, tokio::net::UnixStream>::upgrading(
+                http2::bridge(on_upgrade, remote, transport.tracker.clone()),
+                transport.hub.clone(),
+                settings,
+                remote,
+            ),
+        );
+    } else {
+        transport
+            .tracker
+            .spawn(connection::Connection::<H, TcpStream>::upgrading(
+                take_socket(on_upgrade, remote),
+                transport.hub.clone(),
+                settings,
+                remote,
+            ));
+    }
     response_headers.insert(header::UPGRADE, HeaderValue::from_static("websocket"));
     response_headers.insert(header::CONNECTION, HeaderValue::from_static("Upgrade"));
     if let Ok(value) = HeaderValue::from_str(&accept) {
