@@ -145,6 +145,12 @@ pub struct RedisEngineConfig {
     /// `centrifugo`): Herald encodes values its own way, so it must not share keys with
     /// Centrifugo nodes on the same Redis.
     pub prefix: String,
+    /// TLS to Redis (Centrifugo's `tls` section): `enabled` (default false), `server_ca_pem`
+    /// (CA the server's certificate must chain to; default the platform's roots), `cert_pem`
+    /// and `key_pem` (a client certificate, both or neither), each PEM text, base64 PEM or a
+    /// file path. `insecure_skip_verify` and `server_name` are refused: the certificate is
+    /// always checked against the address's host.
+    pub tls: super::grpc::TlsConfig,
 }
 
 impl Default for RedisEngineConfig {
@@ -152,6 +158,7 @@ impl Default for RedisEngineConfig {
         Self {
             address: vec!["redis://127.0.0.1:6379".to_owned()],
             prefix: "herald".to_owned(),
+            tls: super::grpc::TlsConfig::default(),
         }
     }
 }

@@ -62,6 +62,7 @@ fn redis_settings(redis: &RedisEngineConfig, key: &str, c: &mut Checker) -> Back
     BackendSettings::Redis(herald_redis::RedisOptions {
         addresses: redis.address.clone(),
         prefix: redis.prefix.clone(),
+        tls: redis_tls::settings(&redis.tls, &format!("{key}.tls"), c),
         ..herald_redis::RedisOptions::default()
     })
 }
@@ -767,6 +768,7 @@ mod grpc;
 mod http_tls;
 mod jwks;
 mod proxies;
+mod redis_tls;
 mod transports;
 
 #[cfg(test)]

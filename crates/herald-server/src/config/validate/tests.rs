@@ -281,6 +281,14 @@ fn engine_and_unsupported_features() {
         "engine.type: unknown engine type",
     );
     assert_problem(
+        json!({"engine": {"type": "redis", "redis": {"tls": {"enabled": true, "insecure_skip_verify": true, "cert_pem": "-----BEGIN CERTIFICATE-----"}}}}),
+        "engine.redis.tls.insecure_skip_verify: not supported",
+    );
+    assert_problem(
+        json!({"engine": {"type": "redis", "redis": {"tls": {"enabled": true, "cert_pem": "-----BEGIN CERTIFICATE-----"}}}}),
+        "engine.redis.tls.cert_pem: a client certificate needs both cert_pem and key_pem",
+    );
+    assert_problem(
         json!({"http_server": {"tls": {"enabled": true}}}),
         "http_server.tls.cert_pem: required when TLS is enabled",
     );
