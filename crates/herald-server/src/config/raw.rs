@@ -202,6 +202,9 @@ pub struct NatsBrokerConfig {
     pub dial_timeout: GoDuration,
     /// Limit for a write to NATS. Default `1s`.
     pub write_timeout: GoDuration,
+    /// TLS to NATS: `enabled` (default false), `server_ca_pem` (required with it), `cert_pem`
+    /// and `key_pem` (a client certificate), as in `engine.redis.tls`.
+    pub tls: super::grpc::TlsConfig,
 }
 
 impl Default for NatsBrokerConfig {
@@ -211,6 +214,7 @@ impl Default for NatsBrokerConfig {
             prefix: "centrifugo".to_owned(),
             dial_timeout: GoDuration::from_secs(1),
             write_timeout: GoDuration::from_secs(1),
+            tls: super::grpc::TlsConfig::default(),
         }
     }
 }

@@ -164,6 +164,7 @@ impl Config {
                             defaults.command_timeout,
                             c,
                         ),
+                        tls: redis_tls::nats(&nats.tls, "broker.nats.tls", c),
                         ..defaults
                     })
                 }

@@ -1,4 +1,5 @@
-//! Validation of `engine.redis.tls` (and `broker.redis.tls`, `presence_manager.redis.tls`).
+//! Validation of `engine.redis.tls` (and `broker.redis.tls`, `presence_manager.redis.tls`)
+//! and of `broker.nats.tls`: the same client-side keys.
 
 use super::super::grpc::TlsConfig;
 use super::{Checker, grpc};
@@ -41,5 +42,25 @@ pub(super) fn settings(
     Some(herald_redis::RedisTls {
         server_ca_pem,
         client_cert_pem: cert.zip(key),
+    })
+}
+
+/// The TLS options of the NATS broker, when enabled and loadable (`server_ca_pem` required).
+pub(super) fn nats(
+    raw: &TlsConfig,
+    section: &str,
+    c: &mut Checker,
+) -> Option<herald_nats::NatsTls> {
+    if raw.enabled && raw.server_ca_pem.is_empty() {
+        c.fail(
+            format!("{section}.server_ca_pem"),
+            "required when TLS is enabled",
+        );
+        return None;
+    }
+    let tls = settings(raw, section, c)?;
+    Some(herald_nats::NatsTls {
+        server_ca_pem: tls.server_ca_pem?,
+        client_cert_pem: tls.client_cert_pem,
     })
 }

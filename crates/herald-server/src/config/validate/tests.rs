@@ -289,6 +289,10 @@ fn engine_and_unsupported_features() {
         "engine.redis.tls.cert_pem: a client certificate needs both cert_pem and key_pem",
     );
     assert_problem(
+        json!({"broker": {"enabled": true, "type": "nats", "nats": {"tls": {"enabled": true}}}}),
+        "broker.nats.tls.server_ca_pem: required when TLS is enabled",
+    );
+    assert_problem(
         json!({"http_server": {"tls": {"enabled": true}}}),
         "http_server.tls.cert_pem: required when TLS is enabled",
     );
