@@ -89,6 +89,6 @@ pub use proxy::{
 };
 pub use session::{Control, Event, Flow, ServerSubscription, Session, TransportKind};
 pub use token::{
-    ConnectTokenClaims, SubscribeOptionsClaim, SubscribeOverride, SubscribeTokenClaims, TokenError,
-    TokenVerifier,
+    ConnectTokenClaims, Preparation, SubscribeOptionsClaim, SubscribeOverride,
+    SubscribeTokenClaims, TokenError, TokenVerifier,
 };

@@ -2,8 +2,13 @@
 //! (it reads keys from configuration); the hub only sees verified claims.
 
 use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
 
 use bytes::Bytes;
+
+/// Work a verifier must finish before it can check a token (see [`TokenVerifier::prepare`]).
+pub type Preparation = Pin<Box<dyn Future<Output = ()> + Send + 'static>>;
 
 /// Verifies connection and subscription tokens.
 pub trait TokenVerifier: Send + Sync + 'static {
@@ -11,6 +16,15 @@ pub trait TokenVerifier: Send + Sync + 'static {
     fn verify_connect_token(&self, token: &str) -> Result<ConnectTokenClaims, TokenError>;
     /// Verifies a subscription token (for `$` private channels and token-based subscribe).
     fn verify_subscribe_token(&self, token: &str) -> Result<SubscribeTokenClaims, TokenError>;
+    /// What must happen before `token` can be verified, when something must: a verifier whose
+    /// keys come from the network (JWKS) fetches the key the token names. The session awaits it
+    /// before the (synchronous) verify call, inside the command's turn, so a slow key server
+    /// delays only that connection's commands. `subscription`: the token is a subscription
+    /// token. Default: nothing to do.
+    fn prepare(&self, token: &str, subscription: bool) -> Option<Preparation> {
+        let _ = (token, subscription);
+        None
+    }
 }
 
 /// Why a token was refused.

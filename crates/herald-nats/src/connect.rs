@@ -58,7 +58,14 @@ impl NatsBroker {
         ));
         let events = Arc::clone(&link);
         let max_delay = options.reconnect_max_delay;
-        let client = ConnectOptions::new()
+        let mut connect = ConnectOptions::new();
+        if let Some(tls) = &options.tls {
+            let config = tls.client_config().map_err(|e| EngineError::Unavailable {
+                reason: format!("invalid nats options: tls: {e}"),
+            })?;
+            connect = connect.require_tls(true).tls_client_config(config);
+        }
+        let client = connect
             .name("herald")
             .connection_timeout(options.connect_timeout)
             .ping_interval(options.ping_interval)

@@ -56,6 +56,8 @@ mod link;
 mod options;
 mod subjects;
 mod subscriptions;
+mod tls;
 
 pub use connect::NatsBroker;
 pub use options::NatsOptions;
+pub use tls::NatsTls;

@@ -40,6 +40,8 @@ pub struct NatsOptions {
     /// When full, a publish waits up to `command_timeout`, then fails with
     /// [`EngineError::Unavailable`]. Default: 2 048.
     pub command_capacity: usize,
+    /// TLS to the servers (required when set). Default: `None`, plain TCP.
+    pub tls: Option<crate::NatsTls>,
 }
 
 impl Default for NatsOptions {
@@ -53,6 +55,7 @@ impl Default for NatsOptions {
             reconnect_max_delay: Duration::from_secs(4),
             subscription_capacity: 16_384,
             command_capacity: 2_048,
+            tls: None,
         }
     }
 }
@@ -68,6 +71,7 @@ impl fmt::Debug for NatsOptions {
             .field("reconnect_max_delay", &self.reconnect_max_delay)
             .field("subscription_capacity", &self.subscription_capacity)
             .field("command_capacity", &self.command_capacity)
+            .field("tls", &self.tls)
             .finish()
     }
 }

@@ -245,7 +245,7 @@ async fn detect_cluster(
     let mut last_error = None;
     for address in addresses {
         let attempt = async {
-            let client = redis::Client::open(address.info.clone())?;
+            let client = address.client()?;
             let mut connection = client
                 .get_multiplexed_async_connection_with_config(&config)
                 .await?;
@@ -276,7 +276,11 @@ async fn connect_cluster(
 ) -> Result<Commands, EngineError> {
     let failed = |e: redis::RedisError| unavailable("connect to cluster", e);
     let retries = u32::try_from(COMMAND_RECONNECT_ATTEMPTS).unwrap_or(u32::MAX);
-    let client = ClusterClientBuilder::new(addresses.iter().map(|a| a.info.clone()))
+    let mut builder = ClusterClientBuilder::new(addresses.iter().map(|a| a.info.clone()));
+    if let Some(tls) = addresses.first().and_then(|a| a.tls.as_ref()) {
+        builder = builder.certs(tls.certs.clone());
+    }
+    let client = builder
         .connection_timeout(options.connect_timeout)
         .response_timeout(options.command_timeout)
         .retries(retries)
@@ -291,7 +295,7 @@ async fn connect_commands(
     options: &RedisOptions,
 ) -> Result<Commands, EngineError> {
     let failed = |e: redis::RedisError| unavailable(&format!("connect {address}"), e);
-    let client = redis::Client::open(address.info.clone()).map_err(failed)?;
+    let client = address.client().map_err(failed)?;
     let config = ConnectionManagerConfig::new()
         .set_connection_timeout(Some(options.connect_timeout))
         .set_response_timeout(Some(options.command_timeout))

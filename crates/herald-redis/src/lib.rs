@@ -86,6 +86,8 @@ mod options;
 mod presence;
 mod pubsub;
 mod scripts;
+mod tls;
 
 pub use engine::RedisEngine;
 pub use options::RedisOptions;
+pub use tls::RedisTls;

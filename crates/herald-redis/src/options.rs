@@ -3,10 +3,13 @@
 //! the addresses the engine actually dials.
 
 use std::fmt;
+use std::sync::Arc;
 use std::time::Duration;
 
 use herald_engine::EngineError;
 use redis::{ConnectionAddr, IntoConnectionInfo};
+
+use crate::tls::TlsSetup;
 
 /// How to reach Redis and how to lay data out in it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -47,6 +50,8 @@ pub struct RedisOptions {
     /// The longest pause between attempts to re-establish a broken PUB/SUB connection; pauses
     /// start at 50 ms and double, with jitter. Default: 5 s.
     pub reconnect_max_delay: Duration,
+    /// TLS to every address (command and PUB/SUB connections). Default: `None`, plain TCP.
+    pub tls: Option<crate::RedisTls>,
 }
 
 impl Default for RedisOptions {
@@ -60,6 +65,7 @@ impl Default for RedisOptions {
             pubsub_ping_interval: Duration::from_secs(10),
             max_message_size: 64 << 20,
             reconnect_max_delay: Duration::from_secs(5),
+            tls: None,
         }
     }
 }
@@ -85,9 +91,20 @@ impl RedisOptions {
         if self.max_message_size == 0 {
             return Err(invalid("max_message_size must be positive"));
         }
+        let tls = self
+            .tls
+            .as_ref()
+            .map(|tls| TlsSetup::new(tls).map(Arc::new))
+            .transpose()
+            .map_err(|reason| invalid(&format!("tls: {reason}")))?;
         self.addresses
             .iter()
-            .map(|address| ShardAddress::parse(address))
+            .map(|address| {
+                ShardAddress::parse(address).map(|mut parsed| {
+                    parsed.tls = tls.clone();
+                    parsed
+                })
+            })
             .collect()
     }
 }
@@ -102,9 +119,27 @@ pub(crate) struct ShardAddress {
     pub(crate) port: u16,
     pub(crate) username: Option<String>,
     pub(crate) password: Option<String>,
+    /// TLS for both connections, when configured.
+    pub(crate) tls: Option<Arc<TlsSetup>>,
 }
 
 impl ShardAddress {
+    /// A `redis` client for the command connection, over TLS when configured.
+    pub(crate) fn client(&self) -> redis::RedisResult<redis::Client> {
+        match &self.tls {
+            None => redis::Client::open(self.info.clone()),
+            Some(tls) => redis::Client::build_with_tls(
+                self.info.clone().set_addr(ConnectionAddr::TcpTls {
+                    host: self.host.clone(),
+                    port: self.port,
+                    insecure: false,
+                    tls_params: None,
+                }),
+                tls.certs.clone(),
+            ),
+        }
+    }
+
     /// Parses one entry of [`RedisOptions::addresses`].
     pub(crate) fn parse(address: &str) -> Result<Self, EngineError> {
         let url = if address.contains("://") {
@@ -119,7 +154,7 @@ impl ShardAddress {
         let ConnectionAddr::Tcp(host, port) = info.addr().clone() else {
             return Err(invalid(
                 address,
-                "only plain TCP is supported (no TLS, no unix socket)",
+                "only redis:// addresses (TCP) are supported; TLS is set with the tls options, not rediss://",
             ));
         };
         let settings = info.redis_settings();
@@ -129,6 +164,7 @@ impl ShardAddress {
             username: settings.username().map(str::to_owned),
             password: settings.password().map(str::to_owned),
             info,
+            tls: None,
         })
     }
 }

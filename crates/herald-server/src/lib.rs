@@ -22,5 +22,6 @@ pub mod jwt;
 mod outbound;
 mod proxy;
 pub mod server;
+mod tls;
 pub mod transport;
 pub mod webhooks;

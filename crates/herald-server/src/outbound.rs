@@ -1,5 +1,5 @@
-//! Outbound HTTP: the one client configuration that proxies and webhooks use to reach the
-//! application's backend.
+//! Outbound HTTP: the one client configuration that proxies, webhooks and JWKS fetches use to
+//! reach the application's backend and key servers.
 //!
 //! `reqwest` over rustls with the ring provider (the aws-lc provider needs cmake to build);
 //! HTTP/1.1 and HTTP/2, pooled connections, the platform's certificate roots. Each caller sets

@@ -71,6 +71,7 @@ pub async fn serve(
     let tracker = TaskTracker::new();
     let app = routes(&hub, &settings, tracker.clone());
     let grpc_stopping = CancellationToken::new();
+    let tls_stopping = CancellationToken::new();
     start_grpc(&hub, &settings, &tracker, &grpc_stopping).await?;
     let local = listener.local_addr()?;
     // Small frames (pings, replies, single publications) must not wait for Nagle's algorithm.
@@ -96,7 +97,13 @@ pub async fn serve(
         // The listener keeps answering meanwhile: readiness 503, new connections refused.
         stopping_hub.drain(drain_period).await;
     };
-    accept_loop(listener, app, stop, inherit_nodelay, settings.h2c).await;
+    let tls = settings
+        .tls
+        .as_ref()
+        .map(|tls| crate::tls::acceptor(tls, tls_stopping.clone()))
+        .transpose()?;
+    accept_loop(listener, app, stop, inherit_nodelay, settings.h2c, tls).await;
+    tls_stopping.cancel();
 
     tracker.close();
     // `shutdown.timeout` counts from the signal, drain included.
@@ -171,6 +178,7 @@ async fn accept_loop(
     stop: impl Future<Output = ()>,
     nodelay_inherited: bool,
     h2c: bool,
+    tls: Option<tokio_rustls::TlsAcceptor>,
 ) {
     let connections = TaskTracker::new();
     let stopping = CancellationToken::new();
@@ -192,11 +200,41 @@ async fn accept_loop(
             tracing::debug!(%err, "TCP_NODELAY not set");
         }
         let router = app.clone();
+        let over_tls = tls.is_some();
         let service = hyper::service::service_fn(move |mut request: Request<Incoming>| {
             request.extensions_mut().insert(ConnectInfo(remote));
+            if over_tls {
+                request.extensions_mut().insert(OverTls);
+            }
             router.clone().call(request)
         });
         let stopping = stopping.clone();
+        if let Some(tls) = &tls {
+            let tls = tls.clone();
+            connections.spawn(async move {
+                let stream =
+                    match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, tls.accept(stream)).await {
+                        Ok(Ok(stream)) => stream,
+                        Ok(Err(err)) => {
+                            tracing::debug!(%remote, %err, "TLS handshake failed");
+                            return;
+                        }
+                        Err(_) => {
+                            tracing::debug!(%remote, "TLS handshake timed out");
+                            return;
+                        }
+                    };
+                let connection = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(TokioIo::new(stream), service)
+                    .with_upgrades();
+                if let Err(err) =
+                    until_stopped(connection, &stopping, |c| c.graceful_shutdown()).await
+                {
+                    tracing::debug!(%remote, %err, "https connection ended with an error");
+                }
+            });
+            continue;
+        }
         connections.spawn(async move {
             let result = if h2c && starts_with_h2_preface(&stream).await {
                 let connection =
@@ -219,6 +257,14 @@ async fn accept_loop(
     connections.close();
     connections.wait().await;
 }
+
+/// Marks a request that came over `http_server.tls`: the WebSocket transport cannot take the
+/// raw socket back from hyper then and bridges the TLS stream instead.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct OverTls;
+
+/// Limit for a client to finish its TLS handshake.
+const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The client connection preface of HTTP/2 (RFC 9113 section 3.4).
 const H2_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";

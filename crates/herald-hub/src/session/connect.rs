@@ -25,6 +25,7 @@ impl Session {
         if self.state != State::Connecting {
             return self.disconnect(DisconnectCode::BAD_REQUEST);
         }
+        self.prepare_keys(&request.token, false).await;
         self.on_connect(0, request).await
     }
 

@@ -303,6 +303,7 @@ impl Session {
         {
             return flow;
         }
+        self.prepare_token(&command).await;
         if let Some(request) = command.connect {
             self.on_connect(id, request).await
         } else if let Some(request) = command.subscribe {
@@ -329,6 +330,33 @@ impl Session {
             // `ping` is not part of protocol v2 and anything else is unknown.
             tracing::info!(client = %self.client, id, "unknown command");
             self.disconnect(DisconnectCode::BAD_REQUEST)
+        }
+    }
+
+    /// Lets the verifier fetch what the command's token needs (a JWKS key) before the command
+    /// runs; the verify calls in the handlers stay synchronous.
+    async fn prepare_token(&self, command: &Command) {
+        let (token, subscription) = if let Some(r) = &command.connect {
+            (&r.token, false)
+        } else if let Some(r) = &command.subscribe {
+            (&r.token, true)
+        } else if let Some(r) = &command.refresh {
+            (&r.token, false)
+        } else if let Some(r) = &command.sub_refresh {
+            (&r.token, true)
+        } else {
+            return;
+        };
+        self.prepare_keys(token, subscription).await;
+    }
+
+    /// See [`crate::TokenVerifier::prepare`].
+    pub(super) async fn prepare_keys(&self, token: &str, subscription: bool) {
+        if token.is_empty() {
+            return;
+        }
+        if let Some(preparation) = self.hub.shared.verifier.prepare(token, subscription) {
+            preparation.await;
         }
     }
 

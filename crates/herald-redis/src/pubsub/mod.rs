@@ -35,7 +35,10 @@ use herald_engine::lock;
 use rand::RngExt;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
-use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+/// The read half of the connection: a TCP stream, or TLS over one.
+type OwnedReadHalf = Box<dyn tokio::io::AsyncRead + Send + Unpin>;
+/// The write half of the connection.
+type OwnedWriteHalf = Box<dyn tokio::io::AsyncWrite + Send + Unpin>;
 use tokio::sync::{Notify, oneshot};
 use tokio::task::AbortHandle;
 use tokio::time::{Instant, sleep, sleep_until, timeout};
@@ -282,7 +285,16 @@ impl Shared {
         let address = self.address();
         let stream = TcpStream::connect((address.host.as_str(), address.port)).await?;
         stream.set_nodelay(true)?;
-        let (mut read, mut write) = stream.into_split();
+        let (mut read, mut write): (OwnedReadHalf, OwnedWriteHalf) = match &address.tls {
+            None => {
+                let (read, write) = stream.into_split();
+                (Box::new(read), Box::new(write))
+            }
+            Some(tls) => {
+                let (read, write) = tokio::io::split(tls.connect(&address.host, stream).await?);
+                (Box::new(read), Box::new(write))
+            }
+        };
         let mut buf = BytesMut::with_capacity(READ_CHUNK);
         if let Some(password) = &address.password {
             let mut args: Vec<&[u8]> = vec![b"AUTH"];

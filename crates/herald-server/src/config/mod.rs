@@ -30,6 +30,7 @@ mod env;
 mod error;
 mod generate;
 mod grpc;
+mod http_tls;
 mod limits;
 mod load;
 mod origin;
@@ -47,6 +48,7 @@ pub use generate::{default_config_file, default_config_file_in};
 pub use grpc::{
     GrpcApiConfig, GrpcApiSettings, TlsConfig, TlsSettings, UniGrpcConfig, UniGrpcSettings,
 };
+pub use http_tls::HttpTlsSettings;
 pub use limits::{
     BucketConfig, BucketsConfig, ClientCommandRateLimitConfig, ClientRateLimitConfig,
 };

@@ -76,6 +76,11 @@ pub struct HttpServerConfig {
     /// requires a separate `internal_port` with it; Herald does not. Default `false`: HTTP/1
     /// only, and the listener does not look at the first bytes of a connection.
     pub h2c_external: bool,
+    /// HTTPS and WSS on the port: `enabled` (default false), `cert_pem` and `key_pem` (PEM
+    /// text, base64 PEM or a file path; required when enabled; files are reloaded when they
+    /// change). `client_ca_pem` is refused (no mutual TLS here yet). See
+    /// [`super::HttpTlsSettings`].
+    pub tls: super::grpc::TlsConfig,
 }
 
 impl Default for HttpServerConfig {
@@ -84,6 +89,7 @@ impl Default for HttpServerConfig {
             address: String::new(),
             port: 8000,
             h2c_external: false,
+            tls: super::grpc::TlsConfig::default(),
         }
     }
 }
@@ -139,6 +145,12 @@ pub struct RedisEngineConfig {
     /// `centrifugo`): Herald encodes values its own way, so it must not share keys with
     /// Centrifugo nodes on the same Redis.
     pub prefix: String,
+    /// TLS to Redis (Centrifugo's `tls` section): `enabled` (default false), `server_ca_pem`
+    /// (CA the server's certificate must chain to; default the platform's roots), `cert_pem`
+    /// and `key_pem` (a client certificate, both or neither), each PEM text, base64 PEM or a
+    /// file path. `insecure_skip_verify` and `server_name` are refused: the certificate is
+    /// always checked against the address's host.
+    pub tls: super::grpc::TlsConfig,
 }
 
 impl Default for RedisEngineConfig {
@@ -146,6 +158,7 @@ impl Default for RedisEngineConfig {
         Self {
             address: vec!["redis://127.0.0.1:6379".to_owned()],
             prefix: "herald".to_owned(),
+            tls: super::grpc::TlsConfig::default(),
         }
     }
 }
@@ -189,6 +202,9 @@ pub struct NatsBrokerConfig {
     pub dial_timeout: GoDuration,
     /// Limit for a write to NATS. Default `1s`.
     pub write_timeout: GoDuration,
+    /// TLS to NATS: `enabled` (default false), `server_ca_pem` (required with it), `cert_pem`
+    /// and `key_pem` (a client certificate), as in `engine.redis.tls`.
+    pub tls: super::grpc::TlsConfig,
 }
 
 impl Default for NatsBrokerConfig {
@@ -198,6 +214,7 @@ impl Default for NatsBrokerConfig {
             prefix: "centrifugo".to_owned(),
             dial_timeout: GoDuration::from_secs(1),
             write_timeout: GoDuration::from_secs(1),
+            tls: super::grpc::TlsConfig::default(),
         }
     }
 }
@@ -390,7 +407,12 @@ pub struct TokenConfig {
     pub rsa_public_key: String,
     /// PEM public key for ES256 (P-256) or ES384 (P-384) tokens.
     pub ecdsa_public_key: String,
-    /// JWKS endpoint. Not supported by Herald yet: a non-empty value is a validation error.
+    /// URL (http or https) of a JSON Web Key Set; `""` (default) for none. When set, RSA and
+    /// ECDSA tokens of this section are verified only with its keys (RSA; ECDSA P-256 and
+    /// P-384), chosen by the token's `kid`; the PEM and HMAC keys are not used. Keys are cached,
+    /// fetched again on an unknown `kid` (at most once a second) and refreshed hourly; a failed
+    /// fetch keeps the cached keys and never lets a token with an unknown key in. Templated
+    /// endpoints (`{{tenant}}`-style variables) are not supported (a configuration error).
     pub jwks_public_endpoint: String,
     /// Required `aud` value; `""` (default) skips the check.
     pub audience: String,

@@ -48,6 +48,8 @@ pub struct ServerSettings {
     pub address: String,
     /// Serve HTTP/2 with prior knowledge beside HTTP/1 (`http_server.h2c_external`).
     pub h2c: bool,
+    /// `http_server.tls`, when enabled.
+    pub tls: Option<super::http_tls::HttpTlsSettings>,
     /// Port to bind.
     pub port: u16,
     /// Log verbosity.
@@ -214,6 +216,8 @@ pub struct TokenKeys {
     pub rsa_public_key: String,
     /// ECDSA public key PEM; empty disables ES*.
     pub ecdsa_public_key: String,
+    /// JWKS endpoint (http or https URL); when set, the only source of keys.
+    pub jwks_public_endpoint: Option<String>,
     /// `aud` check.
     pub audience: Option<ClaimMatch>,
     /// `iss` check.

@@ -62,6 +62,7 @@ fn redis_settings(redis: &RedisEngineConfig, key: &str, c: &mut Checker) -> Back
     BackendSettings::Redis(herald_redis::RedisOptions {
         addresses: redis.address.clone(),
         prefix: redis.prefix.clone(),
+        tls: redis_tls::settings(&redis.tls, &format!("{key}.tls"), c),
         ..herald_redis::RedisOptions::default()
     })
 }
@@ -164,6 +165,7 @@ impl Config {
                             defaults.command_timeout,
                             c,
                         ),
+                        tls: redis_tls::nats(&nats.tls, "broker.nats.tls", c),
                         ..defaults
                     })
                 }
@@ -235,6 +237,7 @@ impl Config {
             address: self.http_server.address.clone(),
             port: self.http_server.port,
             h2c: self.http_server.h2c_external,
+            tls: self.http_tls_settings(c),
             log_level,
             origins,
             http_api: HttpApiSettings {
@@ -559,12 +562,7 @@ fn check_personal_channel(
 const MAX_UNIX_SECONDS: i64 = 253_402_300_799;
 
 fn token_keys(raw: &TokenConfig, section: &'static str, c: &mut Checker) -> TokenKeys {
-    if !raw.jwks_public_endpoint.is_empty() {
-        c.errors.push(ConfigError::Unsupported {
-            key: format!("{section}.jwks_public_endpoint"),
-            value: raw.jwks_public_endpoint.clone(),
-        });
-    }
+    let jwks_public_endpoint = jwks::endpoint(&raw.jwks_public_endpoint, section, c);
     let mut claim = |name: &str, exact: &str, pattern: &str| -> Option<ClaimMatch> {
         match (exact.is_empty(), pattern.is_empty()) {
             (true, true) => None,
@@ -630,6 +628,7 @@ fn token_keys(raw: &TokenConfig, section: &'static str, c: &mut Checker) -> Toke
         }),
         rsa_public_key: raw.rsa_public_key.clone(),
         ecdsa_public_key: raw.ecdsa_public_key.clone(),
+        jwks_public_endpoint,
         audience,
         issuer,
         user_id_claim,
@@ -776,7 +775,10 @@ impl Checker {
 
 mod grpc;
 mod health;
+mod http_tls;
+mod jwks;
 mod proxies;
+mod redis_tls;
 mod transports;
 
 #[cfg(test)]

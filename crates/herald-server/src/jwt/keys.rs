@@ -1,7 +1,11 @@
 //! Verification keys, parsed once from configuration. A malformed PEM is a start-up error, not a
 //! per-token one.
 
+use std::sync::Arc;
+
 use jsonwebtoken::{Algorithm, DecodingKey};
+
+use super::jwks::Jwks;
 
 use crate::config::{ConfigError, TokenKeys};
 
@@ -17,6 +21,8 @@ pub(super) struct KeySet {
     rsa: Option<DecodingKey>,
     /// EC key and the one algorithm its curve allows (ES256 for P-256, ES384 for P-384).
     ec: Option<(DecodingKey, Algorithm)>,
+    /// Keys from a JWKS endpoint; when set, the only keys used (as in Centrifugo).
+    pub(super) jwks: Option<Arc<Jwks>>,
 }
 
 impl std::fmt::Debug for KeySet {
@@ -27,6 +33,7 @@ impl std::fmt::Debug for KeySet {
             .field("hmac_previous", &self.hmac_previous.is_some())
             .field("rsa", &self.rsa.is_some())
             .field("ec", &self.ec.as_ref().map(|(_, alg)| *alg))
+            .field("jwks", &self.jwks)
             .finish()
     }
 }
@@ -73,6 +80,7 @@ impl KeySet {
             hmac_previous,
             rsa,
             ec,
+            jwks: keys.jwks_public_endpoint.clone().map(Jwks::new),
         })
     }
 

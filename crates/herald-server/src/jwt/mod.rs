@@ -17,13 +17,18 @@
 //! `jwt/tests/hostile.rs` is the table of hostile tokens and the code each gets from the hub.
 //!
 //! Subscription tokens use `client.subscription_token` when it is enabled, else `client.token`.
+//! A section with a `jwks_public_endpoint` checks signatures with the endpoint's keys by `kid`
+//! only (`jwks.rs`).
 
 mod claims;
+mod jwks;
 mod keys;
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use herald_hub::{ConnectTokenClaims, SubscribeTokenClaims, TokenError, TokenVerifier};
+use herald_hub::{
+    ConnectTokenClaims, Preparation, SubscribeTokenClaims, TokenError, TokenVerifier,
+};
 use jsonwebtoken::errors::ErrorKind;
 use jsonwebtoken::{Algorithm, Validation};
 use serde::de::DeserializeOwned;
@@ -113,6 +118,20 @@ impl TokenVerifier for JwtVerifier {
     fn verify_subscribe_token(&self, token: &str) -> Result<SubscribeTokenClaims, TokenError> {
         self.verify_subscribe_at(token, unix_now())
     }
+
+    fn prepare(&self, token: &str, subscription: bool) -> Option<Preparation> {
+        if self.skip_signature {
+            return None;
+        }
+        let verifier = match &self.subscribe {
+            Some(subscribe) if subscription => subscribe,
+            _ => &self.connect,
+        };
+        let jwks = verifier.keys.jwks.as_ref()?;
+        // A header that does not decode or names no key fails in verify, without a fetch.
+        let header = jsonwebtoken::decode_header(token).ok()?;
+        jwks.prepare(header.kid.as_deref()?)
+    }
 }
 
 /// One set of keys and claim checks (`client.token` or `client.subscription_token`).
@@ -178,6 +197,14 @@ impl Verifier {
         // `valid_until`; as in Centrifugo it is tried after any failure of the current keys,
         // including when no current HMAC secret is configured. Whole seconds, as Centrifugo
         // compares `time.Now().Unix()`.
+        if let Some(jwks) = &self.keys.jwks {
+            let key = jwks
+                .key(header.kid.as_deref(), alg)
+                .map_err(|e| invalid(e.to_string()))?;
+            return jsonwebtoken::decode::<Box<RawValue>>(token, &key.key, &validation)
+                .map(|data| data.claims)
+                .map_err(|e| invalid(e.to_string()));
+        }
         let previous = self.keys.previous_hmac(alg, now.floor() as i64);
         let Some(key) = self.keys.key_for(alg) else {
             let previous =

@@ -108,7 +108,7 @@ fn join_host_port(host: &str, port: u16) -> String {
     }
 }
 
-fn tls(c: &mut Checker, section: &str, raw: &TlsConfig) -> Option<TlsSettings> {
+pub(super) fn tls(c: &mut Checker, section: &str, raw: &TlsConfig) -> Option<TlsSettings> {
     if !raw.enabled {
         return None;
     }
@@ -142,7 +142,7 @@ fn tls(c: &mut Checker, section: &str, raw: &TlsConfig) -> Option<TlsSettings> {
 const PEM_BEGIN: &str = "-----BEGIN";
 
 /// A PEM value as Centrifugo reads it: PEM text, base64 of PEM text, or a file path.
-fn pem(c: &mut Checker, key: &str, value: &str) -> Option<Vec<u8>> {
+pub(super) fn pem(c: &mut Checker, key: &str, value: &str) -> Option<Vec<u8>> {
     if value.contains(PEM_BEGIN) {
         return Some(value.as_bytes().to_vec());
     }

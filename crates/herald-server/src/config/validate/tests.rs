@@ -281,8 +281,32 @@ fn engine_and_unsupported_features() {
         "engine.type: unknown engine type",
     );
     assert_problem(
-        json!({"client": {"token": {"jwks_public_endpoint": "https://x/jwks"}}}),
-        "client.token.jwks_public_endpoint https://x/jwks is not supported yet",
+        json!({"engine": {"type": "redis", "redis": {"tls": {"enabled": true, "insecure_skip_verify": true, "cert_pem": "-----BEGIN CERTIFICATE-----"}}}}),
+        "engine.redis.tls.insecure_skip_verify: not supported",
+    );
+    assert_problem(
+        json!({"engine": {"type": "redis", "redis": {"tls": {"enabled": true, "cert_pem": "-----BEGIN CERTIFICATE-----"}}}}),
+        "engine.redis.tls.cert_pem: a client certificate needs both cert_pem and key_pem",
+    );
+    assert_problem(
+        json!({"broker": {"enabled": true, "type": "nats", "nats": {"tls": {"enabled": true}}}}),
+        "broker.nats.tls.server_ca_pem: required when TLS is enabled",
+    );
+    assert_problem(
+        json!({"http_server": {"tls": {"enabled": true}}}),
+        "http_server.tls.cert_pem: required when TLS is enabled",
+    );
+    assert_problem(
+        json!({"http_server": {"tls": {"enabled": true, "client_ca_pem": "/nope"}}}),
+        "http_server.tls.client_ca_pem: client certificates (mutual TLS) are not supported",
+    );
+    assert_problem(
+        json!({"client": {"token": {"jwks_public_endpoint": "https://{{tenant}}.x/jwks"}}}),
+        "client.token.jwks_public_endpoint: templated JWKS endpoints",
+    );
+    assert_problem(
+        json!({"client": {"subscription_token": {"enabled": true, "jwks_public_endpoint": "ftp://x/jwks"}}}),
+        "client.subscription_token.jwks_public_endpoint: \"ftp://x/jwks\" is not an http or https URL",
     );
 }
 

@@ -10,9 +10,9 @@
 //!   connection stays); a valid token for another channel, user or client -> disconnect 3500;
 //!   a `$` channel without a token -> error 103.
 //!
-//! `kid` is not a check of its own: Herald has no JWKS (a `jwks_public_endpoint` is refused at
-//! start-up) and one static key per algorithm family, so the signature decides, as in
-//! Centrifugo with static keys.
+//! With static keys `kid` is not a check of its own (one key per algorithm family, so the
+//! signature decides, as in Centrifugo); with a JWKS endpoint it picks the key (`jwt/jwks.rs`,
+//! `tests/e2e/jwks.test.mjs`).
 
 use std::sync::Arc;
 

@@ -74,8 +74,9 @@ pub(super) async fn connect<H: Handler>(
 }
 
 /// Waits for the stream, then copies between it and one end of a socket pair (in a task the
-/// tracker waits for at shutdown); the connection gets the other end.
-async fn bridge(
+/// tracker waits for at shutdown); the connection gets the other end. Also used for HTTP/1
+/// upgrades over TLS (`http_server.tls`).
+pub(super) async fn bridge(
     on_upgrade: OnUpgrade,
     remote: SocketAddr,
     tracker: TaskTracker,

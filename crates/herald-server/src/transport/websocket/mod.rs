@@ -163,14 +163,30 @@ async fn upgrade<H: Handler>(
             Ok(negotiated) => negotiated,
             Err(refused) => return refused.into_response(),
         };
+    let over_tls = request
+        .extensions()
+        .get::<crate::server::OverTls>()
+        .is_some();
     let on_upgrade = hyper::upgrade::on(&mut request);
-    let connection = connection::Connection::<H, TcpStream>::upgrading(
-        take_socket(on_upgrade, remote),
-        transport.hub.clone(),
-        settings,
-        remote,
-    );
-    spawn_holding(&transport.tracker, permit, connection);
+    if over_tls {
+        // rustls's stream cannot be written without waiting the way `Socket` needs: the same
+        // socket-pair bridge as WebSocket over HTTP/2.
+        let connection = connection::Connection::<H, tokio::net::UnixStream>::upgrading(
+            http2::bridge(on_upgrade, remote, transport.tracker.clone()),
+            transport.hub.clone(),
+            settings,
+            remote,
+        );
+        spawn_holding(&transport.tracker, permit, connection);
+    } else {
+        let connection = connection::Connection::<H, TcpStream>::upgrading(
+            take_socket(on_upgrade, remote),
+            transport.hub.clone(),
+            settings,
+            remote,
+        );
+        spawn_holding(&transport.tracker, permit, connection);
+    }
     response_headers.insert(header::UPGRADE, HeaderValue::from_static("websocket"));
     response_headers.insert(header::CONNECTION, HeaderValue::from_static("Upgrade"));
     if let Ok(value) = HeaderValue::from_str(&accept) {
