@@ -51,6 +51,8 @@ pub(crate) struct Shared {
     clients: Mutex<Clients>,
     pub(crate) nodes: Nodes,
     pub(crate) emulations: Emulations,
+    /// Open surveys (request/response over the control plane, `survey.rs`).
+    pub(crate) surveys: crate::survey::Surveys,
     pub(crate) node_id: String,
     /// Lifecycle events (webhooks), when enabled.
     pub(crate) lifecycle: std::sync::OnceLock<crate::lifecycle::Lifecycle>,
@@ -135,6 +137,7 @@ impl Hub {
             clients: Mutex::new(Clients::default()),
             nodes: Nodes::default(),
             emulations: Emulations::default(),
+            surveys: Default::default(),
             admission: Default::default(),
             node_id: uuid::Uuid::new_v4().to_string(),
             lifecycle: std::sync::OnceLock::new(),
@@ -468,7 +471,7 @@ impl Shared {
             .collect()
     }
 
-    fn clients(&self) -> MutexGuard<'_, Clients> {
+    pub(crate) fn clients(&self) -> MutexGuard<'_, Clients> {
         // Each critical section leaves the index consistent; a poisoned lock is still usable.
         herald_engine::lock(&self.clients)
     }

@@ -19,7 +19,8 @@
 //! one reply per command, keyed by method name and never wrapped in `result`.
 //!
 //! Methods: `publish`, `broadcast`, `subscribe`, `unsubscribe`, `disconnect`, `refresh`,
-//! `presence`, `presence_stats`, `history`, `history_remove`, `channels`, `info`, `rpc` and
+//! `presence`, `presence_stats`, `history`, `history_remove`, `channels`, `info`, `rpc`,
+//! `connections` (a PRO method in Centrifugo; across the cluster, paged: see `listing`) and
 //! `batch`. Payloads (`data`, `info`) are raw JSON in both directions; binary payloads travel
 //! base64-encoded in `b64`-prefixed fields (see `payload`).
 //!
@@ -50,6 +51,7 @@ mod channel;
 mod connections;
 pub(crate) mod dispatch;
 pub(crate) mod error;
+pub(crate) mod listing;
 mod node;
 mod payload;
 mod publish;
