@@ -61,6 +61,7 @@ mod registry;
 mod session;
 mod survey;
 mod token;
+mod watch;
 
 pub use admission::ConnectionRefused;
 pub use connections::{ConnectionDetails, ConnectionsPage, ConnectionsQuery, MAX_CONNECTIONS_PAGE};
@@ -84,3 +85,4 @@ pub use token::{
     ConnectTokenClaims, SubscribeOptionsClaim, SubscribeOverride, SubscribeTokenClaims, TokenError,
     TokenVerifier,
 };
+pub use watch::Watch;

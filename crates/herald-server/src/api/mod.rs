@@ -180,7 +180,7 @@ async fn handle(
 }
 
 /// Reads the whole body, or the response for one that is too large (413) or broken (500).
-async fn read_body(body: Body) -> Result<bytes::Bytes, Response> {
+pub(crate) async fn read_body(body: Body) -> Result<bytes::Bytes, Response> {
     match Limited::new(body, MAX_BODY_BYTES).collect().await {
         Ok(collected) => Ok(collected.to_bytes()),
         Err(err) if err.downcast_ref::<LengthLimitError>().is_some() => {
@@ -194,7 +194,7 @@ async fn read_body(body: Body) -> Result<bytes::Bytes, Response> {
     }
 }
 
-async fn call(hub: &Hub, method: Method, body: &[u8], mode: ErrorMode) -> Response {
+pub(crate) async fn call(hub: &Hub, method: Method, body: &[u8], mode: ErrorMode) -> Response {
     let call = match Call::decode(method, body) {
         Ok(call) => call,
         Err(err) => {

@@ -270,6 +270,9 @@ impl Config {
             transports: self.transport_settings(c),
             grpc_api: self.grpc_api_settings(c),
             uni_grpc: self.uni_grpc_settings(c),
+            admin: self
+                .admin
+                .settings(&mut |key, message| c.fail(key, message)),
             shutdown_timeout: c.non_negative("shutdown.timeout", self.shutdown.timeout),
             client_concurrency: self.client.concurrency,
         }
