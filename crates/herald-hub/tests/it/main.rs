@@ -12,3 +12,4 @@ mod proxy;
 mod recovery;
 mod timers;
 mod transports;
+mod watch;
