@@ -10,6 +10,7 @@ mod lifecycle;
 mod permissions;
 mod proxy;
 mod recovery;
+mod survey;
 mod timers;
 mod transports;
 mod watch;
