@@ -92,8 +92,8 @@ test('log in, watch a channel, publish, inspect and disconnect a client', async 
   assert.equal(published.status, 200);
   await page.locator('#live-messages li', { hasText: 'from the API' }).waitFor();
   await page.screenshot({ path: join(shots, '2-live-view.png') });
-  // The watch is a subscriber on node A (which has no client of its own).
-  assert.deepEqual((await api(a, 'channels')).body.result.channels, { news: { num_clients: 1 } });
+  // `channels` counts across the cluster: the SDK client on node B and the watch on node A.
+  assert.deepEqual((await api(a, 'channels')).body.result.channels, { news: { num_clients: 2 } });
 
   // The publish console reaches the SDK client.
   await page.getByLabel('Channel', { exact: true }).fill('news');
@@ -120,7 +120,7 @@ test('log in, watch a channel, publish, inspect and disconnect a client', async 
 
   // Stopping the live view releases the server-side watch.
   await page.getByRole('button', { name: 'Stop' }).click();
-  await waitFor(async () => Object.keys((await api(a, 'channels')).body.result.channels).length === 0, { what: 'the watch released on node A' });
+  await waitFor(async () => Object.keys((await api(a, 'channels')).body.result.channels).length === 0, { what: 'the watch released on node A (the client on B is gone too)' });
 
   assert.deepEqual(errors, []);
   await page.close();

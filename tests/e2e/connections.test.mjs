@@ -1,5 +1,6 @@
 // The connections API across a cluster: two herald nodes on one redis-server, SDK clients on
-// both, and /api/connections asked on either node lists them all, paged, with their details.
+// both, and /api/connections asked on either node lists them all, paged, with their details;
+// /api/channels counts subscribers across the nodes.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { client, connected, once, token, api, waitFor } from './harness.mjs';
@@ -68,6 +69,12 @@ test("a user's connections on two nodes, listed from either node", async () => {
     assert.equal(fromB.node, uidB);
     assert.equal(fromB.protocol, 'protobuf');
     assert.deepEqual(fromB.state.channels, { lobby: {} });
+  }
+
+  // `channels` is cluster-wide too: `room` lives on A, `lobby` on B.
+  for (const node of nodes) {
+    const channels = (await api(node, 'channels')).body.result.channels;
+    assert.deepEqual(channels, { room: { num_clients: 1 }, lobby: { num_clients: 1 } });
   }
 
   // Everybody, one connection per page: three pages, each client once, in client-id order.

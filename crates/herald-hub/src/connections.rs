@@ -84,9 +84,11 @@ impl Hub {
         let answers = self.survey(SurveyQuery::Connections(query)).await?;
         let mut more = false;
         let mut connections = Vec::new();
-        for SurveyAnswer::Connections(answer) in answers {
-            more |= answer.more;
-            connections.extend(answer.connections);
+        for answer in answers {
+            if let SurveyAnswer::Connections(answer) = answer {
+                more |= answer.more;
+                connections.extend(answer.connections);
+            }
         }
         connections.sort_unstable_by(|a, b| a.client.cmp(&b.client));
         connections.dedup_by(|a, b| a.client == b.client);

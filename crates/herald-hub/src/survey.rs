@@ -39,6 +39,8 @@ pub(crate) const MAX_SURVEYS: usize = 64;
 pub(crate) enum SurveyQuery {
     /// A page of the node's connections.
     Connections(ConnectionsQuery),
+    /// The node's channels with their local subscriber counts.
+    Channels,
 }
 
 /// One node's answer.
@@ -47,6 +49,9 @@ pub(crate) enum SurveyQuery {
 pub(crate) enum SurveyAnswer {
     /// The node's connections that match.
     Connections(NodeConnections),
+    /// The node's channels and local subscriber counts. A struct variant: serde's internally
+    /// tagged enums cannot hold a bare sequence.
+    Channels { channels: Vec<(String, usize)> },
 }
 
 /// This node's open surveys.
@@ -108,6 +113,20 @@ impl Surveys {
 }
 
 impl Hub {
+    /// Channels with subscribers on any node of the cluster and their subscriber counts summed
+    /// over the nodes (a survey, as Centrifugo's `channels`). Every node sends its whole list.
+    pub async fn cluster_channels(&self) -> Result<Vec<(String, usize)>, HubError> {
+        let mut merged: HashMap<String, usize> = HashMap::new();
+        for answer in self.survey(SurveyQuery::Channels).await? {
+            if let SurveyAnswer::Channels { channels } = answer {
+                for (channel, count) in channels {
+                    *merged.entry(channel).or_default() += count;
+                }
+            }
+        }
+        Ok(merged.into_iter().collect())
+    }
+
     /// Asks every live node `query` and gathers their answers (this node's included), or fails
     /// with 100 when some node has not answered within [`SURVEY_TIMEOUT`].
     pub(crate) async fn survey(&self, query: SurveyQuery) -> Result<Vec<SurveyAnswer>, HubError> {
@@ -150,6 +169,9 @@ pub(crate) fn answer(shared: Arc<Shared>, id: u64, from: String, query: SurveyQu
         SurveyQuery::Connections(query) => {
             SurveyAnswer::Connections(shared.local_connections(&query))
         }
+        SurveyQuery::Channels => SurveyAnswer::Channels {
+            channels: shared.registry.channels(),
+        },
     };
     if from == shared.node_id {
         shared.surveys.deliver(id, &from, answer);
@@ -187,6 +209,35 @@ mod tests {
         drop(open);
         assert!(surveys.lock().is_empty());
         surveys.deliver(id, "late", empty());
+    }
+
+    #[test]
+    fn every_answer_survives_the_control_plane_encoding() {
+        let answers = [
+            empty(),
+            SurveyAnswer::Channels {
+                channels: vec![("a".into(), 2)],
+            },
+        ];
+        for answer in answers {
+            let message = ControlMessage::SurveyReply {
+                id: 1,
+                to: "n".into(),
+                from: "m".into(),
+                answer,
+            };
+            let encoded = message.encode();
+            assert!(
+                serde_json::from_slice::<ControlMessage>(&encoded).is_ok(),
+                "{encoded:?}"
+            );
+        }
+        let request = ControlMessage::SurveyRequest {
+            id: 1,
+            from: "n".into(),
+            query: SurveyQuery::Channels,
+        };
+        assert!(serde_json::from_slice::<ControlMessage>(&request.encode()).is_ok());
     }
 
     #[test]

@@ -158,7 +158,7 @@ impl Command {
             Command::HistoryRemove(req) => channel::history_remove(hub, req)
                 .await
                 .map(Outcome::HistoryRemove),
-            Command::Channels(req) => node::channels(hub, req).map(Outcome::Channels),
+            Command::Channels(req) => node::channels(hub, req).await.map(Outcome::Channels),
             Command::Info(InfoRequest {}) => Ok(Outcome::Info(node::info(hub))),
             Command::Rpc(req) => node::rpc(req),
             Command::Connections(req) => listing::connections(hub, req)
