@@ -135,7 +135,7 @@ test('grpc_api: transport error mode per call, unimplemented PRO methods', async
     call('Publish', { channel: '', data: json({}) }, metadata),
     (err) => err.code === grpc.status.INVALID_ARGUMENT && err.details === 'bad request',
   );
-  await assert.rejects(call('Connections', {}), (err) => err.code === grpc.status.UNIMPLEMENTED);
+  await assert.rejects(call('MapClear', {}), (err) => err.code === grpc.status.UNIMPLEMENTED);
 });
 
 test('uni_grpc: Consume streams the connect push, then publications of the token\'s channels', async () => {

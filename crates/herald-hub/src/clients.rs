@@ -85,6 +85,13 @@ impl Clients {
             .flat_map(|clients| clients.iter().map(|(_, o)| o))
     }
 
+    /// Every connection with its user and id.
+    pub(crate) fn all(&self) -> impl Iterator<Item = (&Arc<str>, &Arc<str>, &Arc<Outbox>)> {
+        self.by_user
+            .iter()
+            .flat_map(|(user, clients)| clients.iter().map(move |(id, outbox)| (user, id, outbox)))
+    }
+
     /// The connections of `user`, with their ids.
     pub(crate) fn of_user(&self, user: &str) -> impl Iterator<Item = (&Arc<str>, &Arc<Outbox>)> {
         self.by_user

@@ -58,6 +58,19 @@ pub(crate) enum ControlMessage {
         /// Base64 of the frame (Protobuf frames are binary).
         data: String,
     },
+    /// A question to every node (`survey.rs`); each answers with a `SurveyReply` to `from`.
+    SurveyRequest {
+        id: u64,
+        from: String,
+        query: crate::survey::SurveyQuery,
+    },
+    /// A node's answer to survey `id` of node `to`; the other nodes ignore it.
+    SurveyReply {
+        id: u64,
+        to: String,
+        from: String,
+        answer: crate::survey::SurveyAnswer,
+    },
     /// Change a user's connections' expiry.
     Refresh {
         target: WireTarget,
@@ -324,6 +337,19 @@ fn apply(shared: Arc<Shared>, message: ControlMessage) {
             };
             if let Err(err) = shared.emulations.deliver(&session, Bytes::from(frame)) {
                 tracing::info!(%session, %err, "forwarded emulation frame not delivered");
+            }
+        }
+        ControlMessage::SurveyRequest { id, from, query } => {
+            crate::survey::answer(shared, id, from, query);
+        }
+        ControlMessage::SurveyReply {
+            id,
+            to,
+            from,
+            answer,
+        } => {
+            if to == shared.node_id {
+                shared.surveys.deliver(id, &from, answer);
             }
         }
         ControlMessage::Unsubscribe { target, channel } => {

@@ -51,6 +51,7 @@ mod admission;
 mod channels;
 mod clients;
 mod cluster;
+mod connections;
 mod convert;
 mod drain;
 mod emulation;
@@ -64,9 +65,12 @@ mod probe;
 mod proxy;
 mod registry;
 mod session;
+mod survey;
 mod token;
+mod watch;
 
 pub use admission::ConnectionRefused;
+pub use connections::{ConnectionDetails, ConnectionsPage, ConnectionsQuery, MAX_CONNECTIONS_PAGE};
 pub use emulation::{EmulationError, EmulationInbox, INBOX_CAPACITY};
 pub use error::{Disconnect, HubError};
 pub use lifecycle::{DROP_LOG_INTERVAL, LifecycleEvent, LifecycleKind, LifecycleOptions};
@@ -92,3 +96,4 @@ pub use token::{
     ConnectTokenClaims, Preparation, SubscribeOptionsClaim, SubscribeOverride,
     SubscribeTokenClaims, TokenError, TokenVerifier,
 };
+pub use watch::Watch;

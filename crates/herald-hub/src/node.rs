@@ -55,6 +55,8 @@ pub(crate) struct Shared {
     clients: Mutex<Clients>,
     pub(crate) nodes: Nodes,
     pub(crate) emulations: Emulations,
+    /// Open surveys (request/response over the control plane, `survey.rs`).
+    pub(crate) surveys: crate::survey::Surveys,
     pub(crate) node_id: String,
     /// Lifecycle events (webhooks), when enabled.
     pub(crate) lifecycle: std::sync::OnceLock<crate::lifecycle::Lifecycle>,
@@ -143,6 +145,7 @@ impl Hub {
             clients: Mutex::new(Clients::default()),
             nodes: Nodes::default(),
             emulations: Emulations::default(),
+            surveys: Default::default(),
             admission: Default::default(),
             ip_table: Default::default(),
             limit_counters: Default::default(),

@@ -17,6 +17,7 @@
 
 use std::collections::VecDeque;
 use std::future::poll_fn;
+use std::net::IpAddr;
 use std::sync::Mutex;
 use std::task::{Context, Poll, Waker};
 
@@ -54,6 +55,46 @@ struct State {
     writer: Option<Waker>,
     /// The session, waiting for a close or a control command.
     session: Option<Waker>,
+    /// Who is on the other end, for the connections API.
+    peer: Peer,
+    /// The connection's info (token `info`, proxy or refresh), kept here rather than in the
+    /// session so the connections API can read it; the session reads it for client infos.
+    info: Bytes,
+}
+
+/// What the connections API shows about a connection that only the transport knows. Kept to
+/// a few bytes (an address, a `u32` of seconds and a transport index) because every idle
+/// connection carries it.
+#[derive(Debug, Default, Clone, Copy)]
+struct Peer {
+    /// The remote address of the socket (a reverse proxy's, behind one).
+    ip: Option<IpAddr>,
+    /// Unix seconds of the successful connect; 0 before. A `u32` lasts until 2106.
+    connected_at: u32,
+    /// Index into [`TRANSPORT_NAMES`].
+    transport: u8,
+}
+
+/// Transport names as Centrifugo spells them; a connection stores an index into this table.
+pub(crate) const TRANSPORT_NAMES: [&str; 8] = [
+    "websocket",
+    "http_stream",
+    "sse",
+    "uni_websocket",
+    "uni_http_stream",
+    "uni_sse",
+    "uni_grpc",
+    "unknown",
+];
+
+/// A copy of what the connections API reads from a connection's outbox.
+#[derive(Debug, Clone)]
+pub(crate) struct PeerSnapshot {
+    pub(crate) protocol: Protocol,
+    pub(crate) transport: &'static str,
+    pub(crate) ip: Option<IpAddr>,
+    pub(crate) connected_at: u32,
+    pub(crate) info: Bytes,
 }
 
 impl State {
@@ -136,6 +177,51 @@ impl Outbox {
     /// The byte bound of the queue.
     pub fn max_bytes(&self) -> usize {
         self.max_bytes
+    }
+
+    /// Records the connection's remote address (shown by the connections API).
+    pub fn set_remote_ip(&self, ip: IpAddr) {
+        self.lock().peer.ip = Some(ip);
+    }
+
+    /// Records the transport's name; a name outside [`TRANSPORT_NAMES`] shows as `unknown`.
+    pub(crate) fn set_transport(&self, name: &str) {
+        let index = TRANSPORT_NAMES
+            .iter()
+            .position(|known| *known == name)
+            .unwrap_or(TRANSPORT_NAMES.len() - 1);
+        // The table has fewer than 256 entries.
+        self.lock().peer.transport = u8::try_from(index).unwrap_or(u8::MAX);
+    }
+
+    /// Records the time of the successful connect (Unix seconds).
+    pub(crate) fn set_connected_at(&self, unix_secs: i64) {
+        self.lock().peer.connected_at = u32::try_from(unix_secs).unwrap_or(0);
+    }
+
+    /// The connection's info.
+    pub(crate) fn info(&self) -> Bytes {
+        self.lock().info.clone()
+    }
+
+    /// Replaces the connection's info.
+    pub(crate) fn set_info(&self, info: Bytes) {
+        self.lock().info = info;
+    }
+
+    /// What the connections API shows about this connection.
+    pub(crate) fn peer(&self) -> PeerSnapshot {
+        let state = self.lock();
+        PeerSnapshot {
+            protocol: self.protocol,
+            transport: TRANSPORT_NAMES
+                .get(usize::from(state.peer.transport))
+                .copied()
+                .unwrap_or("unknown"),
+            ip: state.peer.ip,
+            connected_at: state.peer.connected_at,
+            info: state.info.clone(),
+        }
     }
 
     /// Queues one encoded message. Past the byte bound the connection is closed with 3008.

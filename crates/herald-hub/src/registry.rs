@@ -264,6 +264,42 @@ impl Registry {
         out
     }
 
+    /// The channels each of `clients` is subscribed to (pending subscriptions included), for
+    /// the connections API. One pass over the channels, each checked from its smaller side (its
+    /// subscribers or the clients asked about), so the cost stays near the number of
+    /// subscriptions however many clients are asked about.
+    pub(crate) fn channels_of(
+        &self,
+        clients: &std::collections::HashSet<Arc<str>>,
+    ) -> HashMap<Arc<str>, Vec<String>> {
+        let mut out: HashMap<Arc<str>, Vec<String>> = HashMap::new();
+        if clients.is_empty() {
+            return out;
+        }
+        for shard in self.shards.iter() {
+            let shard = lock(shard);
+            for (name, channel) in shard.iter() {
+                if channel.subscribers.len() <= clients.len() {
+                    for id in channel.subscribers.keys() {
+                        if let Some(id) = clients.get(id) {
+                            out.entry(id.clone()).or_default().push(name.clone());
+                        }
+                    }
+                } else {
+                    for id in clients {
+                        if channel.subscribers.contains_key(id) {
+                            out.entry(id.clone()).or_default().push(name.clone());
+                        }
+                    }
+                }
+            }
+        }
+        for channels in out.values_mut() {
+            channels.sort_unstable();
+        }
+        out
+    }
+
     /// Counters for `/api/info`: channels and subscriptions.
     pub(crate) fn counts(&self) -> (usize, usize) {
         let mut channels = 0;

@@ -13,6 +13,7 @@
 //! - [`server`]: assembling engine, hub and routes; graceful shutdown.
 //! - [`cli`]: the command line (`serve`, `genconfig`, `gentoken`, `checkconfig`, `version`).
 
+pub mod admin;
 pub mod api;
 pub mod cli;
 pub mod config;

@@ -376,6 +376,9 @@ fn routes(hub: &Hub, settings: &crate::config::ServerSettings, tracker: TaskTrac
         };
         app = app.merge(crate::api::router_with_error_mode(hub.clone(), api, mode));
     }
+    if settings.admin.enabled {
+        app = app.merge(crate::admin::router(hub.clone(), settings.admin.clone()));
+    }
     if settings.health.enabled {
         let liveness = hub.clone();
         app = app.route(

@@ -224,7 +224,7 @@ impl Session {
         }
         self.expire_at = claims.expire_at;
         if !claims.info.is_empty() {
-            self.conn_info = claims.info;
+            self.outbox.set_info(claims.info);
         }
         self.schedule_expiry();
         let result = RefreshResult {

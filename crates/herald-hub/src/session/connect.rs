@@ -49,9 +49,10 @@ impl Session {
             return self.connect_error(id, HubError::Expired);
         }
         self.user = std::sync::Arc::from(claims.user.as_str());
-        self.conn_info = claims.info.clone();
+        self.outbox.set_info(claims.info.clone());
         self.expire_at = claims.expire_at;
         self.set_meta(claims.meta.clone());
+        self.outbox.set_connected_at(now_unix_secs());
         if let Err(disconnect) = hub.register(&self.client, &self.user, &self.outbox) {
             return self.close_outbox(disconnect);
         }

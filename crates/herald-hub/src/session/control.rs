@@ -74,7 +74,7 @@ impl Session {
                 }
                 self.expire_at = expire_at;
                 if let Some(info) = info {
-                    self.conn_info = info;
+                    self.outbox.set_info(info);
                 }
                 self.schedule_expiry();
                 Flow::Continue

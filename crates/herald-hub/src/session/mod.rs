@@ -118,7 +118,6 @@ pub struct Session {
     state: State,
     /// Shared with the node's maps.
     user: Arc<str>,
-    conn_info: Bytes,
     expire_at: Option<i64>,
     subs: Subscriptions,
     timers: Timers,
@@ -148,6 +147,7 @@ impl Session {
         let timers = Timers::connecting(options.stale_close_delay);
         let shutdown = Box::pin(hub.shared.shutdown.clone().cancelled_owned());
         let session_id = (kind != TransportKind::Bidirectional).then(|| random_uuid().into());
+        outbox.set_transport(proxied::default_transport_name(kind));
         Self {
             protocol,
             kind,
@@ -156,7 +156,6 @@ impl Session {
             client: Arc::from(random_uuid()),
             state: State::Connecting,
             user: Arc::from(""),
-            conn_info: Bytes::new(),
             expire_at: None,
             subs: Subscriptions::default(),
             timers,
@@ -406,7 +405,7 @@ impl Session {
         ClientInfo {
             user: self.user.to_string(),
             client: self.client.to_string(),
-            conn_info: self.conn_info.clone(),
+            conn_info: self.outbox.info(),
             chan_info,
         }
     }

@@ -107,17 +107,14 @@ impl Session {
     /// (`websocket`, `http_stream`, `sse`, `uni_websocket`, ...). Without a call the name
     /// follows the transport kind: `websocket`, `http_stream`, `uni_websocket`.
     pub fn set_transport_name(&mut self, name: &'static str) {
+        self.outbox.set_transport(name);
         if name != self.default_transport_name() {
             self.proxy_state().transport = Some(name);
         }
     }
 
     fn default_transport_name(&self) -> &'static str {
-        match self.kind {
-            TransportKind::Bidirectional => "websocket",
-            TransportKind::Emulation => "http_stream",
-            TransportKind::Unidirectional => "uni_websocket",
-        }
+        default_transport_name(self.kind)
     }
 
     fn proxy_state(&mut self) -> &mut ProxyState {
@@ -425,7 +422,7 @@ impl Session {
                 }
                 self.expire_at = expire_at;
                 if let Some(info) = result.info {
-                    self.conn_info = info;
+                    self.outbox.set_info(info);
                 }
                 if let Some(meta) = result.meta {
                     self.set_meta(meta);
@@ -471,5 +468,14 @@ impl Session {
             Answer::Error(_) => self.disconnect(DisconnectCode::INTERNAL),
             Answer::Disconnect(disconnect) => self.close_outbox(disconnect),
         }
+    }
+}
+
+/// The transport name a session of `kind` has unless the transport names another.
+pub(super) fn default_transport_name(kind: TransportKind) -> &'static str {
+    match kind {
+        TransportKind::Bidirectional => "websocket",
+        TransportKind::Emulation => "http_stream",
+        TransportKind::Unidirectional => "uni_websocket",
     }
 }

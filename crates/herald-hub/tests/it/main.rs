@@ -12,5 +12,7 @@ mod permissions;
 mod probe;
 mod proxy;
 mod recovery;
+mod survey;
 mod timers;
 mod transports;
+mod watch;

@@ -6,11 +6,11 @@ use herald_hub::Hub;
 use super::error::ApiError;
 use super::request::{
     self, BatchCommand, BatchRequest, BroadcastRequest, ChannelRequest, ChannelsRequest,
-    DisconnectRequest, HistoryRequest, InfoRequest, PublishRequest, RefreshRequest, RpcRequest,
-    SubscribeRequest, UnsubscribeRequest,
+    ConnectionsRequest, DisconnectRequest, HistoryRequest, InfoRequest, PublishRequest,
+    RefreshRequest, RpcRequest, SubscribeRequest, UnsubscribeRequest,
 };
 use super::response::{BatchResponse, Outcome, Reply};
-use super::{channel, connections, node, publish};
+use super::{channel, connections, listing, node, publish};
 
 /// How many commands of a parallel batch run at once (Centrifugo's
 /// `batchRequestMaxConcurrency`).
@@ -32,12 +32,13 @@ pub(crate) enum Method {
     Channels,
     Info,
     Rpc,
+    Connections,
     Batch,
 }
 
 impl Method {
     /// Every method, each served at `{prefix}/{name}`.
-    pub(crate) const ALL: [Method; 14] = [
+    pub(crate) const ALL: [Method; 15] = [
         Method::Publish,
         Method::Broadcast,
         Method::Subscribe,
@@ -51,6 +52,7 @@ impl Method {
         Method::Channels,
         Method::Info,
         Method::Rpc,
+        Method::Connections,
         Method::Batch,
     ];
 
@@ -70,6 +72,7 @@ impl Method {
             Method::Channels => "channels",
             Method::Info => "info",
             Method::Rpc => "rpc",
+            Method::Connections => "connections",
             Method::Batch => "batch",
         }
     }
@@ -105,6 +108,7 @@ impl Call {
             Method::Channels => Command::Channels(decode(body)?),
             Method::Info => Command::Info(decode(body)?),
             Method::Rpc => Command::Rpc(decode(body)?),
+            Method::Connections => Command::Connections(decode(body)?),
             Method::Batch => return Ok(Call::Batch(decode(body)?)),
         };
         Ok(Call::Command(command))
@@ -127,6 +131,7 @@ pub(crate) enum Command {
     Channels(ChannelsRequest),
     Info(InfoRequest),
     Rpc(RpcRequest),
+    Connections(ConnectionsRequest),
 }
 
 impl Command {
@@ -153,9 +158,12 @@ impl Command {
             Command::HistoryRemove(req) => channel::history_remove(hub, req)
                 .await
                 .map(Outcome::HistoryRemove),
-            Command::Channels(req) => node::channels(hub, req).map(Outcome::Channels),
+            Command::Channels(req) => node::channels(hub, req).await.map(Outcome::Channels),
             Command::Info(InfoRequest {}) => Ok(Outcome::Info(node::info(hub))),
             Command::Rpc(req) => node::rpc(req),
+            Command::Connections(req) => listing::connections(hub, req)
+                .await
+                .map(Outcome::Connections),
         }
     }
 
@@ -175,6 +183,7 @@ impl Command {
             Command::Channels(_) => Method::Channels,
             Command::Info(_) => Method::Info,
             Command::Rpc(_) => Method::Rpc,
+            Command::Connections(_) => Method::Connections,
         };
         method.name()
     }
@@ -198,6 +207,7 @@ impl BatchCommand {
             rpc,
             refresh,
             channels,
+            connections,
         } = self;
         publish
             .map(Command::Publish)
@@ -213,6 +223,7 @@ impl BatchCommand {
             .or(rpc.map(Command::Rpc))
             .or(refresh.map(Command::Refresh))
             .or(channels.map(Command::Channels))
+            .or(connections.map(Command::Connections))
     }
 }
 

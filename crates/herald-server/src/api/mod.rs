@@ -19,7 +19,8 @@
 //! one reply per command, keyed by method name and never wrapped in `result`.
 //!
 //! Methods: `publish`, `broadcast`, `subscribe`, `unsubscribe`, `disconnect`, `refresh`,
-//! `presence`, `presence_stats`, `history`, `history_remove`, `channels`, `info`, `rpc` and
+//! `presence`, `presence_stats`, `history`, `history_remove`, `channels`, `info`, `rpc`,
+//! `connections` (a PRO method in Centrifugo; across the cluster, paged: see `listing`) and
 //! `batch`. Payloads (`data`, `info`) are raw JSON in both directions; binary payloads travel
 //! base64-encoded in `b64`-prefixed fields (see `payload`).
 //!
@@ -50,6 +51,7 @@ mod channel;
 mod connections;
 pub(crate) mod dispatch;
 pub(crate) mod error;
+pub(crate) mod listing;
 mod node;
 mod payload;
 mod publish;
@@ -197,7 +199,7 @@ async fn handle(
 }
 
 /// Reads the whole body, or the response for one that is too large (413) or broken (500).
-async fn read_body(body: Body) -> Result<bytes::Bytes, Response> {
+pub(crate) async fn read_body(body: Body) -> Result<bytes::Bytes, Response> {
     match Limited::new(body, MAX_BODY_BYTES).collect().await {
         Ok(collected) => Ok(collected.to_bytes()),
         Err(err) if err.downcast_ref::<LengthLimitError>().is_some() => {
@@ -211,7 +213,7 @@ async fn read_body(body: Body) -> Result<bytes::Bytes, Response> {
     }
 }
 
-async fn call(hub: &Hub, method: Method, body: &[u8], mode: ErrorMode) -> Response {
+pub(crate) async fn call(hub: &Hub, method: Method, body: &[u8], mode: ErrorMode) -> Response {
     let call = match Call::decode(method, body) {
         Ok(call) => call,
         Err(err) => {

@@ -10,12 +10,14 @@ use super::response::{
     ChannelInfo, ChannelsResult, InfoResult, NodeResult, Outcome, saturating_u32,
 };
 
-/// Channels with subscribers on this node, filtered by a glob pattern. An invalid pattern is
-/// a bad request (107); Centrifugo answers 100 there, which hides the caller's mistake.
-pub(crate) fn channels(hub: &Hub, req: ChannelsRequest) -> Result<ChannelsResult, ApiError> {
+/// Channels with subscribers on any node of the cluster (their counts summed), filtered by a
+/// glob pattern. An invalid pattern is a bad request (107); Centrifugo answers 100 there, which
+/// hides the caller's mistake. A node that does not answer in time fails the call (100).
+pub(crate) async fn channels(hub: &Hub, req: ChannelsRequest) -> Result<ChannelsResult, ApiError> {
     let matcher = compile(&req.pattern)?;
     let channels = hub
-        .channels()
+        .cluster_channels()
+        .await?
         .into_iter()
         .filter(|(_, subscribers)| *subscribers > 0)
         .filter(|(channel, _)| matcher.as_ref().is_none_or(|m| m.is_match(channel)))

@@ -221,6 +221,25 @@ pub(crate) struct ChannelsRequest {
     pub(crate) pattern: String,
 }
 
+/// `/connections` (a Centrifugo PRO method): `user` and `expression` as in Centrifugo, plus
+/// Herald's paging, `limit` and `cursor`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub(crate) struct ConnectionsRequest {
+    /// Only this user's connections; empty for everybody's.
+    #[serde(deserialize_with = "nullable")]
+    pub(crate) user: String,
+    /// Centrifugo PRO's CEL filter; Herald has no CEL, so a non-empty one is 107.
+    #[serde(deserialize_with = "nullable")]
+    pub(crate) expression: String,
+    /// Page size: 0 (the default) or more than 1000 mean 1000.
+    #[serde(deserialize_with = "nullable")]
+    pub(crate) limit: u32,
+    /// `next_cursor` of the previous page; empty for the first.
+    #[serde(deserialize_with = "nullable")]
+    pub(crate) cursor: String,
+}
+
 /// `/info`: no fields.
 #[derive(Debug, Default, Deserialize)]
 pub(crate) struct InfoRequest {}
@@ -263,6 +282,7 @@ pub(crate) struct BatchCommand {
     pub(crate) rpc: Option<RpcRequest>,
     pub(crate) refresh: Option<RefreshRequest>,
     pub(crate) channels: Option<ChannelsRequest>,
+    pub(crate) connections: Option<ConnectionsRequest>,
 }
 
 /// Decodes a request body, which must be a JSON object. A body of `null` is the empty request,

@@ -36,6 +36,7 @@ pub(crate) enum Outcome {
     HistoryRemove(Empty),
     Channels(ChannelsResult),
     Info(InfoResult),
+    Connections(super::listing::ConnectionsResult),
 }
 
 impl Outcome {
@@ -64,6 +65,7 @@ impl Serialize for AsResult<'_> {
             Outcome::PresenceStats(r) => map.serialize_entry("result", r)?,
             Outcome::History(r) => map.serialize_entry("result", r)?,
             Outcome::Channels(r) => map.serialize_entry("result", r)?,
+            Outcome::Connections(r) => map.serialize_entry("result", r)?,
             Outcome::Info(r) => map.serialize_entry("result", r)?,
         }
         map.end()

@@ -438,12 +438,12 @@ mod tests {
                        "engine": {"redis": {"address": "x", "adress": "y"}},
                        "channel": {"without_namespace": {"presnce": true},
                                    "namespaces": [{"name": "chat", "histroy_size": 5}]},
-                       "admin": {"enabled": true}}"#;
+                       "admni": {"enabled": true}}"#;
         let loaded = load_str(json, Format::Json, no_env()).expect("loads");
         assert_eq!(
             loaded.unknown_keys,
             vec![
-                "admin",
+                "admni",
                 "channel.namespaces[0].histroy_size",
                 "channel.without_namespace.presnce",
                 "client.tokne",

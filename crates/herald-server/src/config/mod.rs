@@ -25,6 +25,7 @@
 //! [`Config::validate`] -> [`Validated`]. Supported keys, their defaults and Herald's deviations
 //! from Centrifugo are documented on the raw structs.
 
+mod admin;
 mod duration;
 mod env;
 mod error;
@@ -42,6 +43,7 @@ mod unimplemented;
 mod validate;
 mod webhooks;
 
+pub use admin::{AdminConfig, AdminSettings};
 pub use duration::GoDuration;
 pub use error::ConfigError;
 pub use generate::{default_config_file, default_config_file_in};

@@ -49,6 +49,8 @@ pub struct Config {
     pub grpc_api: super::grpc::GrpcApiConfig,
     /// Unidirectional gRPC: a stream of Protobuf pushes.
     pub uni_grpc: super::grpc::UniGrpcConfig,
+    /// The admin web UI.
+    pub admin: super::admin::AdminConfig,
     /// The `/health` endpoint.
     pub health: HealthConfig,
     /// Graceful shutdown.

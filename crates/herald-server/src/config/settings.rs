@@ -68,6 +68,8 @@ pub struct ServerSettings {
     pub grpc_api: super::grpc::GrpcApiSettings,
     /// `uni_grpc.*`.
     pub uni_grpc: super::grpc::UniGrpcSettings,
+    /// `admin.*`.
+    pub admin: super::admin::AdminSettings,
     /// Hard exit this long after a shutdown signal.
     pub shutdown_timeout: Duration,
     /// Clients are closed in batches over this period first (`shutdown.drain_period`); zero:

@@ -273,6 +273,9 @@ impl Config {
             transports: self.transport_settings(c),
             grpc_api: self.grpc_api_settings(c),
             uni_grpc: self.uni_grpc_settings(c),
+            admin: self
+                .admin
+                .settings(&mut |key, message| c.fail(key, message)),
             shutdown_timeout,
             drain_period: health::drain_period(&self.shutdown, shutdown_timeout, c),
             client_concurrency: self.client.concurrency,

@@ -262,8 +262,15 @@ impl CentrifugoApi for ApiService {
         channels
     );
 
+    served!(
+        connections,
+        pb::ConnectionsRequest,
+        ConnectionsResponse,
+        |req| Command::Connections(convert::connections(req)),
+        connections
+    );
+
     unimplemented! {
-        connections(ConnectionsRequest) -> ConnectionsResponse: "Connections";
         update_user_status(UpdateUserStatusRequest) -> UpdateUserStatusResponse: "UpdateUserStatus";
         get_user_status(GetUserStatusRequest) -> GetUserStatusResponse: "GetUserStatus";
         delete_user_status(DeleteUserStatusRequest) -> DeleteUserStatusResponse: "DeleteUserStatus";

@@ -10,11 +10,12 @@ use herald_grpc::api as pb;
 
 use crate::api::dispatch::Command;
 use crate::api::error::ApiError;
+use crate::api::listing::ConnectionsResult;
 use crate::api::request::{
     BatchCommand, BatchRequest, BoolValue, BroadcastRequest, ChannelRequest, ChannelsRequest,
-    DisconnectReason, DisconnectRequest, HistoryRequest, InfoRequest, PublishRequest,
-    RefreshRequest, RpcRequest, StreamPosition, SubscribeOverride, SubscribeRequest,
-    UnsubscribeRequest,
+    ConnectionsRequest, DisconnectReason, DisconnectRequest, HistoryRequest, InfoRequest,
+    PublishRequest, RefreshRequest, RpcRequest, StreamPosition, SubscribeOverride,
+    SubscribeRequest, UnsubscribeRequest,
 };
 use crate::api::response::{BroadcastResult, NodeResult, Outcome, PublishResponse, PublishResult};
 
@@ -120,6 +121,16 @@ pub(super) fn channels(req: pb::ChannelsRequest) -> ChannelsRequest {
     }
 }
 
+/// `Connections`: the request has no paging fields, so gRPC gets the first page (1000
+/// connections); `label_filter` (PRO) is ignored, `expression` is refused as over HTTP.
+pub(super) fn connections(req: pb::ConnectionsRequest) -> ConnectionsRequest {
+    ConnectionsRequest {
+        user: req.user,
+        expression: req.expression,
+        ..ConnectionsRequest::default()
+    }
+}
+
 pub(super) fn rpc(req: pb::RpcRequest) -> RpcRequest {
     RpcRequest { method: req.method }
 }
@@ -146,6 +157,7 @@ pub(super) fn batch(req: pb::BatchRequest) -> BatchRequest {
                     rpc: c.rpc.map(rpc),
                     refresh: c.refresh.map(refresh),
                     channels: c.channels.map(channels),
+                    connections: c.connections.map(connections),
                 })
             })
             .collect(),
@@ -237,8 +249,40 @@ pub(super) fn reply(result: Result<Outcome, ApiError>) -> pb::Reply {
                 nodes: r.nodes.into_iter().map(node).collect(),
             });
         }
+        Outcome::Connections(r) => reply.connections = Some(connections_result(r)),
     }
     reply
+}
+
+/// PRO's `ConnectionsResult`; Herald's `ip`, `node` and `info` have no field in it.
+pub(super) fn connections_result(r: ConnectionsResult) -> pb::ConnectionsResult {
+    let connections = r
+        .page
+        .connections
+        .into_iter()
+        .map(|c| {
+            let state = pb::ConnectionState {
+                channels: c
+                    .channels
+                    .into_iter()
+                    .map(|ch| (ch, pb::ChannelContext { source: 0 }))
+                    .collect(),
+                ..Default::default()
+            };
+            let info = pb::ConnectionInfo {
+                transport: c.transport,
+                protocol: c.protocol,
+                user: c.user,
+                state: Some(state),
+                connected_at_ms: c.connected_at.saturating_mul(1000),
+                // Not measured.
+                ping_pong_latency_ms: -1,
+                ..Default::default()
+            };
+            (c.client, info)
+        })
+        .collect();
+    pb::ConnectionsResult { connections }
 }
 
 pub(super) fn error(err: ApiError) -> pb::Error {

@@ -133,13 +133,15 @@ impl ServerStreamingService<ConnectRequest> for Consume {
                 return std::future::ready(Err(Status::unavailable(refused.to_string())));
             }
         };
-        let remote = request
-            .remote_addr()
-            .map_or_else(String::new, |a| a.to_string());
+        let remote_addr = request.remote_addr();
+        let remote = remote_addr.map_or_else(String::new, |a| a.to_string());
         let mut session = service
             .hub
             .session_for(Protocol::Protobuf, TransportKind::Unidirectional);
         session.set_transport_name("uni_grpc");
+        if let Some(addr) = remote_addr {
+            session.outbox().set_remote_ip(addr.ip());
+        }
         // Proxies see the call's metadata where other transports give request headers.
         let kept: Vec<(String, String)> = service
             .hub

@@ -3,6 +3,7 @@
 //! This file holds the harness and the HTTP-level checks (keys, routing, bodies, error
 //! modes); `methods` exercises every API method.
 
+mod connections;
 mod methods;
 mod version;
 

@@ -496,14 +496,46 @@ async fn broadcast_and_batch() {
 }
 
 #[tokio::test]
+async fn connections_lists_a_users_connections() {
+    let server = start(KEY, false).await;
+    let (client_id, _outbox) = connect(&server.hub, "carol").await;
+    let mut api = client(&server).await;
+    let reply = api
+        .connections(authorized(pb::ConnectionsRequest {
+            user: "carol".into(),
+            ..Default::default()
+        }))
+        .await
+        .expect("served")
+        .into_inner();
+    assert_eq!(reply.error, None);
+    let connections = reply.result.expect("result").connections;
+    assert_eq!(connections.len(), 1);
+    let info = &connections[&client_id];
+    assert_eq!(
+        (
+            info.user.as_str(),
+            info.transport.as_str(),
+            info.protocol.as_str()
+        ),
+        ("carol", "websocket", "json")
+    );
+    assert!(info.connected_at_ms > 0);
+    let refused = api
+        .connections(authorized(pb::ConnectionsRequest {
+            expression: "true".into(),
+            ..Default::default()
+        }))
+        .await
+        .expect("answered")
+        .into_inner();
+    assert_eq!(refused.error, error(107, "bad request"));
+}
+
+#[tokio::test]
 async fn methods_herald_does_not_serve_are_unimplemented() {
     let server = start(KEY, false).await;
     let mut api = client(&server).await;
-    let status = api
-        .connections(authorized(pb::ConnectionsRequest::default()))
-        .await
-        .expect_err("unimplemented");
-    assert_eq!(status.code(), Code::Unimplemented);
     let status = api
         .map_publish(authorized(pb::MapPublishRequest::default()))
         .await

@@ -207,6 +207,7 @@ fn open(t: &StreamTransports, mut opened: Opened, remote: SocketAddr) -> Result<
         .map_err(Refusal::Limited)?;
     let mut session = t.hub.session_for(opened.protocol(), opened.kind());
     session.set_transport_name(opened.transport);
+    session.outbox().set_remote_ip(remote.ip());
     session.set_proxy_headers(std::mem::take(&mut opened.proxy_headers));
     // Only emulated sessions take commands from /emulation; a unidirectional one has none.
     let inbox = match opened.kind() {

@@ -172,6 +172,7 @@ impl<H: Handler, S: Socket> Connection<H, S> {
         remote: SocketAddr,
     ) {
         let handler = H::open(hub, settings.protocol, settings.proxy_headers);
+        handler.outbox().set_remote_ip(remote.ip());
         let span = tracing::debug_span!(
             "client",
             client = %handler.client_id(),
