@@ -71,9 +71,9 @@ test('NATS restarted: nodes report unhealthy, recover by themselves, and deliver
   const onA = await subscriber(a, 'nr-a', 'n-restart');
   const onB = await subscriber(b, 'nr-b', 'n-restart');
   await nats.kill();
-  await waitFor(async () => (await fetch(`${a.base}/health`)).status === 503, { what: 'unhealthy without NATS' });
+  await waitFor(async () => (await fetch(`${a.base}/ready`)).status === 503, { what: 'unhealthy without NATS' });
   await nats.start();
-  await waitFor(async () => (await fetch(`${a.base}/health`)).status === 200 && (await fetch(`${b.base}/health`)).status === 200, { timeoutMs: 20000, what: 'healthy again' });
+  await waitFor(async () => (await fetch(`${a.base}/ready`)).status === 200 && (await fetch(`${b.base}/ready`)).status === 200, { timeoutMs: 20000, what: 'healthy again' });
   await api(b, 'publish', { channel: 'n-restart', data: { after: true } });
   await waitFor(() => onA.received.length === 1 && onB.received.length === 1, { timeoutMs: 10000, what: 'delivery after the restart' });
   onA.c.disconnect();

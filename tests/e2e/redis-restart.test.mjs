@@ -1,4 +1,4 @@
-// After Redis restarts, a node that reports 200 on /health must also serve commands: the first
+// After Redis restarts, a node that reports 200 on /ready must also serve commands: the first
 // publish, history, presence and presence_stats call on every node succeeds, none fails with
 // error 100 because a command connection still points at the old Redis process.
 import { test } from 'node:test';
@@ -8,7 +8,7 @@ import { startRedis, startCluster } from './cluster.mjs';
 
 const health = async (node) => {
   try {
-    return (await fetch(`${node.base}/health`)).status;
+    return (await fetch(`${node.base}/ready`)).status;
   } catch {
     return 0;
   }

@@ -380,11 +380,7 @@ fn routes(hub: &Hub, settings: &crate::config::ServerSettings, tracker: TaskTrac
         app = app.merge(crate::admin::router(hub.clone(), settings.admin.clone()));
     }
     if settings.health.enabled {
-        let liveness = hub.clone();
-        app = app.route(
-            &settings.health.handler_prefix,
-            get(move || health(liveness.clone())),
-        );
+        app = app.route(&settings.health.handler_prefix, get(health));
         let readiness = hub.clone();
         app = app.route(
             &settings.health.readiness_handler_prefix,
@@ -409,19 +405,16 @@ async fn ready(hub: Hub) -> impl axum::response::IntoResponse {
     }
 }
 
-/// `200 {}` as Centrifugo's health endpoint, but `503` while the engine cannot reach its
-/// backend, so a load balancer stops sending clients to a node that cannot deliver.
-async fn health(hub: Hub) -> impl axum::response::IntoResponse {
-    let json = [(http::header::CONTENT_TYPE, "application/json")];
-    if hub.is_healthy() {
-        (http::StatusCode::OK, json, "{}")
-    } else {
-        (
-            http::StatusCode::SERVICE_UNAVAILABLE,
-            json,
-            r#"{"error":"engine unavailable"}"#,
-        )
-    }
+/// Liveness, as Centrifugo's health endpoint: `200 {}` while the process serves HTTP. Whether
+/// the node can do its job (broker, presence, the end-to-end probe, shutdown) is readiness
+/// ([`ready`]): a liveness check that failed during a Redis outage would have every node
+/// restarted by its orchestrator at the moment they are all waiting for Redis to come back.
+async fn health() -> impl axum::response::IntoResponse {
+    (
+        http::StatusCode::OK,
+        [(http::header::CONTENT_TYPE, "application/json")],
+        "{}",
+    )
 }
 
 /// Resolves on SIGTERM or SIGINT.
