@@ -9,6 +9,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use crate::Hub;
+use crate::metrics::Refusal;
 
 /// How often "node connection limit reached" may be logged.
 const LOG_EVERY: Duration = Duration::from_secs(3);
@@ -77,9 +78,11 @@ impl Hub {
         let now = Instant::now();
         if options.connection_rate_limit > 0 && !admission.take(options.connection_rate_limit, now)
         {
+            count_refusal(Refusal::ConnectionRateLimit);
             return Err(ConnectionRefused::RateLimited);
         }
         if options.connection_limit > 0 && self.num_clients() >= options.connection_limit {
+            count_refusal(Refusal::ConnectionLimit);
             if admission.should_log(now) {
                 tracing::warn!(
                     limit = options.connection_limit,
@@ -89,6 +92,12 @@ impl Hub {
             return Err(ConnectionRefused::NodeFull);
         }
         Ok(())
+    }
+}
+
+fn count_refusal(refusal: Refusal) {
+    if let Some(m) = crate::metrics() {
+        m.refusals[refusal.index()].inc();
     }
 }
 

@@ -19,6 +19,8 @@
 //!   per event across the cluster ([`Hub::enable_lifecycle`]; the sender lives in the server).
 //! - [`Proxy`]: how the application's backend is asked (connect, refresh, subscribe, publish,
 //!   sub_refresh, rpc); HTTP and gRPC live in the server crate.
+//! - [`mod@metrics`]: the node's counters and histograms (on with [`enable_metrics`]); the server
+//!   renders them for Prometheus.
 //!
 //! ```
 //! # use std::sync::Arc;
@@ -52,6 +54,7 @@ mod convert;
 mod emulation;
 mod error;
 mod lifecycle;
+pub mod metrics;
 mod node;
 mod options;
 mod outbox;
@@ -64,6 +67,7 @@ pub use admission::ConnectionRefused;
 pub use emulation::{EmulationError, EmulationInbox, INBOX_CAPACITY};
 pub use error::{Disconnect, HubError};
 pub use lifecycle::{DROP_LOG_INTERVAL, LifecycleEvent, LifecycleKind, LifecycleOptions};
+pub use metrics::{enable_metrics, metrics};
 pub use node::{ApiPublish, Hub, NodeInfo, Target};
 pub use options::{
     ChannelConfig, ChannelOptions, ClientOptions, DeltaType, Namespace, NodeOptions,

@@ -125,6 +125,10 @@ impl Hub {
         verifier: Arc<dyn TokenVerifier>,
     ) -> Self {
         let rules = ChannelRules::new(options.channel.clone());
+        let broker: Arc<dyn Broker> = match crate::metrics() {
+            Some(metrics) => Arc::new(crate::metrics::TimedBroker::new(broker, metrics)),
+            None => broker,
+        };
         let shared = Shared {
             options,
             rules,
@@ -211,6 +215,12 @@ impl Hub {
     /// Number of connected (authenticated) clients.
     pub fn num_clients(&self) -> usize {
         self.clients().len()
+    }
+
+    /// This node's counters (clients, users, channels, subscriptions), read from its state
+    /// now: what `/metrics` reports as gauges.
+    pub fn node_info(&self) -> NodeInfo {
+        self.shared.local_info()
     }
 
     /// Publishes into a channel from the server API.

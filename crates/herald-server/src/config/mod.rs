@@ -32,6 +32,7 @@ mod generate;
 mod grpc;
 mod load;
 mod origin;
+mod prometheus;
 mod proxy;
 mod raw;
 mod settings;
@@ -48,6 +49,7 @@ pub use grpc::{
 };
 pub use load::{Format, Loaded, load, load_all, load_str, process_env};
 pub use origin::OriginPolicy;
+pub use prometheus::{PrometheusConfig, PrometheusSettings};
 pub use proxy::{
     ChannelProxyConfig, ClientProxyConfig, GrpcProxyConfig, HttpProxyConfig, ProxyConfig,
     RpcConfig, RpcNamespaceConfig, RpcOptionsConfig, StatusTransformConfig,

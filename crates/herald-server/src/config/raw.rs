@@ -51,6 +51,8 @@ pub struct Config {
     pub uni_grpc: super::grpc::UniGrpcConfig,
     /// The `/health` endpoint.
     pub health: HealthConfig,
+    /// The Prometheus metrics endpoint.
+    pub prometheus: super::prometheus::PrometheusConfig,
     /// Graceful shutdown.
     pub shutdown: ShutdownConfig,
     /// Named proxies that namespaces and RPC namespaces refer to by `name`. Default none.

@@ -267,6 +267,9 @@ impl Config {
                 enabled: self.health.enabled,
                 handler_prefix: c.prefix("health.handler_prefix", &self.health.handler_prefix, "/"),
             },
+            prometheus: self
+                .prometheus
+                .validate(|key, message| c.fail(key, message)),
             transports: self.transport_settings(c),
             grpc_api: self.grpc_api_settings(c),
             uni_grpc: self.uni_grpc_settings(c),
