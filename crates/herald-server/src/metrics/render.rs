@@ -383,6 +383,78 @@ mod tests {
         );
     }
 
+    struct NoTokens;
+
+    impl herald_hub::TokenVerifier for NoTokens {
+        fn verify_connect_token(
+            &self,
+            _: &str,
+        ) -> Result<herald_hub::ConnectTokenClaims, herald_hub::TokenError> {
+            Err(herald_hub::TokenError::Invalid("no tokens here".into()))
+        }
+
+        fn verify_subscribe_token(
+            &self,
+            _: &str,
+        ) -> Result<herald_hub::SubscribeTokenClaims, herald_hub::TokenError> {
+            Err(herald_hub::TokenError::Invalid("no tokens here".into()))
+        }
+    }
+
+    /// Metric names (`centrifugo_...`) in `text`.
+    fn names_in(text: &str) -> std::collections::BTreeSet<String> {
+        let regex = regex::Regex::new(r"centrifugo_[a-z_]+").expect("valid regex");
+        regex
+            .find_iter(text)
+            .map(|m| m.as_str().to_owned())
+            .collect()
+    }
+
+    /// Whether `name` is a rendered family, or a histogram series of one.
+    fn is_rendered(rendered: &std::collections::BTreeSet<String>, name: &str) -> bool {
+        rendered.contains(name)
+            || ["_bucket", "_count", "_sum"]
+                .iter()
+                .filter_map(|suffix| name.strip_suffix(suffix))
+                .any(|family| rendered.contains(family))
+    }
+
+    #[tokio::test]
+    async fn every_metric_the_docs_and_the_dashboard_name_is_rendered() {
+        herald_hub::enable_metrics();
+        let engine = Arc::new(herald_engine::memory::MemoryEngine::new());
+        let hub = Hub::new(
+            herald_hub::NodeOptions::default(),
+            engine.clone(),
+            engine,
+            Arc::new(NoTokens),
+        );
+        let sources = Sources {
+            hub,
+            webhooks: Some(Arc::default()),
+        };
+        let rendered: std::collections::BTreeSet<String> = render(&sources)
+            .lines()
+            .filter_map(|line| line.strip_prefix("# TYPE "))
+            .filter_map(|line| line.split(' ').next())
+            .map(str::to_owned)
+            .collect();
+        let docs = include_str!("../../../../docs/metrics.md");
+        let dashboard = include_str!("../../../../docs/grafana-dashboard.json");
+        for name in names_in(docs).iter().chain(&names_in(dashboard)) {
+            assert!(
+                is_rendered(&rendered, name),
+                "{name} is documented but not rendered"
+            );
+        }
+        for name in &rendered {
+            assert!(
+                docs.contains(name.as_str()),
+                "{name} is rendered but not in docs/metrics.md"
+            );
+        }
+    }
+
     #[test]
     fn label_values_are_escaped() {
         let mut out = Out(String::new());
