@@ -20,6 +20,7 @@ test('client.ip_connection_limit: 200 from one IP against 100, the first 100 sta
   const config = defaultConfig();
   config.client.insecure = true;
   config.client.ip_connection_limit = 100;
+  config.prometheus = { enabled: true };
   const server = await startHerald(config);
   const clients = [];
   try {
@@ -39,6 +40,8 @@ test('client.ip_connection_limit: 200 from one IP against 100, the first 100 sta
     const stream = await fetch(`${server.base}/connection/http_stream`, { method: 'POST', body: '{"id":1,"connect":{}}' });
     assert.equal(stream.status, 429);
     assert.match(await stream.text(), /ip connection limit reached/);
+    const metrics = await (await fetch(`${server.base}/metrics`)).text();
+    assert.match(metrics, /^centrifugo_node_client_ip_connection_limit 101$/m, 'the 101 refusals are counted');
 
     assert.equal(await upgradeStatus(server, { localAddress: '127.0.0.2' }), 101, 'another IP is not limited');
     assert.ok(clients.every((c) => c.state === 'connected'), 'the first 100 are still connected');

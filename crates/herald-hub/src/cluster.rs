@@ -403,6 +403,7 @@ fn send_to_sessions(shared: &Shared, target: Target, make: impl Fn() -> Control)
         match outbox.push_control(make()) {
             Ok(()) => {}
             Err(ControlRejected::Full) => {
+                crate::metrics::count_overflow(crate::metrics::Queue::ControlQueue);
                 tracing::warn!(%client, "control queue full: forcing a reconnect");
                 outbox.close(herald_proto::DisconnectCode::FORCE_RECONNECT.into());
             }

@@ -147,6 +147,7 @@ impl Emulations {
         match entry.frames.try_send(frame) {
             Ok(()) => Ok(()),
             Err(mpsc::error::TrySendError::Full(_)) => {
+                crate::metrics::count_overflow(crate::metrics::Queue::EmulationInbox);
                 if let Some(outbox) = entry.outbox.upgrade() {
                     outbox.close(DisconnectCode::SLOW.into());
                 }

@@ -22,6 +22,8 @@
 //!   batches at shutdown; [`HealthCounters`] counts both.
 //! - [`Proxy`]: how the application's backend is asked (connect, refresh, subscribe, publish,
 //!   sub_refresh, rpc); HTTP and gRPC live in the server crate.
+//! - [`mod@metrics`]: the node's counters and histograms (on with [`enable_metrics`]); the server
+//!   renders them for Prometheus.
 //!
 //! ```
 //! # use std::sync::Arc;
@@ -58,6 +60,7 @@ mod emulation;
 mod error;
 mod lifecycle;
 mod limits;
+pub mod metrics;
 mod node;
 mod options;
 mod outbox;
@@ -78,6 +81,7 @@ pub use limits::{
     CommandKind, CommandRateLimits, ConnectionPermit, LimitCounters, LimitCountersSnapshot, Rate,
     RequestRateLimit,
 };
+pub use metrics::{enable_metrics, metrics};
 pub use node::{ApiPublish, Hub, NodeInfo, Target};
 pub use options::{
     ChannelConfig, ChannelOptions, ClientOptions, DeltaType, Namespace, NodeOptions,

@@ -135,6 +135,10 @@ impl Hub {
         let rules = ChannelRules::new(options.channel.clone());
         let node_id = uuid::Uuid::new_v4().to_string();
         let probe = Arc::new(crate::probe::Probe::new(&node_id, &options.probe));
+        let broker: Arc<dyn Broker> = match crate::metrics() {
+            Some(metrics) => Arc::new(crate::metrics::TimedBroker::new(broker, metrics)),
+            None => broker,
+        };
         let shared = Shared {
             options,
             rules,
@@ -241,6 +245,12 @@ impl Hub {
     /// Number of connected (authenticated) clients.
     pub fn num_clients(&self) -> usize {
         self.clients().len()
+    }
+
+    /// This node's counters (clients, users, channels, subscriptions), read from its state
+    /// now: what `/metrics` reports as gauges.
+    pub fn node_info(&self) -> NodeInfo {
+        self.shared.local_info()
     }
 
     /// Publishes into a channel from the server API.

@@ -236,6 +236,7 @@ impl Outbox {
             return Err(Closed);
         }
         if state.bytes + message.len() > self.max_bytes && !state.queue.is_empty() {
+            crate::metrics::count_overflow(crate::metrics::Queue::ClientQueue);
             state.queue.clear();
             state.bytes = 0;
             state.close = Some(Box::new(DisconnectCode::SLOW.into()));

@@ -19,6 +19,7 @@ use herald_engine::{BrokerEventHandler, ClientInfo, Publication, StreamPosition}
 use herald_proto::{DisconnectCode, Protocol, Push, UnsubscribeCode};
 
 use crate::convert::{proto_client_info, proto_publication};
+use crate::metrics::{PushKind, Queue};
 use crate::outbox::Outbox;
 use crate::session::Control;
 use delta::{DeltaChain, DeltaVariants};
@@ -318,18 +319,25 @@ impl Registry {
     }
 
     /// Queues an event for the channel's subscribers. `publication` is set for publications
-    /// (delta subscribers get its [`delta`] variants), `None` for joins and leaves.
+    /// (delta subscribers get its [`delta`] variants), `None` for joins and leaves. Counts the
+    /// event and its deliveries (once, not per subscriber) under `kind`.
     fn fan_out(
         &self,
+        kind: PushKind,
         channel: &str,
         position: Option<&StreamPosition>,
         push: impl Fn() -> Push,
         publication: Option<&Publication>,
     ) {
+        let metrics = crate::metrics();
+        if let Some(m) = metrics {
+            m.messages_received[kind.index()].inc();
+        }
         let mut shard = self.shard(channel);
         let Some(entry) = shard.get_mut(channel) else {
             return;
         };
+        let mut delivered = 0u64;
         let only_join_leave = publication.is_none();
         let mut encoded = EncodeOnce::new(push);
         let (offset, epoch) = position.map_or((0, ""), |p| (p.offset, p.epoch.as_str()));
@@ -359,6 +367,7 @@ impl Registry {
                     .close(DisconnectCode::INAPPROPRIATE_PROTOCOL.into());
                 continue;
             };
+            delivered += 1;
             if let Some(pending) = &mut subscriber.pending {
                 pending.bytes += message.len();
                 pending.publications.push(Buffered {
@@ -367,6 +376,7 @@ impl Registry {
                     message,
                 });
                 if pending.bytes > subscriber.spec.outbox.max_bytes() {
+                    crate::metrics::count_overflow(Queue::PendingSubscription);
                     subscriber.spec.outbox.close(DisconnectCode::SLOW.into());
                 }
             } else if offset > 0 && subscriber.spec.positioned {
@@ -387,6 +397,9 @@ impl Registry {
             chain.record(offset, epoch, &publication.data);
         }
         drop(shard);
+        if let Some(m) = metrics {
+            m.messages_sent[kind.index()].add(delivered);
+        }
         lost.log(channel);
     }
 
@@ -579,6 +592,7 @@ impl BrokerEventHandler for Registry {
             ..Default::default()
         };
         self.fan_out(
+            PushKind::Publication,
             channel,
             Some(position).filter(|p| p.offset > 0),
             push,
@@ -594,7 +608,7 @@ impl BrokerEventHandler for Registry {
             }),
             ..Default::default()
         };
-        self.fan_out(channel, None, push, None);
+        self.fan_out(PushKind::Join, channel, None, push, None);
     }
 
     fn handle_leave(&self, channel: &str, info: &ClientInfo) {
@@ -605,10 +619,13 @@ impl BrokerEventHandler for Registry {
             }),
             ..Default::default()
         };
-        self.fan_out(channel, None, push, None);
+        self.fan_out(PushKind::Leave, channel, None, push, None);
     }
 
     fn handle_gap(&self) {
+        if let Some(m) = crate::metrics() {
+            m.broker_gaps.inc();
+        }
         self.lose_every_place();
     }
 }

@@ -10,6 +10,7 @@
 //! - [`engines`]: connecting the configured broker and presence manager.
 //! - `proxy`: the HTTP and gRPC proxies the hub asks (connect, refresh, subscribe, publish,
 //!   sub_refresh, rpc), built from configuration.
+//! - [`metrics`]: the Prometheus endpoint (`prometheus.*`), rendering the hub's counters.
 //! - [`server`]: assembling engine, hub and routes; graceful shutdown.
 //! - [`cli`]: the command line (`serve`, `genconfig`, `gentoken`, `checkconfig`, `version`).
 
@@ -20,6 +21,7 @@ pub mod config;
 pub mod engines;
 pub mod grpc;
 pub mod jwt;
+pub mod metrics;
 mod outbound;
 mod proxy;
 pub mod server;

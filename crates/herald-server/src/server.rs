@@ -61,6 +61,10 @@ pub async fn serve(
 ) -> anyhow::Result<()> {
     let settings = validated.server;
     let backends = crate::engines::connect(validated.engine).await?;
+    if settings.prometheus.enabled {
+        // Before the hub is built, so it times its broker calls.
+        herald_hub::enable_metrics();
+    }
     let hub = Hub::new(validated.node, backends.broker, backends.presence, verifier);
     let webhooks = validated
         .webhooks
@@ -70,6 +74,8 @@ pub async fn serve(
 
     let tracker = TaskTracker::new();
     let app = routes(&hub, &settings, tracker.clone());
+    let webhook_stats = webhooks.as_ref().map(|w| w.stats());
+    let app = crate::metrics::route(app, &settings.prometheus, &hub, webhook_stats);
     let grpc_stopping = CancellationToken::new();
     let tls_stopping = CancellationToken::new();
     start_grpc(&hub, &settings, &tracker, &grpc_stopping).await?;

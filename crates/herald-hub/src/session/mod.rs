@@ -21,6 +21,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
+use crate::metrics::{Method, Transport, metrics};
 use crate::outbox::{Attention, Outbox};
 use crate::{Disconnect, Hub, HubError};
 use bytes::Bytes;
@@ -96,6 +97,35 @@ pub(crate) struct Subscription {
     refresh_by_proxy: bool,
 }
 
+/// The metrics label of a command (`None` for an empty or unknown one).
+fn method_of(command: &Command) -> Option<Method> {
+    Some(if command.connect.is_some() {
+        Method::Connect
+    } else if command.subscribe.is_some() {
+        Method::Subscribe
+    } else if command.unsubscribe.is_some() {
+        Method::Unsubscribe
+    } else if command.publish.is_some() {
+        Method::Publish
+    } else if command.presence.is_some() {
+        Method::Presence
+    } else if command.presence_stats.is_some() {
+        Method::PresenceStats
+    } else if command.history.is_some() {
+        Method::History
+    } else if command.rpc.is_some() {
+        Method::Rpc
+    } else if command.refresh.is_some() {
+        Method::Refresh
+    } else if command.sub_refresh.is_some() {
+        Method::SubRefresh
+    } else if command.send.is_some() {
+        Method::Send
+    } else {
+        return None;
+    })
+}
+
 /// A v4 UUID from the thread's (cryptographically secure) generator: `new_v4` asks the kernel
 /// for every id, one system call per connection.
 pub(crate) fn random_uuid() -> String {
@@ -121,6 +151,8 @@ pub struct Session {
     expire_at: Option<i64>,
     subs: Subscriptions,
     timers: Timers,
+    /// The command being handled, for the metrics of its reply (one byte, in padding).
+    method: Method,
     /// Transport name, meta and headers for proxy requests; `None` until there is some (most
     /// connections never pay more than this pointer).
     proxy: Option<Box<proxied::ProxyState>>,
@@ -159,6 +191,7 @@ impl Session {
             expire_at: None,
             subs: Subscriptions::default(),
             timers,
+            method: Method::Connect,
             proxy: None,
             shutdown: Some(shutdown),
             command_buckets: None,
@@ -274,17 +307,24 @@ impl Session {
             .close_reason()
             .map(|d| d.code)
             .unwrap_or_default();
+        if let Some(m) = metrics() {
+            m.disconnects.inc(u32::from(reason));
+        }
         tracing::debug!(client = %self.client, user = %self.user, code = reason, "session closed");
     }
 
     async fn handle_command(&mut self, command: Command) -> Flow {
         if command.id == 0 {
             return match command.send {
-                Some(_) => self.on_send(),
+                Some(_) => {
+                    if let Some(m) = metrics() {
+                        m.commands_received[self.transport().index()][Method::Send.index()].inc();
+                    }
+                    self.on_send()
+                }
                 None => self.on_pong(),
             };
         }
-        let id = command.id;
         match self.state {
             State::Failed => return self.disconnect(DisconnectCode::BAD_REQUEST),
             State::Connecting if command.connect.is_none() => {
@@ -297,6 +337,23 @@ impl Session {
             }
             _ => {}
         }
+        let Some(m) = metrics() else {
+            return self.dispatch(command).await;
+        };
+        let Some(method) = method_of(&command) else {
+            return self.dispatch(command).await;
+        };
+        self.method = method;
+        m.commands_received[self.transport().index()][method.index()].inc();
+        let started = std::time::Instant::now();
+        let flow = self.dispatch(command).await;
+        m.command_duration[method.index()].observe(started.elapsed());
+        flow
+    }
+
+    /// Runs one command of a connected (or connecting) session.
+    async fn dispatch(&mut self, command: Command) -> Flow {
+        let id = command.id;
         if self.state == State::Connected
             && let Some(flow) = self.over_rate(&command)
         {
@@ -362,10 +419,28 @@ impl Session {
     /// Queues a reply. A reply that cannot be encoded for this protocol (binary data for a JSON
     /// client) closes the connection with 3506.
     fn send_reply(&self, reply: &Reply) -> Flow {
+        if reply.id != 0 {
+            self.count_reply(reply.error.as_ref().map(|e| e.code));
+        }
         match self.encode(reply) {
             Ok(bytes) => self.send_encoded(bytes),
             Err(disconnect) => self.close_outbox(disconnect),
         }
+    }
+
+    /// Counts a reply to the command being handled, and its error code if it is an error.
+    fn count_reply(&self, error: Option<u32>) {
+        if let Some(m) = metrics() {
+            m.replies_sent[self.transport().index()][self.method.index()].inc();
+            if let Some(code) = error {
+                m.reply_errors.inc((self.method, code));
+            }
+        }
+    }
+
+    /// The transport label of this connection.
+    fn transport(&self) -> Transport {
+        Transport::from_name(self.transport_name())
     }
 
     fn encode(&self, reply: &Reply) -> Result<Bytes, Disconnect> {

@@ -113,6 +113,14 @@ impl Session {
         }
     }
 
+    /// The transport's name, as proxies and metrics see it.
+    pub(super) fn transport_name(&self) -> &'static str {
+        self.proxy
+            .as_deref()
+            .and_then(|s| s.transport)
+            .unwrap_or_else(|| self.default_transport_name())
+    }
+
     fn default_transport_name(&self) -> &'static str {
         default_transport_name(self.kind)
     }
@@ -126,9 +134,7 @@ impl Session {
         let empty = || Arc::from(Vec::new());
         ProxyContext {
             client: self.client.to_string(),
-            transport: state
-                .and_then(|s| s.transport)
-                .unwrap_or_else(|| self.default_transport_name()),
+            transport: self.transport_name(),
             protocol: self.protocol,
             user: self.user.to_string(),
             meta: state.map(|s| s.meta.clone()).unwrap_or_default(),

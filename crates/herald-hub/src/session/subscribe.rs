@@ -180,6 +180,8 @@ impl Session {
             }
         };
         let channel = prepared.plan.channel.clone();
+        // The registry queues this reply (before the publications buffered meanwhile).
+        self.count_reply(None);
         self.activate(prepared, Some(bytes)).await;
         if let Some(publications) = stream {
             self.forward_stream(channel, publications);
@@ -499,6 +501,11 @@ impl Session {
             }
             None => self.current_position(&plan.channel, options).await?,
         };
+        if result.was_recovering
+            && let Some(m) = crate::metrics()
+        {
+            m.recoveries[usize::from(result.recovered)].inc();
+        }
         if plan.reject_unrecovered && !result.recovered {
             return Err(HubError::UnrecoverablePosition);
         }

@@ -227,10 +227,22 @@ impl BatchCommand {
     }
 }
 
-/// Runs a command and logs an internal failure (the caller only sees code 100).
-pub(crate) async fn run(hub: &Hub, command: Command) -> Result<Outcome, ApiError> {
+/// Runs a command and logs an internal failure (the caller only sees code 100). `protocol`
+/// (`http` or `grpc`) labels its metrics.
+pub(crate) async fn run(
+    hub: &Hub,
+    command: Command,
+    protocol: &'static str,
+) -> Result<Outcome, ApiError> {
     let name = command.name();
+    let started = std::time::Instant::now();
     let result = command.execute(hub).await;
+    if let Some(m) = herald_hub::metrics() {
+        m.api_duration.observe((protocol, name), started.elapsed());
+        if let Err(err) = &result {
+            m.api_errors.inc((protocol, name, err.code));
+        }
+    }
     if let Err(err) = &result
         && err.code == ApiError::INTERNAL.code
     {
@@ -241,7 +253,8 @@ pub(crate) async fn run(hub: &Hub, command: Command) -> Result<Outcome, ApiError
 
 /// Runs a batch: one reply per command, in order. A `null` command gets 107, a command with
 /// no known method 104, as in Centrifugo. With `parallel`, commands run concurrently.
-pub(crate) async fn batch(hub: &Hub, req: BatchRequest) -> BatchResponse {
+pub(crate) async fn batch(hub: &Hub, req: BatchRequest, protocol: &'static str) -> BatchResponse {
+    let started = std::time::Instant::now();
     let concurrency = if req.parallel { BATCH_CONCURRENCY } else { 1 };
     let replies = futures_util::stream::iter(req.commands)
         .map(|command| async move {
@@ -249,7 +262,7 @@ pub(crate) async fn batch(hub: &Hub, req: BatchRequest) -> BatchResponse {
                 None => Err(ApiError::BAD_REQUEST),
                 Some(command) => match command.into_command() {
                     None => Err(ApiError::NOT_FOUND),
-                    Some(command) => run(hub, command).await,
+                    Some(command) => run(hub, command, protocol).await,
                 },
             };
             Reply::from(result)
@@ -257,6 +270,10 @@ pub(crate) async fn batch(hub: &Hub, req: BatchRequest) -> BatchResponse {
         .buffered(concurrency)
         .collect()
         .await;
+    if let Some(m) = herald_hub::metrics() {
+        m.api_duration
+            .observe((protocol, "batch"), started.elapsed());
+    }
     BatchResponse { replies }
 }
 

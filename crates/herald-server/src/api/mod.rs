@@ -222,8 +222,10 @@ pub(crate) async fn call(hub: &Hub, method: Method, body: &[u8], mode: ErrorMode
         }
     };
     match call {
-        Call::Batch(batch) => json_response(StatusCode::OK, &dispatch::batch(hub, batch).await),
-        Call::Command(command) => match dispatch::run(hub, command).await {
+        Call::Batch(batch) => {
+            json_response(StatusCode::OK, &dispatch::batch(hub, batch, "http").await)
+        }
+        Call::Command(command) => match dispatch::run(hub, command, "http").await {
             Ok(outcome) => json_response(StatusCode::OK, &outcome.as_result()),
             Err(err) => error_response(err, mode),
         },

@@ -35,6 +35,7 @@ mod http_tls;
 mod limits;
 mod load;
 mod origin;
+mod prometheus;
 mod proxy;
 mod raw;
 mod settings;
@@ -56,6 +57,7 @@ pub use limits::{
 };
 pub use load::{Format, Loaded, load, load_all, load_str, process_env};
 pub use origin::OriginPolicy;
+pub use prometheus::{PrometheusConfig, PrometheusSettings};
 pub use proxy::{
     ChannelProxyConfig, ClientProxyConfig, GrpcProxyConfig, HttpProxyConfig, ProxyConfig,
     RpcConfig, RpcNamespaceConfig, RpcOptionsConfig, StatusTransformConfig,

@@ -53,6 +53,8 @@ pub struct Config {
     pub admin: super::admin::AdminConfig,
     /// The `/health` endpoint.
     pub health: HealthConfig,
+    /// The Prometheus metrics endpoint.
+    pub prometheus: super::prometheus::PrometheusConfig,
     /// Graceful shutdown.
     pub shutdown: ShutdownConfig,
     /// Named proxies that namespaces and RPC namespaces refer to by `name`. Default none.

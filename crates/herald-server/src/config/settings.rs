@@ -62,6 +62,8 @@ pub struct ServerSettings {
     pub websocket: WebSocketSettings,
     /// The health endpoint.
     pub health: HealthSettings,
+    /// `prometheus.*`.
+    pub prometheus: super::prometheus::PrometheusSettings,
     /// HTTP-streaming, SSE, emulation and the unidirectional transports.
     pub transports: super::transports::TransportSettings,
     /// `grpc_api.*`.

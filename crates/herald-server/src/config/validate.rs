@@ -270,6 +270,9 @@ impl Config {
                 ),
             },
             health: self.health_settings(c),
+            prometheus: self
+                .prometheus
+                .validate(|key, message| c.fail(key, message)),
             transports: self.transport_settings(c),
             grpc_api: self.grpc_api_settings(c),
             uni_grpc: self.uni_grpc_settings(c),

@@ -54,7 +54,7 @@ impl ApiService {
 
     /// Runs one method: its reply, or in transport mode its error as a status.
     async fn call(&self, command: Command, transport_errors: bool) -> Result<pb::Reply, Status> {
-        match dispatch::run(&self.hub, command).await {
+        match dispatch::run(&self.hub, command, "grpc").await {
             Err(err) if transport_errors => Err(status(err)),
             result => Ok(convert::reply(result)),
         }
@@ -156,7 +156,7 @@ impl CentrifugoApi for ApiService {
         request: Request<pb::BatchRequest>,
     ) -> Result<Response<pb::BatchResponse>, Status> {
         let (req, _) = self.open(request);
-        let response = dispatch::batch(&self.hub, convert::batch(req)).await;
+        let response = dispatch::batch(&self.hub, convert::batch(req), "grpc").await;
         let replies = response
             .replies
             .into_iter()

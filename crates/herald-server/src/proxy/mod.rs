@@ -26,7 +26,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::future::Future;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use herald_grpc::proxy as pb;
@@ -179,6 +179,7 @@ impl<B: Backend> Caller<B> {
     fn finish<R, T>(
         &self,
         call: &'static str,
+        started: Instant,
         answered: Answered<R>,
         convert: impl FnOnce(Option<R>) -> Result<T, ProxyError>,
     ) -> ProxyOutcome<T> {
@@ -187,6 +188,18 @@ impl<B: Backend> Caller<B> {
             Answer::Error(error) => Ok(ProxyReply::Error(reply::error(error))),
             Answer::Result(result) => convert(result).map(ProxyReply::Result),
         });
+        if let Some(m) = herald_hub::metrics() {
+            let settings = self.0.settings();
+            let protocol = match settings.target {
+                Target::Http(_) => "http",
+                Target::Grpc(_) => "grpc",
+            };
+            let key = (protocol, call, settings.name.clone());
+            if outcome.is_err() {
+                m.proxy_errors.inc(key.clone());
+            }
+            m.proxy_duration.observe(key, started.elapsed());
+        }
         if let Err(error) = &outcome {
             tracing::warn!(proxy = %self.0.settings().name, call, %error, "proxy call failed");
         }
@@ -202,8 +215,9 @@ impl<B: Backend> Proxy for Caller<B> {
 
     async fn connect(&self, request: ConnectProxyRequest) -> ProxyOutcome<ConnectProxyResult> {
         let message = request::connect(&request, |data| self.0.base64(data));
+        let started = Instant::now();
         let answered = self.0.connect(&request.context, message).await;
-        match self.finish("connect", answered, reply::connect) {
+        match self.finish("connect", started, answered, reply::connect) {
             // Centrifugo answers a connect result without credentials with 3501 (the
             // connection has no user), as its library does.
             Ok(ProxyReply::Result(None)) => Ok(ProxyReply::Disconnect(reply::no_credentials())),
@@ -216,8 +230,9 @@ impl<B: Backend> Proxy for Caller<B> {
 
     async fn refresh(&self, request: RefreshProxyRequest) -> ProxyOutcome<RefreshProxyResult> {
         let message = request::refresh(&request, self.0.settings());
+        let started = Instant::now();
         let answered = self.0.refresh(&request.context, message).await;
-        self.finish("refresh", answered, reply::refresh)
+        self.finish("refresh", started, answered, reply::refresh)
     }
 
     async fn subscribe(
@@ -225,14 +240,16 @@ impl<B: Backend> Proxy for Caller<B> {
         request: SubscribeProxyRequest,
     ) -> ProxyOutcome<SubscribeProxyResult> {
         let message = request::subscribe(&request, self.0.settings(), |data| self.0.base64(data));
+        let started = Instant::now();
         let answered = self.0.subscribe(&request.context, message).await;
-        self.finish("subscribe", answered, reply::subscribe)
+        self.finish("subscribe", started, answered, reply::subscribe)
     }
 
     async fn publish(&self, request: PublishProxyRequest) -> ProxyOutcome<PublishProxyResult> {
         let message = request::publish(&request, self.0.settings(), |data| self.0.base64(data));
+        let started = Instant::now();
         let answered = self.0.publish(&request.context, message).await;
-        self.finish("publish", answered, reply::publish)
+        self.finish("publish", started, answered, reply::publish)
     }
 
     async fn sub_refresh(
@@ -240,14 +257,16 @@ impl<B: Backend> Proxy for Caller<B> {
         request: SubRefreshProxyRequest,
     ) -> ProxyOutcome<SubRefreshProxyResult> {
         let message = request::sub_refresh(&request, self.0.settings());
+        let started = Instant::now();
         let answered = self.0.sub_refresh(&request.context, message).await;
-        self.finish("sub_refresh", answered, reply::sub_refresh)
+        self.finish("sub_refresh", started, answered, reply::sub_refresh)
     }
 
     async fn rpc(&self, request: RpcProxyRequest) -> ProxyOutcome<RpcProxyResult> {
         let message = request::rpc(&request, self.0.settings(), |data| self.0.base64(data));
+        let started = Instant::now();
         let answered = self.0.rpc(&request.context, message).await;
-        self.finish("rpc", answered, reply::rpc)
+        self.finish("rpc", started, answered, reply::rpc)
     }
 
     async fn subscribe_stream(
@@ -255,12 +274,13 @@ impl<B: Backend> Proxy for Caller<B> {
         request: SubscribeProxyRequest,
     ) -> ProxyOutcome<SubscriptionStream> {
         let message = request::subscribe(&request, self.0.settings(), |data| self.0.base64(data));
+        let started = Instant::now();
         let (answered, publications) =
             match self.0.subscribe_stream(&request.context, message).await {
                 Ok((answer, publications)) => (Ok(answer), publications),
                 Err(error) => (Err(error), None),
             };
-        match self.finish("subscribe_stream", answered, reply::subscribe)? {
+        match self.finish("subscribe_stream", started, answered, reply::subscribe)? {
             ProxyReply::Result(result) => match publications {
                 Some(publications) => Ok(ProxyReply::Result(SubscriptionStream {
                     result,

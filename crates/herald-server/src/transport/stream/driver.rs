@@ -199,6 +199,7 @@ async fn send(chunks: &mpsc::Sender<Bytes>, chunk: Bytes) -> Result<(), ()> {
         Ok(Err(_)) => Err(()),
         Err(_) => {
             tracing::debug!("response refused a chunk for {WRITE_TIMEOUT:?}");
+            herald_hub::metrics::count_overflow(herald_hub::metrics::Queue::StreamResponse);
             Err(())
         }
     }

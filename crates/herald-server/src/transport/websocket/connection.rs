@@ -446,6 +446,7 @@ impl<S: Socket> FramedSocket<S> {
             && timer.as_mut().poll(cx).is_ready()
         {
             tracing::info!("websocket write timed out");
+            herald_hub::metrics::count_overflow(herald_hub::metrics::Queue::WriteBacklog);
             self.outbox.close(DisconnectCode::WRITE_ERROR.into());
             return Step::End(CloseCause::Broken);
         }
