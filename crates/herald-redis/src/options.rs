@@ -9,6 +9,7 @@ use std::time::Duration;
 use herald_engine::EngineError;
 use redis::{ConnectionAddr, IntoConnectionInfo};
 
+use crate::sentinel::Sentinels;
 use crate::tls::TlsSetup;
 
 /// How to reach Redis and how to lay data out in it.
@@ -52,6 +53,11 @@ pub struct RedisOptions {
     pub reconnect_max_delay: Duration,
     /// TLS to every address (command and PUB/SUB connections). Default: `None`, plain TCP.
     pub tls: Option<crate::RedisTls>,
+    /// Redis Sentinel: when set, the shards are its entries (one list of sentinels each) and
+    /// `addresses` is not used; each shard's master is asked of its sentinels and followed
+    /// through failovers. The master is reached without AUTH and on database 0. TLS, when set,
+    /// applies to the masters, not to the sentinels. Default: `None`.
+    pub sentinel: Option<crate::RedisSentinel>,
 }
 
 impl Default for RedisOptions {
@@ -66,6 +72,7 @@ impl Default for RedisOptions {
             max_message_size: 64 << 20,
             reconnect_max_delay: Duration::from_secs(5),
             tls: None,
+            sentinel: None,
         }
     }
 }
@@ -76,7 +83,7 @@ impl RedisOptions {
         let invalid = |reason: &str| EngineError::Unavailable {
             reason: format!("invalid redis options: {reason}"),
         };
-        if self.addresses.is_empty() {
+        if self.addresses.is_empty() && self.sentinel.is_none() {
             return Err(invalid("no address"));
         }
         let durations = [
@@ -97,6 +104,24 @@ impl RedisOptions {
             .map(|tls| TlsSetup::new(tls).map(Arc::new))
             .transpose()
             .map_err(|reason| invalid(&format!("tls: {reason}")))?;
+        if let Some(sentinel) = &self.sentinel {
+            if sentinel.addresses.is_empty() {
+                return Err(invalid("no sentinel address"));
+            }
+            return sentinel
+                .addresses
+                .iter()
+                .map(|list| {
+                    let sentinels = Sentinels::new(list, sentinel, self.connect_timeout)
+                        .map_err(|reason| invalid(&reason))?;
+                    // Pointed at the master once the sentinels are asked.
+                    let mut address = ShardAddress::parse("redis://127.0.0.1:0")?;
+                    address.tls = tls.clone();
+                    address.sentinels = Some(Arc::new(sentinels));
+                    Ok(address)
+                })
+                .collect();
+        }
         self.addresses
             .iter()
             .map(|address| {
@@ -121,6 +146,9 @@ pub(crate) struct ShardAddress {
     pub(crate) password: Option<String>,
     /// TLS for both connections, when configured.
     pub(crate) tls: Option<Arc<TlsSetup>>,
+    /// In Sentinel mode, who to ask where the master is; `host` and `port` are then the master
+    /// last found.
+    pub(crate) sentinels: Option<Arc<Sentinels>>,
 }
 
 impl ShardAddress {
@@ -137,6 +165,31 @@ impl ShardAddress {
                 }),
                 tls.certs.clone(),
             ),
+        }
+    }
+
+    /// This address moved to `host:port` (a master found through Sentinel).
+    pub(crate) fn at(&self, host: &str, port: u16) -> Self {
+        Self {
+            info: self
+                .info
+                .clone()
+                .set_addr(ConnectionAddr::Tcp(host.to_owned(), port)),
+            host: host.to_owned(),
+            port,
+            ..self.clone()
+        }
+    }
+
+    /// In Sentinel mode, this address pointed at the master the sentinels name now; otherwise
+    /// itself.
+    pub(crate) async fn resolve(&self) -> Result<Self, String> {
+        match &self.sentinels {
+            None => Ok(self.clone()),
+            Some(sentinels) => {
+                let (host, port) = sentinels.master().await?;
+                Ok(self.at(&host, port))
+            }
         }
     }
 
@@ -165,6 +218,7 @@ impl ShardAddress {
             password: settings.password().map(str::to_owned),
             info,
             tls: None,
+            sentinels: None,
         })
     }
 }

@@ -63,6 +63,7 @@ fn redis_settings(redis: &RedisEngineConfig, key: &str, c: &mut Checker) -> Back
         addresses: redis.address.clone(),
         prefix: redis.prefix.clone(),
         tls: redis_tls::settings(&redis.tls, &format!("{key}.tls"), c),
+        sentinel: redis_sentinel::settings(redis, key, c),
         ..herald_redis::RedisOptions::default()
     })
 }
@@ -778,6 +779,7 @@ mod health;
 mod http_tls;
 mod jwks;
 mod proxies;
+mod redis_sentinel;
 mod redis_tls;
 mod transports;
 
