@@ -152,8 +152,8 @@ pub struct RedisEngineConfig {
     /// always checked against the address's host.
     pub tls: super::grpc::TlsConfig,
     /// Redis Sentinel: the sentinels to ask where the master is, one entry per shard, several
-    /// sentinels of one shard separated by commas (`host:port`). When set, `address` is not
-    /// used. Default empty (no Sentinel).
+    /// sentinels of one shard separated by commas (`host:port`); in the environment, shards
+    /// are separated by spaces. When set, `address` is not used. Default empty (no Sentinel).
     #[serde(deserialize_with = "string_or_list")]
     pub sentinel_address: Vec<String>,
     /// The name the sentinels monitor the master under; required with `sentinel_address`.
