@@ -15,9 +15,13 @@ const run = promisify(execFile);
 const running = new Set();
 process.on('exit', () => { for (const child of running) child.kill('SIGKILL'); });
 
-/** `redis-cli -p port args...`, its output trimmed. */
-async function cli(port, ...args) {
-  const { stdout } = await run('redis-cli', ['-h', '127.0.0.1', '-p', String(port), ...args]);
+// The data servers and the sentinels each require a password, so Herald's AUTH to both is used.
+const PASSWORD = 'data-pw';
+const SENTINEL_PASSWORD = 'sentinel-pw';
+
+/** `redis-cli -p port args...` with `password`, its output trimmed. */
+async function cli(port, password, ...args) {
+  const { stdout } = await run('redis-cli', ['-h', '127.0.0.1', '-p', String(port), '--no-auth-warning', '-a', password, ...args]);
   return stdout.trim();
 }
 
@@ -38,7 +42,8 @@ async function server(port, args) {
 async function startSentinelSetup() {
   const dir = mkdtempSync(join(tmpdir(), 'herald-sentinel-'));
   const [master, replica] = [await freePort(), await freePort()];
-  const common = ['--bind', '127.0.0.1', '--dir', dir, '--save', '', '--appendonly', 'no'];
+  const common = ['--bind', '127.0.0.1', '--dir', dir, '--save', '', '--appendonly', 'no',
+    '--requirepass', PASSWORD, '--masterauth', PASSWORD];
   const children = [];
   children.push(await server(master, ['--port', String(master), '--dbfilename', `${master}.rdb`, ...common]));
   children.push(await server(replica, ['--port', String(replica), '--dbfilename', `${replica}.rdb`, ...common,
@@ -51,7 +56,9 @@ async function startSentinelSetup() {
       `port ${port}`,
       'bind 127.0.0.1',
       `dir ${dir}`,
+      `requirepass ${SENTINEL_PASSWORD}`,
       `sentinel monitor m 127.0.0.1 ${master} 2`,
+      `sentinel auth-pass m ${PASSWORD}`,
       'sentinel down-after-milliseconds m 1000',
       'sentinel failover-timeout m 5000',
       'sentinel parallel-syncs m 1',
@@ -60,16 +67,16 @@ async function startSentinelSetup() {
     children.push(await server(port, [conf, '--sentinel']));
     sentinels.push(port);
   }
-  await waitFor(async () => (await cli(replica, 'info', 'replication')).includes('master_link_status:up'), {
+  await waitFor(async () => (await cli(replica, PASSWORD, 'info', 'replication')).includes('master_link_status:up'), {
     timeoutMs: 20000, what: 'the replica to sync',
   });
   // Every sentinel must know the replica (learned from the master's INFO) and its peers, or
   // SENTINEL FAILOVER finds no replica to promote.
   await waitFor(async () => {
     for (const port of sentinels) {
-      const replicas = await cli(port, 'sentinel', 'replicas', 'm');
+      const replicas = await cli(port, SENTINEL_PASSWORD, 'sentinel', 'replicas', 'm');
       if (!replicas.includes(String(replica))) return false;
-      if (!(await cli(port, 'sentinel', 'ckquorum', 'm')).startsWith('OK 3')) return false;
+      if (!(await cli(port, SENTINEL_PASSWORD, 'sentinel', 'ckquorum', 'm')).startsWith('OK 3')) return false;
     }
     return true;
   }, { timeoutMs: 40000, what: 'the sentinels to discover the replica and each other' });
@@ -77,7 +84,7 @@ async function startSentinelSetup() {
     master,
     replica,
     sentinels,
-    masterPort: async () => (await cli(sentinels[0], 'sentinel', 'get-master-addr-by-name', 'm')).split('\n')[1],
+    masterPort: async () => (await cli(sentinels[0], SENTINEL_PASSWORD, 'sentinel', 'get-master-addr-by-name', 'm')).split('\n')[1],
     /** SIGKILL of the master; it never comes back. */
     async killMaster() {
       const child = children[0];
@@ -103,6 +110,8 @@ test('the master killed while publishing: every acknowledged publication arrives
       prefix: `sentinel${redis.master}`,
       sentinel_address: redis.sentinels.map((p) => `127.0.0.1:${p}`).join(','),
       sentinel_master_name: 'm',
+      sentinel_password: SENTINEL_PASSWORD,
+      password: PASSWORD,
     },
   };
   const node = await startHerald(config);

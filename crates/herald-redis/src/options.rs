@@ -55,9 +55,16 @@ pub struct RedisOptions {
     pub tls: Option<crate::RedisTls>,
     /// Redis Sentinel: when set, the shards are its entries (one list of sentinels each) and
     /// `addresses` is not used; each shard's master is asked of its sentinels and followed
-    /// through failovers. The master is reached without AUTH and on database 0. TLS, when set,
-    /// applies to the masters, not to the sentinels. Default: `None`.
+    /// through failovers, with `user`, `password` and `db` below. TLS, when set, applies to the
+    /// masters, not to the sentinels. Default: `None`.
     pub sentinel: Option<crate::RedisSentinel>,
+    /// ACL user for every address that names none (Centrifugo's `user`), the masters found
+    /// through Sentinel included. Default: `None`.
+    pub user: Option<String>,
+    /// Password for every address that names none (Centrifugo's `password`). Default: `None`.
+    pub password: Option<String>,
+    /// Database for every address that names none (Centrifugo's `db`). Default: 0.
+    pub db: i64,
 }
 
 impl Default for RedisOptions {
@@ -73,6 +80,9 @@ impl Default for RedisOptions {
             reconnect_max_delay: Duration::from_secs(5),
             tls: None,
             sentinel: None,
+            user: None,
+            password: None,
+            db: 0,
         }
     }
 }
@@ -115,7 +125,8 @@ impl RedisOptions {
                     let sentinels = Sentinels::new(list, sentinel, self.connect_timeout)
                         .map_err(|reason| invalid(&reason))?;
                     // Pointed at the master once the sentinels are asked.
-                    let mut address = ShardAddress::parse("redis://127.0.0.1:0")?;
+                    let mut address =
+                        self.with_defaults(ShardAddress::parse("redis://127.0.0.1:0")?);
                     address.tls = tls.clone();
                     address.sentinels = Some(Arc::new(sentinels));
                     Ok(address)
@@ -125,12 +136,37 @@ impl RedisOptions {
         self.addresses
             .iter()
             .map(|address| {
-                ShardAddress::parse(address).map(|mut parsed| {
+                ShardAddress::parse(address).map(|parsed| {
+                    let mut parsed = self.with_defaults(parsed);
                     parsed.tls = tls.clone();
                     parsed
                 })
             })
             .collect()
+    }
+}
+
+impl RedisOptions {
+    /// `address` with `user`, `password` and `db` filled in where it names none.
+    fn with_defaults(&self, mut address: ShardAddress) -> ShardAddress {
+        let mut settings = address.info.redis_settings().clone();
+        if address.password.is_none()
+            && let Some(password) = &self.password
+        {
+            settings = settings.set_password(password);
+            address.password = Some(password.clone());
+            if address.username.is_none()
+                && let Some(user) = &self.user
+            {
+                settings = settings.set_username(user);
+                address.username = Some(user.clone());
+            }
+        }
+        if settings.db() == 0 {
+            settings = settings.set_db(self.db);
+        }
+        address.info = address.info.set_redis_settings(settings);
+        address
     }
 }
 
@@ -266,6 +302,25 @@ mod tests {
         for options in [no_address, no_ping, no_size] {
             assert!(options.shard_addresses().is_err(), "{options:?}");
         }
+    }
+
+    #[test]
+    fn fills_in_credentials_and_db_an_address_lacks() {
+        let options = RedisOptions {
+            addresses: vec!["a:1".into(), "redis://u:own@b:2/3".into()],
+            user: Some("default-user".into()),
+            password: Some("pw".into()),
+            db: 5,
+            ..RedisOptions::default()
+        };
+        let shards = options.shard_addresses().expect("valid");
+        assert_eq!(shards[0].username.as_deref(), Some("default-user"));
+        assert_eq!(shards[0].password.as_deref(), Some("pw"));
+        assert_eq!(shards[0].info.redis_settings().password(), Some("pw"));
+        assert_eq!(shards[0].info.redis_settings().db(), 5);
+        assert_eq!(shards[1].username.as_deref(), Some("u"));
+        assert_eq!(shards[1].password.as_deref(), Some("own"));
+        assert_eq!(shards[1].info.redis_settings().db(), 3);
     }
 
     #[test]

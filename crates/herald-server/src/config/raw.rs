@@ -163,6 +163,15 @@ pub struct RedisEngineConfig {
     pub sentinel_user: String,
     /// Password for the sentinels. Default empty (no AUTH).
     pub sentinel_password: String,
+    /// ACL user for every address that names none (and for the masters Sentinel finds); used
+    /// with `password`. Default empty (the default user).
+    pub user: String,
+    /// Password for every address that names none (and for the masters Sentinel finds).
+    /// Default empty (no AUTH).
+    pub password: String,
+    /// Database for every address that names none (and for the masters Sentinel finds).
+    /// Default 0.
+    pub db: i64,
 }
 
 impl Default for RedisEngineConfig {
@@ -175,6 +184,9 @@ impl Default for RedisEngineConfig {
             sentinel_master_name: String::new(),
             sentinel_user: String::new(),
             sentinel_password: String::new(),
+            user: String::new(),
+            password: String::new(),
+            db: 0,
         }
     }
 }

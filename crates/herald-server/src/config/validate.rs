@@ -64,6 +64,9 @@ fn redis_settings(redis: &RedisEngineConfig, key: &str, c: &mut Checker) -> Back
         prefix: redis.prefix.clone(),
         tls: redis_tls::settings(&redis.tls, &format!("{key}.tls"), c),
         sentinel: redis_sentinel::settings(redis, key, c),
+        user: (!redis.user.is_empty()).then(|| redis.user.clone()),
+        password: (!redis.password.is_empty()).then(|| redis.password.clone()),
+        db: redis_sentinel::db(redis, key, c),
         ..herald_redis::RedisOptions::default()
     })
 }

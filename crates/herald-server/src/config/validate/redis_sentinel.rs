@@ -1,6 +1,7 @@
 //! Validation of the Sentinel keys of `engine.redis` (and `broker.redis`,
 //! `presence_manager.redis`): `sentinel_address`, `sentinel_master_name`, `sentinel_user`,
-//! `sentinel_password`, as Centrifugo names them.
+//! `sentinel_password`, as Centrifugo names them; and `db`, which the masters Sentinel finds
+//! use as well as plain addresses.
 
 use super::super::RedisEngineConfig;
 use super::Checker;
@@ -33,4 +34,13 @@ pub(super) fn settings(
         user: set(&redis.sentinel_user),
         password: set(&redis.sentinel_password),
     })
+}
+
+/// `db`: a database number, never negative.
+pub(super) fn db(redis: &RedisEngineConfig, section: &str, c: &mut Checker) -> i64 {
+    if redis.db < 0 {
+        c.fail(format!("{section}.db"), "must not be negative");
+        return 0;
+    }
+    redis.db
 }
