@@ -155,7 +155,7 @@ struct Inner {
     /// The master connected to and the connection. Std mutex: only cloned or replaced, never
     /// held across an await.
     current: Mutex<(String, u16, ConnectionManager)>,
-    /// One re-resolution at a time: commands failing together ask the sentinels once.
+    /// Held while the sentinels are asked, so only one failing command asks at a time.
     following: tokio::sync::Mutex<()>,
 }
 
@@ -188,7 +188,11 @@ impl SentinelCommands {
         let Some(sentinels) = &self.inner.address.sentinels else {
             return;
         };
-        let _one = self.inner.following.lock().await;
+        // Commands failing together ask once: the others fail right away rather than queue up
+        // behind the sentinels' answers.
+        let Ok(_one) = self.inner.following.try_lock() else {
+            return;
+        };
         let master = match sentinels.master().await {
             Ok(master) => master,
             Err(reason) => {
