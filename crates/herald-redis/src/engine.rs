@@ -17,6 +17,7 @@ use crate::keys::{Keys, shard_index};
 use crate::options::{RedisOptions, ShardAddress};
 use crate::pubsub::{Settings, Subscriber};
 use crate::scripts::{millis, unavailable};
+use crate::sentinel::SentinelCommands;
 
 /// Attempts of the command connection to reconnect before a command fails.
 const COMMAND_RECONNECT_ATTEMPTS: usize = 3;
@@ -102,8 +103,18 @@ impl RedisEngine {
     ///
     /// Must be called within a tokio runtime, which runs the engine's reader tasks.
     pub async fn connect(options: RedisOptions) -> Result<Self, EngineError> {
-        let addresses = options.shard_addresses()?;
-        let cluster = detect_cluster(&addresses, &options).await?;
+        let mut addresses = options.shard_addresses()?;
+        let sentinel = addresses.iter().any(|a| a.sentinels.is_some());
+        if sentinel {
+            for address in &mut addresses {
+                *address = address
+                    .resolve()
+                    .await
+                    .map_err(|reason| unavailable("redis sentinel", reason))?;
+            }
+        }
+        // Sentinel watches plain masters, never a Redis Cluster.
+        let cluster = !sentinel && detect_cluster(&addresses, &options).await?;
         let keys = Keys::new(&options.prefix, cluster);
         let delivery = Arc::new(Delivery::new(keys.clone()));
         let settings = Settings {
@@ -199,11 +210,13 @@ impl fmt::Debug for RedisEngine {
     }
 }
 
-/// The command connection of a shard: to one server, or to a Redis Cluster.
+/// The command connection of a shard: to one server, to a Redis Cluster, or to the master
+/// its sentinels name.
 #[derive(Clone)]
 pub(crate) enum Commands {
     Single(ConnectionManager),
     Cluster(ClusterConnection),
+    Sentinel(SentinelCommands),
 }
 
 impl ConnectionLike for Commands {
@@ -211,6 +224,7 @@ impl ConnectionLike for Commands {
         match self {
             Self::Single(connection) => connection.req_packed_command(cmd),
             Self::Cluster(connection) => connection.req_packed_command(cmd),
+            Self::Sentinel(connection) => connection.req_packed_command(cmd),
         }
     }
 
@@ -223,6 +237,7 @@ impl ConnectionLike for Commands {
         match self {
             Self::Single(connection) => connection.req_packed_commands(pipeline, offset, count),
             Self::Cluster(connection) => connection.req_packed_commands(pipeline, offset, count),
+            Self::Sentinel(connection) => connection.req_packed_commands(pipeline, offset, count),
         }
     }
 
@@ -230,6 +245,7 @@ impl ConnectionLike for Commands {
         match self {
             Self::Single(connection) => connection.get_db(),
             Self::Cluster(connection) => connection.get_db(),
+            Self::Sentinel(connection) => connection.get_db(),
         }
     }
 }
@@ -302,6 +318,12 @@ async fn connect_commands(
         .set_number_of_retries(COMMAND_RECONNECT_ATTEMPTS)
         .set_min_delay(COMMAND_RECONNECT_DELAY)
         .set_max_delay(options.reconnect_max_delay);
+    if address.sentinels.is_some() {
+        return SentinelCommands::connect(address, config)
+            .await
+            .map(Commands::Sentinel)
+            .map_err(failed);
+    }
     ConnectionManager::new_with_config(client, config)
         .await
         .map(Commands::Single)

@@ -35,6 +35,9 @@
 //!   nodes, so one PUB/SUB connection, to the first reachable address, hears everything; when
 //!   its node fails it moves on to the next address and reports the gap. Sharded PUB/SUB
 //!   (`SPUBLISH`) is not used.
+//! - **Redis Sentinel** ([`RedisSentinel`], `RedisOptions::sentinel`): each shard's master is
+//!   asked of its sentinels when connecting, and again when a connection to it fails or answers
+//!   `READONLY`, so both connections follow a failover (`sentinel.rs`).
 //! - **Health**: [`RedisEngine::is_healthy`] also requires that every shard's command
 //!   connection answered a PING since anything last cast doubt on it (a lost PUB/SUB connection,
 //!   a command failing on a connection error), so a node that reports healthy after a Redis
@@ -86,8 +89,10 @@ mod options;
 mod presence;
 mod pubsub;
 mod scripts;
+mod sentinel;
 mod tls;
 
 pub use engine::RedisEngine;
 pub use options::RedisOptions;
+pub use sentinel::RedisSentinel;
 pub use tls::RedisTls;

@@ -9,6 +9,7 @@ use std::time::Duration;
 use herald_engine::EngineError;
 use redis::{ConnectionAddr, IntoConnectionInfo};
 
+use crate::sentinel::Sentinels;
 use crate::tls::TlsSetup;
 
 /// How to reach Redis and how to lay data out in it.
@@ -52,6 +53,18 @@ pub struct RedisOptions {
     pub reconnect_max_delay: Duration,
     /// TLS to every address (command and PUB/SUB connections). Default: `None`, plain TCP.
     pub tls: Option<crate::RedisTls>,
+    /// Redis Sentinel: when set, the shards are its entries (one list of sentinels each) and
+    /// `addresses` is not used; each shard's master is asked of its sentinels and followed
+    /// through failovers, with `user`, `password` and `db` below. TLS, when set, applies to the
+    /// masters, not to the sentinels. Default: `None`.
+    pub sentinel: Option<crate::RedisSentinel>,
+    /// ACL user for every address that names none (Centrifugo's `user`), the masters found
+    /// through Sentinel included. Default: `None`.
+    pub user: Option<String>,
+    /// Password for every address that names none (Centrifugo's `password`). Default: `None`.
+    pub password: Option<String>,
+    /// Database for every address that names none (Centrifugo's `db`). Default: 0.
+    pub db: i64,
 }
 
 impl Default for RedisOptions {
@@ -66,6 +79,10 @@ impl Default for RedisOptions {
             max_message_size: 64 << 20,
             reconnect_max_delay: Duration::from_secs(5),
             tls: None,
+            sentinel: None,
+            user: None,
+            password: None,
+            db: 0,
         }
     }
 }
@@ -76,7 +93,7 @@ impl RedisOptions {
         let invalid = |reason: &str| EngineError::Unavailable {
             reason: format!("invalid redis options: {reason}"),
         };
-        if self.addresses.is_empty() {
+        if self.addresses.is_empty() && self.sentinel.is_none() {
             return Err(invalid("no address"));
         }
         let durations = [
@@ -97,15 +114,59 @@ impl RedisOptions {
             .map(|tls| TlsSetup::new(tls).map(Arc::new))
             .transpose()
             .map_err(|reason| invalid(&format!("tls: {reason}")))?;
+        if let Some(sentinel) = &self.sentinel {
+            if sentinel.addresses.is_empty() {
+                return Err(invalid("no sentinel address"));
+            }
+            return sentinel
+                .addresses
+                .iter()
+                .map(|list| {
+                    let sentinels = Sentinels::new(list, sentinel, self.connect_timeout)
+                        .map_err(|reason| invalid(&reason))?;
+                    // Pointed at the master once the sentinels are asked.
+                    let mut address =
+                        self.with_defaults(ShardAddress::parse("redis://127.0.0.1:0")?);
+                    address.tls = tls.clone();
+                    address.sentinels = Some(Arc::new(sentinels));
+                    Ok(address)
+                })
+                .collect();
+        }
         self.addresses
             .iter()
             .map(|address| {
-                ShardAddress::parse(address).map(|mut parsed| {
+                ShardAddress::parse(address).map(|parsed| {
+                    let mut parsed = self.with_defaults(parsed);
                     parsed.tls = tls.clone();
                     parsed
                 })
             })
             .collect()
+    }
+}
+
+impl RedisOptions {
+    /// `address` with `user`, `password` and `db` filled in where it names none.
+    fn with_defaults(&self, mut address: ShardAddress) -> ShardAddress {
+        let mut settings = address.info.redis_settings().clone();
+        if address.password.is_none()
+            && let Some(password) = &self.password
+        {
+            settings = settings.set_password(password);
+            address.password = Some(password.clone());
+            if address.username.is_none()
+                && let Some(user) = &self.user
+            {
+                settings = settings.set_username(user);
+                address.username = Some(user.clone());
+            }
+        }
+        if settings.db() == 0 {
+            settings = settings.set_db(self.db);
+        }
+        address.info = address.info.set_redis_settings(settings);
+        address
     }
 }
 
@@ -121,6 +182,9 @@ pub(crate) struct ShardAddress {
     pub(crate) password: Option<String>,
     /// TLS for both connections, when configured.
     pub(crate) tls: Option<Arc<TlsSetup>>,
+    /// In Sentinel mode, who to ask where the master is; `host` and `port` are then the master
+    /// last found.
+    pub(crate) sentinels: Option<Arc<Sentinels>>,
 }
 
 impl ShardAddress {
@@ -137,6 +201,31 @@ impl ShardAddress {
                 }),
                 tls.certs.clone(),
             ),
+        }
+    }
+
+    /// This address moved to `host:port` (a master found through Sentinel).
+    pub(crate) fn at(&self, host: &str, port: u16) -> Self {
+        Self {
+            info: self
+                .info
+                .clone()
+                .set_addr(ConnectionAddr::Tcp(host.to_owned(), port)),
+            host: host.to_owned(),
+            port,
+            ..self.clone()
+        }
+    }
+
+    /// In Sentinel mode, this address pointed at the master the sentinels name now; otherwise
+    /// itself.
+    pub(crate) async fn resolve(&self) -> Result<Self, String> {
+        match &self.sentinels {
+            None => Ok(self.clone()),
+            Some(sentinels) => {
+                let (host, port) = sentinels.master().await?;
+                Ok(self.at(&host, port))
+            }
         }
     }
 
@@ -165,6 +254,7 @@ impl ShardAddress {
             password: settings.password().map(str::to_owned),
             info,
             tls: None,
+            sentinels: None,
         })
     }
 }
@@ -212,6 +302,25 @@ mod tests {
         for options in [no_address, no_ping, no_size] {
             assert!(options.shard_addresses().is_err(), "{options:?}");
         }
+    }
+
+    #[test]
+    fn fills_in_credentials_and_db_an_address_lacks() {
+        let options = RedisOptions {
+            addresses: vec!["a:1".into(), "redis://u:own@b:2/3".into()],
+            user: Some("default-user".into()),
+            password: Some("pw".into()),
+            db: 5,
+            ..RedisOptions::default()
+        };
+        let shards = options.shard_addresses().expect("valid");
+        assert_eq!(shards[0].username.as_deref(), Some("default-user"));
+        assert_eq!(shards[0].password.as_deref(), Some("pw"));
+        assert_eq!(shards[0].info.redis_settings().password(), Some("pw"));
+        assert_eq!(shards[0].info.redis_settings().db(), 5);
+        assert_eq!(shards[1].username.as_deref(), Some("u"));
+        assert_eq!(shards[1].password.as_deref(), Some("own"));
+        assert_eq!(shards[1].info.redis_settings().db(), 3);
     }
 
     #[test]

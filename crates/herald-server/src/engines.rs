@@ -85,7 +85,10 @@ pub async fn connect(settings: EngineSettings) -> anyhow::Result<Backends> {
 }
 
 async fn redis(options: RedisOptions) -> anyhow::Result<RedisEngine> {
-    let addresses = options.addresses.join(" ");
+    let addresses = match &options.sentinel {
+        Some(sentinel) => format!("sentinels {}", sentinel.addresses.join(" ")),
+        None => options.addresses.join(" "),
+    };
     let engine = RedisEngine::connect(options)
         .await
         .map_err(|err| anyhow::anyhow!("{err}"))

@@ -18,6 +18,9 @@
 //! to all nodes of a cluster, so a connection to any one node hears everything. It connects to
 //! the first address that answers, and whenever connecting to the current address fails it
 //! moves on to the next one, round robin.
+//!
+//! With Redis Sentinel, the address is asked of the sentinels before every connect (see
+//! `sentinel.rs`), so a reconnect after a failover lands on the new master.
 
 pub(crate) mod resp;
 
@@ -270,19 +273,25 @@ impl Shared {
     /// left to `read`, which must run meanwhile to take the confirmations off the socket.
     async fn establish(&self) -> io::Result<(OwnedReadHalf, BytesMut)> {
         let limit = self.settings.connect_timeout;
-        let (read, write, buf) = timeout(limit, self.handshake())
+        // In Sentinel mode, the master is asked for before every connect.
+        let address = self.address().resolve().await.map_err(io::Error::other)?;
+        let (read, write, buf) = timeout(limit, self.handshake(&address))
             .await
             .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "connect timed out"))??;
         let mut writer = self.writer.lock().await;
         lock(&self.pending).clear();
         *writer = Some(write);
-        let address = self.address();
+        if address.sentinels.is_some() {
+            tracing::info!(master = %address, "redis pub/sub connected to the master sentinel names");
+        }
         self.health.set_node(&address.host, address.port);
         Ok((read, buf))
     }
 
-    async fn handshake(&self) -> io::Result<(OwnedReadHalf, OwnedWriteHalf, BytesMut)> {
-        let address = self.address();
+    async fn handshake(
+        &self,
+        address: &ShardAddress,
+    ) -> io::Result<(OwnedReadHalf, OwnedWriteHalf, BytesMut)> {
         let stream = TcpStream::connect((address.host.as_str(), address.port)).await?;
         stream.set_nodelay(true)?;
         let (mut read, mut write): (OwnedReadHalf, OwnedWriteHalf) = match &address.tls {
@@ -312,6 +321,12 @@ impl Shared {
             self.read_frame(&mut read, &mut buf).await?,
             "CLIENT SETNAME",
         )?;
+        if address.sentinels.is_some() {
+            // A sentinel may still name a master that was just demoted: its PUB/SUB would
+            // still hear replicated publications, but the next demotion step closes it.
+            write.write_all(&resp::command(&[b"ROLE"])).await?;
+            expect_master(self.read_frame(&mut read, &mut buf).await?)?;
+        }
         Ok((read, write, buf))
     }
 
@@ -591,6 +606,18 @@ fn expect_ok(frame: Frame, command: &str) -> io::Result<()> {
             String::from_utf8_lossy(&error)
         ))),
         other => Err(io::Error::other(format!("{command}: unexpected {other:?}"))),
+    }
+}
+
+/// Checks a `ROLE` reply: its first element must be `master`.
+fn expect_master(frame: Frame) -> io::Result<()> {
+    match frame {
+        Frame::Array(items) if matches!(items.first(), Some(Frame::Bulk(role)) if role.as_ref() == b"master") => {
+            Ok(())
+        }
+        other => Err(io::Error::other(format!(
+            "ROLE: not a master ({other:?}); asking the sentinels again"
+        ))),
     }
 }
 

@@ -184,9 +184,11 @@ fn convert(var: &str, path: &[String], default: &Value, raw: &str) -> Result<Val
                     _ => return Err(env_error(var, "expected a JSON array")),
                 }
             } else {
-                // Centrifugo separates list items with spaces; commas are accepted too.
+                // Centrifugo separates list items with spaces; commas are accepted too, except
+                // in `sentinel_address`, where they join the sentinels of one shard.
+                let commas = path.last().is_none_or(|key| key != "sentinel_address");
                 let items = raw
-                    .split(|c: char| c.is_whitespace() || c == ',')
+                    .split(|c: char| c.is_whitespace() || (commas && c == ','))
                     .filter(|s| !s.is_empty())
                     .map(|s| Value::String(s.to_owned()));
                 Value::Array(items.collect())
@@ -312,6 +314,21 @@ mod tests {
         );
         assert!(known_leaves(&tree).contains_key("CLIENT_TOKEN_HMAC_SECRET_KEY"));
         assert!(known_leaves(&tree).contains_key("CHANNEL_WITHOUT_NAMESPACE_PRESENCE"));
+    }
+
+    #[test]
+    fn sentinel_addresses_keep_their_commas() {
+        let mut tree = json!({});
+        let unknown = apply(
+            &mut tree,
+            env(&[("HERALD_ENGINE_REDIS_SENTINEL_ADDRESS", "a:1,b:2 c:3")]),
+        )
+        .expect("applies");
+        assert!(unknown.is_empty(), "{unknown:?}");
+        assert_eq!(
+            tree,
+            json!({"engine": {"redis": {"sentinel_address": ["a:1,b:2", "c:3"]}}})
+        );
     }
 
     #[test]

@@ -155,6 +155,27 @@ pub struct RedisEngineConfig {
     /// file path. `insecure_skip_verify` and `server_name` are refused: the certificate is
     /// always checked against the address's host.
     pub tls: super::grpc::TlsConfig,
+    /// Redis Sentinel: the sentinels to ask where the master is, one entry per shard, several
+    /// sentinels of one shard separated by commas (`host:port`); in the environment, shards
+    /// are separated by spaces. When set, `address` is not used. Default empty (no Sentinel).
+    #[serde(deserialize_with = "string_or_list")]
+    pub sentinel_address: Vec<String>,
+    /// The name the sentinels monitor the master under; required with `sentinel_address`.
+    /// Default empty.
+    pub sentinel_master_name: String,
+    /// ACL user for the sentinels. Default empty (the default user).
+    pub sentinel_user: String,
+    /// Password for the sentinels. Default empty (no AUTH).
+    pub sentinel_password: String,
+    /// ACL user for every address that names none (and for the masters Sentinel finds); used
+    /// with `password`. Default empty (the default user).
+    pub user: String,
+    /// Password for every address that names none (and for the masters Sentinel finds).
+    /// Default empty (no AUTH).
+    pub password: String,
+    /// Database for every address that names none (and for the masters Sentinel finds).
+    /// Default 0.
+    pub db: i64,
 }
 
 impl Default for RedisEngineConfig {
@@ -163,6 +184,13 @@ impl Default for RedisEngineConfig {
             address: vec!["redis://127.0.0.1:6379".to_owned()],
             prefix: "herald".to_owned(),
             tls: super::grpc::TlsConfig::default(),
+            sentinel_address: Vec::new(),
+            sentinel_master_name: String::new(),
+            sentinel_user: String::new(),
+            sentinel_password: String::new(),
+            user: String::new(),
+            password: String::new(),
+            db: 0,
         }
     }
 }

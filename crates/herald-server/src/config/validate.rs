@@ -63,6 +63,10 @@ fn redis_settings(redis: &RedisEngineConfig, key: &str, c: &mut Checker) -> Back
         addresses: redis.address.clone(),
         prefix: redis.prefix.clone(),
         tls: redis_tls::settings(&redis.tls, &format!("{key}.tls"), c),
+        sentinel: redis_sentinel::settings(redis, key, c),
+        user: (!redis.user.is_empty()).then(|| redis.user.clone()),
+        password: (!redis.password.is_empty()).then(|| redis.password.clone()),
+        db: redis_sentinel::db(redis, key, c),
         ..herald_redis::RedisOptions::default()
     })
 }
@@ -784,6 +788,7 @@ mod health;
 mod http_tls;
 mod jwks;
 mod proxies;
+mod redis_sentinel;
 mod redis_tls;
 mod transports;
 

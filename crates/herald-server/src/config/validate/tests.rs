@@ -542,3 +542,34 @@ fn several_problems_are_reported_together() {
     }));
     assert_eq!(found.len(), 3, "{found:?}");
 }
+
+#[test]
+fn redis_sentinel_settings() {
+    let v = config(json!({"engine": {"type": "redis", "redis": {
+        "sentinel_address": ["s1:26379,s2:26379"],
+        "sentinel_master_name": "m",
+        "sentinel_password": "pw",
+        "password": "master-pw",
+        "db": 2,
+    }}}))
+    .validate_with_hostname("h")
+    .expect("validates");
+    let BackendSettings::Redis(options) = &v.engine.broker else {
+        panic!("expected the Redis engine");
+    };
+    let sentinel = options.sentinel.as_ref().expect("sentinel mode");
+    assert_eq!(sentinel.addresses, vec!["s1:26379,s2:26379"]);
+    assert_eq!(sentinel.master_name, "m");
+    assert_eq!(sentinel.user, None);
+    assert_eq!(sentinel.password.as_deref(), Some("pw"));
+    assert_eq!(options.password.as_deref(), Some("master-pw"));
+    assert_eq!((options.user.as_deref(), options.db), (None, 2));
+    assert_problem(
+        json!({"engine": {"type": "redis", "redis": {"db": -1}}}),
+        "engine.redis.db: must not be negative",
+    );
+    assert_problem(
+        json!({"broker": {"enabled": true, "type": "redis", "redis": {"sentinel_address": "s1:26379"}}}),
+        "broker.redis.sentinel_master_name: required with sentinel_address",
+    );
+}
