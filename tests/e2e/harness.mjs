@@ -1,5 +1,6 @@
 // Test harness: starts a real `herald` process on a free port with a given configuration and
 // gives tests an SDK client factory, an API caller and token helpers. Every wait is bounded.
+import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { createServer } from 'node:net';
 import { mkdtempSync, writeFileSync } from 'node:fs';
@@ -183,6 +184,26 @@ export function collect(emitter, event) {
   const items = [];
   emitter.on(event, (ctx) => items.push(ctx));
   return items;
+}
+
+/**
+ * Subscribes `c` to `channel`, publishes `{i: 1}` .. `{i: count}` through the API (each must
+ * succeed) and waits for them at the subscriber; resolves with the received data in order.
+ */
+export async function publishThrough(server, c, channel, count, what) {
+  const sub = c.newSubscription(channel);
+  const subscribed = once(sub, 'subscribed');
+  const publications = [];
+  sub.on('publication', (ctx) => publications.push(ctx.data));
+  sub.subscribe();
+  await subscribed;
+  for (let i = 1; i <= count; i += 1) {
+    const reply = await api(server, 'publish', { channel, data: { i } });
+    assert.equal(reply.status, 200);
+    assert.equal(reply.body.error, undefined, JSON.stringify(reply.body));
+  }
+  await waitFor(() => publications.length === count, { what });
+  return publications;
 }
 
 /** Opens a raw WebSocket; resolves once open. Records messages and the close code/reason. */

@@ -6,7 +6,7 @@ import { spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { connect } from 'node:net';
-import { startHerald, defaultConfig, client, connected, once, api, token, freePort, waitFor } from './harness.mjs';
+import { startHerald, defaultConfig, client, connected, publishThrough, token, freePort, waitFor } from './harness.mjs';
 import { makeCerts } from './certs.mjs';
 
 let certs;
@@ -51,17 +51,7 @@ after(async () => {
 test('publications travel through a NATS server that requires TLS', async () => {
   const c = client(server, { token: token({ sub: 'tls-nats' }) });
   await connected(c);
-  const sub = c.newSubscription('nats-tls');
-  const subscribed = once(sub, 'subscribed');
-  const publications = [];
-  sub.on('publication', (ctx) => publications.push(ctx.data));
-  sub.subscribe();
-  await subscribed;
-  for (let i = 1; i <= 3; i += 1) {
-    const reply = await api(server, 'publish', { channel: 'nats-tls', data: { i } });
-    assert.equal(reply.body.error, undefined, JSON.stringify(reply.body));
-  }
-  await waitFor(() => publications.length === 3, { what: 'three publications through NATS' });
+  const publications = await publishThrough(server, c, 'nats-tls', 3, 'three publications through NATS');
   assert.deepEqual(publications, [{ i: 1 }, { i: 2 }, { i: 3 }]);
   c.disconnect();
 });

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { connect as tlsConnect } from 'node:tls';
-import { startHerald, defaultConfig, client, connected, once, api, token, freePort, waitFor } from './harness.mjs';
+import { startHerald, defaultConfig, client, connected, publishThrough, api, token, freePort, waitFor } from './harness.mjs';
 import { makeCerts } from './certs.mjs';
 
 let certs;
@@ -50,18 +50,7 @@ after(async () => {
 test('publications and history go through a TLS-only Redis', async () => {
   const c = client(server, { token: token({ sub: 'tls-redis' }) });
   await connected(c);
-  const sub = c.newSubscription('chat:tls');
-  const subscribed = once(sub, 'subscribed');
-  const publications = [];
-  sub.on('publication', (ctx) => publications.push(ctx.data));
-  sub.subscribe();
-  await subscribed;
-  for (let i = 1; i <= 3; i += 1) {
-    const reply = await api(server, 'publish', { channel: 'chat:tls', data: { i } });
-    assert.equal(reply.status, 200);
-    assert.equal(reply.body.error, undefined, JSON.stringify(reply.body));
-  }
-  await waitFor(() => publications.length === 3, { what: 'three publications over PUB/SUB' });
+  const publications = await publishThrough(server, c, 'chat:tls', 3, 'three publications over PUB/SUB');
   assert.deepEqual(publications, [{ i: 1 }, { i: 2 }, { i: 3 }]);
   const history = await api(server, 'history', { channel: 'chat:tls', limit: -1 });
   assert.deepEqual(history.body.result.publications.map((p) => p.data), [{ i: 1 }, { i: 2 }, { i: 3 }]);
