@@ -11,6 +11,8 @@
 //! - `proxy`: the HTTP and gRPC proxies the hub asks (connect, refresh, subscribe, publish,
 //!   sub_refresh, rpc), built from configuration.
 //! - [`metrics`]: the Prometheus endpoint (`prometheus.*`), rendering the hub's counters.
+//! - `telemetry`: OpenTelemetry tracing of API and proxy calls (`opentelemetry.*`), compiled in
+//!   with the `otel` feature.
 //! - [`server`]: assembling engine, hub and routes; graceful shutdown.
 //! - [`cli`]: the command line (`serve`, `genconfig`, `gentoken`, `checkconfig`, `version`).
 
@@ -25,6 +27,7 @@ pub mod metrics;
 mod outbound;
 mod proxy;
 pub mod server;
+mod telemetry;
 mod tls;
 pub mod transport;
 pub mod webhooks;

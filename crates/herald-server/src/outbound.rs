@@ -25,7 +25,7 @@ pub(crate) fn http_client() -> Result<reqwest::Client, reqwest::Error> {
 
 /// rustls needs one process-wide crypto provider; the first caller installs ring's. A second
 /// install fails harmlessly (one is already there), so the result is ignored.
-fn install_crypto_provider() {
+pub(crate) fn install_crypto_provider() {
     let _ = rustls::crypto::ring::default_provider().install_default();
 }
 

@@ -60,6 +60,10 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let settings = validated.server;
+    let tracing_settings = settings.opentelemetry;
+    // Off the async workers: the exporter's HTTP client is a blocking one.
+    let telemetry =
+        tokio::task::spawn_blocking(move || crate::telemetry::install(&tracing_settings)).await??;
     let backends = crate::engines::connect(validated.engine).await?;
     if settings.prometheus.enabled {
         // Before the hub is built, so it times its broker calls.
@@ -128,6 +132,9 @@ pub async fn serve(
     }
     if let Some(webhooks) = webhooks {
         webhooks.shutdown().await;
+    }
+    if let Some(telemetry) = telemetry {
+        telemetry.shutdown().await;
     }
     tracing::info!("stopped");
     Ok(())

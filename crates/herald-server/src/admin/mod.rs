@@ -136,7 +136,11 @@ async fn call(state: &AdminState, method: Method, headers: &HeaderMap, body: Bod
         return StatusCode::UNAUTHORIZED.into_response();
     }
     match crate::api::read_body(body).await {
-        Ok(bytes) => crate::api::call(&state.hub, method, &bytes, ErrorMode::Body).await,
+        Ok(bytes) => {
+            // The admin UI's own calls are not API calls to trace.
+            let untraced = crate::telemetry::Span::none();
+            crate::api::call(&state.hub, method, &bytes, ErrorMode::Body, &untraced).await
+        }
         Err(response) => response,
     }
 }

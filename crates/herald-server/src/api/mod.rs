@@ -72,6 +72,7 @@ use http_body_util::{BodyExt as _, LengthLimitError, Limited};
 
 pub use error::ErrorMode;
 
+use crate::telemetry::{self, Span};
 use auth::Access;
 use dispatch::{Call, Method};
 use error::{error_response, json_response, plain_response};
@@ -182,13 +183,22 @@ async fn handle(
         return plain_response(StatusCode::TOO_MANY_REQUESTS);
     }
     let started = Instant::now();
-    let response = match read_body(body).await {
-        Ok(bytes) => {
-            let mode = ErrorMode::for_request(state.error_mode, headers);
-            call(&state.hub, method, &bytes, mode).await
-        }
-        Err(response) => response,
-    };
+    // After the key and the limit too: only calls that run are traced.
+    let span = telemetry::api_span(telemetry::Api::Http(uri.path()), method.name(), |name| {
+        headers.get(name).and_then(|value| value.to_str().ok())
+    });
+    let response = span
+        .run(async {
+            match read_body(body).await {
+                Ok(bytes) => {
+                    let mode = ErrorMode::for_request(state.error_mode, headers);
+                    call(&state.hub, method, &bytes, mode, &span).await
+                }
+                Err(response) => response,
+            }
+        })
+        .await;
+    span.http_status(response.status().as_u16());
     tracing::debug!(
         method = method.name(),
         status = response.status().as_u16(),
@@ -213,21 +223,34 @@ pub(crate) async fn read_body(body: Body) -> Result<bytes::Bytes, Response> {
     }
 }
 
-pub(crate) async fn call(hub: &Hub, method: Method, body: &[u8], mode: ErrorMode) -> Response {
+/// Decodes and runs one call; its error code (or a batch's size and errors) goes on `span`.
+pub(crate) async fn call(
+    hub: &Hub,
+    method: Method,
+    body: &[u8],
+    mode: ErrorMode,
+    span: &Span,
+) -> Response {
     let call = match Call::decode(method, body) {
         Ok(call) => call,
         Err(err) => {
             tracing::debug!(method = method.name(), %err, "malformed API request");
+            span.fail(None, "malformed request");
             return plain_response(StatusCode::BAD_REQUEST);
         }
     };
     match call {
         Call::Batch(batch) => {
-            json_response(StatusCode::OK, &dispatch::batch(hub, batch, "http").await)
+            let response = dispatch::batch(hub, batch, "http").await;
+            span.batch(response.replies.len(), response.errors());
+            json_response(StatusCode::OK, &response)
         }
         Call::Command(command) => match dispatch::run(hub, command, "http").await {
             Ok(outcome) => json_response(StatusCode::OK, &outcome.as_result()),
-            Err(err) => error_response(err, mode),
+            Err(err) => {
+                span.fail(Some(err.code), err.message);
+                error_response(err, mode)
+            }
         },
     }
 }

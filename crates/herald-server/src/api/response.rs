@@ -80,6 +80,16 @@ pub(crate) struct BatchResponse {
     pub(crate) replies: Vec<Reply>,
 }
 
+impl BatchResponse {
+    /// How many of the commands failed.
+    pub(crate) fn errors(&self) -> usize {
+        self.replies
+            .iter()
+            .filter(|reply| matches!(reply, Reply::Err { .. }))
+            .count()
+    }
+}
+
 /// One batch reply: `{"<method>": {...}}` or `{"error": {...}}`.
 #[derive(Debug, Serialize)]
 #[serde(untagged)]

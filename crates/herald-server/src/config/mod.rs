@@ -34,6 +34,7 @@ mod grpc;
 mod http_tls;
 mod limits;
 mod load;
+mod opentelemetry;
 mod origin;
 mod prometheus;
 mod proxy;
@@ -56,6 +57,7 @@ pub use limits::{
     BucketConfig, BucketsConfig, ClientCommandRateLimitConfig, ClientRateLimitConfig,
 };
 pub use load::{Format, Loaded, load, load_all, load_str, process_env};
+pub use opentelemetry::{OpenTelemetryConfig, OpenTelemetrySettings};
 pub use origin::OriginPolicy;
 pub use prometheus::{PrometheusConfig, PrometheusSettings};
 pub use proxy::{

@@ -55,6 +55,8 @@ pub struct Config {
     pub health: HealthConfig,
     /// The Prometheus metrics endpoint.
     pub prometheus: super::prometheus::PrometheusConfig,
+    /// OpenTelemetry tracing of API and proxy calls.
+    pub opentelemetry: super::opentelemetry::OpenTelemetryConfig,
     /// Graceful shutdown.
     pub shutdown: ShutdownConfig,
     /// Named proxies that namespaces and RPC namespaces refer to by `name`. Default none.

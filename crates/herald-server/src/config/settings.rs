@@ -64,6 +64,8 @@ pub struct ServerSettings {
     pub health: HealthSettings,
     /// `prometheus.*`.
     pub prometheus: super::prometheus::PrometheusSettings,
+    /// `opentelemetry.*`.
+    pub opentelemetry: super::opentelemetry::OpenTelemetrySettings,
     /// HTTP-streaming, SSE, emulation and the unidirectional transports.
     pub transports: super::transports::TransportSettings,
     /// `grpc_api.*`.

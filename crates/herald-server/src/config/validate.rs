@@ -277,6 +277,9 @@ impl Config {
             prometheus: self
                 .prometheus
                 .validate(|key, message| c.fail(key, message)),
+            opentelemetry: self
+                .opentelemetry
+                .validate(|key, message| c.fail(key, message)),
             transports: self.transport_settings(c),
             grpc_api: self.grpc_api_settings(c),
             uni_grpc: self.uni_grpc_settings(c),

@@ -24,6 +24,7 @@ use super::convert;
 use crate::api::dispatch::{self, Command};
 use crate::api::error::ApiError;
 use crate::api::response::Reply;
+use crate::telemetry::{self, Api, Span};
 
 /// Metadata with which a call asks for transport error mode.
 const ERROR_MODE_METADATA: &str = "x-centrifugo-error-mode";
@@ -43,18 +44,31 @@ impl ApiService {
         }
     }
 
-    /// The request, and whether its errors go out as gRPC statuses.
-    fn open<T>(&self, request: Request<T>) -> (T, bool) {
-        let asked = request
-            .metadata()
+    /// The request, whether its errors go out as gRPC statuses, and its span (`method` is the
+    /// API method, as the HTTP API names it).
+    fn open<T>(&self, request: Request<T>, method: &'static str) -> (T, bool, Span) {
+        let metadata = request.metadata();
+        let asked = metadata
             .get(ERROR_MODE_METADATA)
             .is_some_and(|value| value == "transport");
-        (request.into_inner(), self.transport_errors || asked)
+        let span = telemetry::api_span(Api::Grpc, method, |name| {
+            metadata.get(name).and_then(|value| value.to_str().ok())
+        });
+        (request.into_inner(), self.transport_errors || asked, span)
     }
 
     /// Runs one method: its reply, or in transport mode its error as a status.
-    async fn call(&self, command: Command, transport_errors: bool) -> Result<pb::Reply, Status> {
-        match dispatch::run(&self.hub, command, "grpc").await {
+    async fn call(
+        &self,
+        command: Command,
+        transport_errors: bool,
+        span: &Span,
+    ) -> Result<pb::Reply, Status> {
+        let result = span.run(dispatch::run(&self.hub, command, "grpc")).await;
+        if let Err(err) = &result {
+            span.fail(Some(err.code), err.message);
+        }
+        match result {
             Err(err) if transport_errors => Err(status(err)),
             result => Ok(convert::reply(result)),
         }
@@ -120,8 +134,8 @@ macro_rules! served {
             Self: 'async_trait,
         {
             Box::pin(async move {
-                let ($req, transport_errors) = self.open(request);
-                let reply = self.call($command, transport_errors).await?;
+                let ($req, transport_errors, span) = self.open(request, stringify!($name));
+                let reply = self.call($command, transport_errors, &span).await?;
                 Ok(Response::new(pb::$response {
                     error: reply.error,
                     result: reply.$field,
@@ -155,8 +169,11 @@ impl CentrifugoApi for ApiService {
         &self,
         request: Request<pb::BatchRequest>,
     ) -> Result<Response<pb::BatchResponse>, Status> {
-        let (req, _) = self.open(request);
-        let response = dispatch::batch(&self.hub, convert::batch(req), "grpc").await;
+        let (req, _, span) = self.open(request, "batch");
+        let response = span
+            .run(dispatch::batch(&self.hub, convert::batch(req), "grpc"))
+            .await;
+        span.batch(response.replies.len(), response.errors());
         let replies = response
             .replies
             .into_iter()

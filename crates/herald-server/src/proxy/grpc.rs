@@ -71,6 +71,12 @@ impl GrpcBackend {
         {
             metadata.insert(key, value);
         }
+        // The call's span, when traced (see the HTTP proxy).
+        for (name, value) in crate::telemetry::trace_headers() {
+            if let Ok(value) = value.parse::<AsciiMetadataValue>() {
+                metadata.insert(name, value);
+            }
+        }
         request.set_timeout(self.settings.timeout);
         request
     }

@@ -73,6 +73,13 @@ impl HttpBackend {
             }
         }
         headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        // The call's span, when traced, replacing a forwarded client `traceparent` (the span
+        // is that one's child).
+        for (name, value) in crate::telemetry::trace_headers() {
+            if let Ok(value) = HeaderValue::from_str(&value) {
+                headers.insert(name, value);
+            }
+        }
         headers
     }
 

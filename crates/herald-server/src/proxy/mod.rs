@@ -28,6 +28,7 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::telemetry::{self, ProxyReplyKind, Span};
 use async_trait::async_trait;
 use herald_grpc::proxy as pb;
 use herald_hub::{
@@ -72,6 +73,16 @@ pub(crate) enum Target {
     Http(reqwest::Url),
     /// `grpc://host:port`: plain-text HTTP/2 to this authority (`host:port`).
     Grpc(String),
+}
+
+impl Target {
+    /// The URL or `host:port` calls go to, for spans.
+    fn endpoint(&self) -> &str {
+        match self {
+            Target::Http(url) => url.as_str(),
+            Target::Grpc(authority) => authority,
+        }
+    }
 }
 
 /// An HTTP status answered as a client error or a disconnect.
@@ -176,18 +187,39 @@ type Opened = (
 struct Caller<B>(B);
 
 impl<B: Backend> Caller<B> {
+    /// The span of one call, the child of a `traceparent` among the connection's headers.
+    fn span(&self, call: &'static str, context: &ProxyContext) -> Span {
+        let settings = self.0.settings();
+        telemetry::proxy_span(call, &settings.name, settings.target.endpoint(), |name| {
+            context
+                .headers
+                .iter()
+                .find(|(header, _)| header == name)
+                .map(|(_, value)| value.as_str())
+        })
+    }
+
     fn finish<R, T>(
         &self,
         call: &'static str,
         started: Instant,
         answered: Answered<R>,
         convert: impl FnOnce(Option<R>) -> Result<T, ProxyError>,
+        span: &Span,
     ) -> ProxyOutcome<T> {
         let outcome = answered.and_then(|answer| match answer {
             Answer::Disconnect(disconnect) => reply::disconnect(disconnect),
             Answer::Error(error) => Ok(ProxyReply::Error(reply::error(error))),
             Answer::Result(result) => convert(result).map(ProxyReply::Result),
         });
+        match &outcome {
+            Ok(ProxyReply::Result(_)) => span.proxy_reply(ProxyReplyKind::Result),
+            Ok(ProxyReply::Error(error)) => span.proxy_reply(ProxyReplyKind::Error(error.code)),
+            Ok(ProxyReply::Disconnect(disconnect)) => {
+                span.proxy_reply(ProxyReplyKind::Disconnect(u32::from(disconnect.code)));
+            }
+            Err(error) => span.fail(None, &error.to_string()),
+        }
         if let Some(m) = herald_hub::metrics() {
             let settings = self.0.settings();
             let protocol = match settings.target {
@@ -216,8 +248,9 @@ impl<B: Backend> Proxy for Caller<B> {
     async fn connect(&self, request: ConnectProxyRequest) -> ProxyOutcome<ConnectProxyResult> {
         let message = request::connect(&request, |data| self.0.base64(data));
         let started = Instant::now();
-        let answered = self.0.connect(&request.context, message).await;
-        match self.finish("connect", started, answered, reply::connect) {
+        let span = self.span("connect", &request.context);
+        let answered = span.run(self.0.connect(&request.context, message)).await;
+        match self.finish("connect", started, answered, reply::connect, &span) {
             // Centrifugo answers a connect result without credentials with 3501 (the
             // connection has no user), as its library does.
             Ok(ProxyReply::Result(None)) => Ok(ProxyReply::Disconnect(reply::no_credentials())),
@@ -231,8 +264,9 @@ impl<B: Backend> Proxy for Caller<B> {
     async fn refresh(&self, request: RefreshProxyRequest) -> ProxyOutcome<RefreshProxyResult> {
         let message = request::refresh(&request, self.0.settings());
         let started = Instant::now();
-        let answered = self.0.refresh(&request.context, message).await;
-        self.finish("refresh", started, answered, reply::refresh)
+        let span = self.span("refresh", &request.context);
+        let answered = span.run(self.0.refresh(&request.context, message)).await;
+        self.finish("refresh", started, answered, reply::refresh, &span)
     }
 
     async fn subscribe(
@@ -241,15 +275,17 @@ impl<B: Backend> Proxy for Caller<B> {
     ) -> ProxyOutcome<SubscribeProxyResult> {
         let message = request::subscribe(&request, self.0.settings(), |data| self.0.base64(data));
         let started = Instant::now();
-        let answered = self.0.subscribe(&request.context, message).await;
-        self.finish("subscribe", started, answered, reply::subscribe)
+        let span = self.span("subscribe", &request.context);
+        let answered = span.run(self.0.subscribe(&request.context, message)).await;
+        self.finish("subscribe", started, answered, reply::subscribe, &span)
     }
 
     async fn publish(&self, request: PublishProxyRequest) -> ProxyOutcome<PublishProxyResult> {
         let message = request::publish(&request, self.0.settings(), |data| self.0.base64(data));
         let started = Instant::now();
-        let answered = self.0.publish(&request.context, message).await;
-        self.finish("publish", started, answered, reply::publish)
+        let span = self.span("publish", &request.context);
+        let answered = span.run(self.0.publish(&request.context, message)).await;
+        self.finish("publish", started, answered, reply::publish, &span)
     }
 
     async fn sub_refresh(
@@ -258,15 +294,19 @@ impl<B: Backend> Proxy for Caller<B> {
     ) -> ProxyOutcome<SubRefreshProxyResult> {
         let message = request::sub_refresh(&request, self.0.settings());
         let started = Instant::now();
-        let answered = self.0.sub_refresh(&request.context, message).await;
-        self.finish("sub_refresh", started, answered, reply::sub_refresh)
+        let span = self.span("sub_refresh", &request.context);
+        let answered = span
+            .run(self.0.sub_refresh(&request.context, message))
+            .await;
+        self.finish("sub_refresh", started, answered, reply::sub_refresh, &span)
     }
 
     async fn rpc(&self, request: RpcProxyRequest) -> ProxyOutcome<RpcProxyResult> {
         let message = request::rpc(&request, self.0.settings(), |data| self.0.base64(data));
         let started = Instant::now();
-        let answered = self.0.rpc(&request.context, message).await;
-        self.finish("rpc", started, answered, reply::rpc)
+        let span = self.span("rpc", &request.context);
+        let answered = span.run(self.0.rpc(&request.context, message)).await;
+        self.finish("rpc", started, answered, reply::rpc, &span)
     }
 
     async fn subscribe_stream(
@@ -275,12 +315,21 @@ impl<B: Backend> Proxy for Caller<B> {
     ) -> ProxyOutcome<SubscriptionStream> {
         let message = request::subscribe(&request, self.0.settings(), |data| self.0.base64(data));
         let started = Instant::now();
-        let (answered, publications) =
-            match self.0.subscribe_stream(&request.context, message).await {
-                Ok((answer, publications)) => (Ok(answer), publications),
-                Err(error) => (Err(error), None),
-            };
-        match self.finish("subscribe_stream", started, answered, reply::subscribe)? {
+        let span = self.span("subscribe_stream", &request.context);
+        let (answered, publications) = match span
+            .run(self.0.subscribe_stream(&request.context, message))
+            .await
+        {
+            Ok((answer, publications)) => (Ok(answer), publications),
+            Err(error) => (Err(error), None),
+        };
+        match self.finish(
+            "subscribe_stream",
+            started,
+            answered,
+            reply::subscribe,
+            &span,
+        )? {
             ProxyReply::Result(result) => match publications {
                 Some(publications) => Ok(ProxyReply::Result(SubscriptionStream {
                     result,

@@ -5,31 +5,10 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-fn e2e_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/e2e")
-}
+#[path = "../support/npm.rs"]
+mod npm;
 
-/// Installs the locked SDK and test dependencies unless `node_modules` matches the lock file.
-fn npm_ci(dir: &Path) {
-    let installed_lock = dir.join("node_modules/.package-lock.json");
-    let lock = dir.join("package-lock.json");
-    let fresh = match (std::fs::metadata(&installed_lock), std::fs::metadata(&lock)) {
-        (Ok(installed), Ok(lock)) => match (installed.modified(), lock.modified()) {
-            (Ok(installed), Ok(lock)) => installed >= lock,
-            _ => false,
-        },
-        _ => false,
-    };
-    if fresh {
-        return;
-    }
-    let status = Command::new("npm")
-        .args(["ci", "--no-audit", "--no-fund"])
-        .current_dir(dir)
-        .status()
-        .expect("npm must be installed to run the end-to-end tests (see README)");
-    assert!(status.success(), "npm ci failed in {}", dir.display());
-}
+use npm::{e2e_dir, npm_ci};
 
 /// A virtualenv with the pinned Python `cent` client; returns its interpreter.
 fn cent_python(dir: &Path) -> PathBuf {
@@ -69,25 +48,10 @@ fn centrifuge_sdk_end_to_end() {
     let dir = e2e_dir();
     npm_ci(&dir);
     let python = cent_python(&dir);
-    let output = Command::new("node")
-        .args([
-            "--test",
-            "--test-concurrency=1",
-            "--test-timeout=120000",
-            "--test-reporter=spec",
-        ])
-        .current_dir(&dir)
-        .env("HERALD_BIN", env!("CARGO_BIN_EXE_herald"))
-        .env("CENT_PYTHON", python)
-        .output()
-        .expect("node must be installed to run the end-to-end tests (see README)");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    // Shown by `cargo test` on failure, or always with `-- --nocapture`.
-    println!("{stdout}");
-    eprintln!("{stderr}");
-    assert!(
-        output.status.success(),
-        "end-to-end tests failed (output above)"
+    npm::node_test(
+        &dir,
+        &[],
+        env!("CARGO_BIN_EXE_herald"),
+        &[("CENT_PYTHON", &python)],
     );
 }
