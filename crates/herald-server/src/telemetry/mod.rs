@@ -5,7 +5,7 @@
 //!
 //! - [`install`] at start-up: with `opentelemetry.enabled`, an OTLP/HTTP exporter configured
 //!   by the standard `OTEL_*` variables behind a batch span processor, and the W3C trace
-//!   context propagator; its [`Telemetry`] guard flushes what is queued at shutdown.
+//!   context propagator; its `Telemetry` guard flushes what is queued at shutdown.
 //! - [`api_span`]: a server span around one HTTP or gRPC API call, the child of the caller's
 //!   `traceparent` when it sent one.
 //! - [`proxy_span`]: a client span around one proxy call; [`trace_headers`], called while the
