@@ -28,7 +28,6 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::telemetry::{self, ProxyReplyKind, Span};
 use async_trait::async_trait;
 use herald_grpc::proxy as pb;
 use herald_hub::{
@@ -38,6 +37,8 @@ use herald_hub::{
     SubRefreshProxyRequest, SubRefreshProxyResult, SubscribeProxyRequest, SubscribeProxyResult,
     SubscriptionStream,
 };
+
+use crate::telemetry::{self, ProxyReplyKind, Span};
 
 /// One proxy as validated from its configuration section.
 #[derive(Debug, Clone, PartialEq)]
