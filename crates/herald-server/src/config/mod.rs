@@ -38,6 +38,7 @@ mod opentelemetry;
 mod origin;
 mod prometheus;
 mod proxy;
+mod pusher;
 mod raw;
 mod settings;
 mod transports;
@@ -65,6 +66,7 @@ pub use proxy::{
     RpcConfig, RpcNamespaceConfig, RpcOptionsConfig, StatusTransformConfig,
     TransformDisconnectConfig, TransformErrorConfig,
 };
+pub use pusher::{PusherApp, PusherAppConfig, PusherConfig, PusherSettings};
 pub use raw::{
     BrokerConfig, ChannelConfig, ChannelOptionsConfig, ClientConfig, Config, EngineConfig,
     HealthConfig, HttpApiConfig, HttpServerConfig, LogConfig, NamespaceConfig, NatsBrokerConfig,

@@ -57,6 +57,8 @@ pub struct Config {
     pub prometheus: super::prometheus::PrometheusConfig,
     /// OpenTelemetry tracing of API and proxy calls.
     pub opentelemetry: super::opentelemetry::OpenTelemetryConfig,
+    /// The Pusher-protocol endpoint's apps (Herald's own section).
+    pub pusher: super::pusher::PusherConfig,
     /// Graceful shutdown.
     pub shutdown: ShutdownConfig,
     /// Named proxies that namespaces and RPC namespaces refer to by `name`. Default none.

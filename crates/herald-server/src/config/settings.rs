@@ -66,6 +66,8 @@ pub struct ServerSettings {
     pub prometheus: super::prometheus::PrometheusSettings,
     /// `opentelemetry.*`.
     pub opentelemetry: super::opentelemetry::OpenTelemetrySettings,
+    /// `pusher.*`.
+    pub pusher: super::pusher::PusherSettings,
     /// HTTP-streaming, SSE, emulation and the unidirectional transports.
     pub transports: super::transports::TransportSettings,
     /// `grpc_api.*`.

@@ -204,6 +204,19 @@ impl Config {
         EngineSettings { broker, presence }
     }
 
+    /// `pusher.*`. The section is read and checked, but the endpoint that serves it is still
+    /// being built (issue 13): apps are refused rather than accepted and silently not served.
+    fn pusher_settings(&self, c: &mut Checker) -> super::pusher::PusherSettings {
+        let settings = self.pusher.validate(|key, message| c.fail(key, message));
+        if !settings.apps.is_empty() {
+            c.fail(
+                "pusher.apps",
+                "the Pusher endpoint is not served by this version of herald yet",
+            );
+        }
+        settings
+    }
+
     fn server_settings(&self, c: &mut Checker) -> ServerSettings {
         let shutdown_timeout = c.non_negative("shutdown.timeout", self.shutdown.timeout);
         let log_level = match self.log.level.to_ascii_lowercase().as_str() {
@@ -280,6 +293,7 @@ impl Config {
             opentelemetry: self
                 .opentelemetry
                 .validate(|key, message| c.fail(key, message)),
+            pusher: self.pusher_settings(c),
             transports: self.transport_settings(c),
             grpc_api: self.grpc_api_settings(c),
             uni_grpc: self.uni_grpc_settings(c),

@@ -573,3 +573,17 @@ fn redis_sentinel_settings() {
         "broker.redis.sentinel_master_name: required with sentinel_address",
     );
 }
+
+#[test]
+fn pusher_apps_are_checked_and_refused_until_the_endpoint_is_served() {
+    let app = json!({"id": "1", "key": "k", "secret": "s"});
+    assert_problem(
+        json!({"pusher": {"apps": [app]}}),
+        "pusher.apps: the Pusher endpoint is not served",
+    );
+    assert_problem(
+        json!({"pusher": {"apps": [{"id": "1", "key": "k"}]}}),
+        "pusher.apps[0].secret: required",
+    );
+    assert!(problems(json!({"pusher": {"apps": []}})).is_empty());
+}
