@@ -14,7 +14,8 @@
 //!   (public, private, encrypted, presence, a user's own channel; cached or not).
 //! - [`sign`]: channel authorization and user sign-in signatures, and webhook signatures.
 //! - [`api_auth`]: the HTTP API's request signatures (`auth_key`, `auth_timestamp`,
-//!   `auth_signature`, `body_md5`).
+//!   `auth_signature`, `body_md5`); [`api`]: its requests (triggers, batches, `info`).
+//! - [`webhook`]: webhook bodies in Pusher's format, signed.
 //! - [`PresenceMember`] and [`UserData`]: the `channel_data` of a presence subscription and the
 //!   `user_data` of a sign-in.
 //! - [`SocketId`]: the `\d+.\d+` connection id; [`close`]: the 4000-4399 close codes.
@@ -41,6 +42,7 @@
 //! # Ok::<(), herald_pusher::ProtocolError>(())
 //! ```
 
+pub mod api;
 pub mod api_auth;
 mod channel;
 mod client;
@@ -50,6 +52,7 @@ mod presence;
 pub mod server;
 pub mod sign;
 mod socket_id;
+pub mod webhook;
 
 pub use channel::{Channel, ChannelKind, MAX_CHANNEL_NAME_LEN};
 pub use client::{ClientEvent, ClientMessage, Signin, Subscribe};
