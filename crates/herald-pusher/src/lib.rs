@@ -7,6 +7,9 @@
 //! crate's Pusher transport and HTTP API are built on it.
 //!
 //! Key types:
+//! - [`Connection`]: one connection's state machine: text frames in, [`Action`]s out (what to
+//!   send, what to register with the node, what to deliver to the others), under the app's
+//!   [`AppRules`].
 //! - [`ClientMessage`] ([`ClientMessage::parse`]): `pusher:subscribe`, `pusher:unsubscribe`,
 //!   `pusher:signin`, `pusher:ping`/`pong` and `client-*` events.
 //! - [`server`]: every server-to-client message, encoded once as a `String` to send to many.
@@ -47,6 +50,7 @@ pub mod api_auth;
 mod channel;
 mod client;
 pub mod close;
+mod connection;
 mod error;
 mod presence;
 pub mod server;
@@ -56,6 +60,7 @@ pub mod webhook;
 
 pub use channel::{Channel, ChannelKind, MAX_CHANNEL_NAME_LEN};
 pub use client::{ClientEvent, ClientMessage, Signin, Subscribe};
+pub use connection::{Action, AppRules, Connection};
 pub use error::ProtocolError;
 pub use presence::{MAX_USER_ID_LEN, PresenceMember, UserData};
 pub use socket_id::SocketId;
