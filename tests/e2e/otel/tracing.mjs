@@ -19,7 +19,7 @@ import grpc from '@grpc/grpc-js';
 import protoLoader from '@grpc/proto-loader';
 import protobuf from 'protobufjs';
 import {
-  startHerald, defaultConfig, client, connected, freePort, API_KEY,
+  startHerald, defaultConfig, client, connected, freePort, waitFor, API_KEY,
 } from '../harness.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -295,4 +295,25 @@ test('every span reaches the collector by the flush at shutdown', async () => {
     }
   }
   assert.equal(backendCalls.length, 3);
+});
+
+test('a collector that cannot be reached is logged, and calls are answered as usual', async () => {
+  const closed = await freePort();
+  const config = defaultConfig();
+  config.opentelemetry = { enabled: true, api: true };
+  const node = await startHerald(config, {
+    env: { OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${closed}`, OTEL_BSP_SCHEDULE_DELAY: '100' },
+  });
+  try {
+    assert.match(node.output(), new RegExp(`endpoint=http://127.0.0.1:${closed}/v1/traces`));
+    const response = await fetch(`${node.base}/api/publish`, {
+      method: 'POST',
+      headers: { 'X-API-Key': API_KEY },
+      body: JSON.stringify({ channel: 'traced', data: {} }),
+    });
+    assert.equal(response.status, 200);
+    await waitFor(() => /BatchSpanProcessor\.ExportError/.test(node.output()), { what: 'the export error in the log' });
+  } finally {
+    await node.stop();
+  }
 });

@@ -110,6 +110,7 @@ pub(crate) fn install(settings: &OpenTelemetrySettings) -> anyhow::Result<Option
     }
     tracing::info!(
         api = settings.api,
+        endpoint = %traces_endpoint(|name| std::env::var(name).ok()),
         "OpenTelemetry tracing on: proxy calls{} exported over OTLP/HTTP",
         if settings.api { " and API calls" } else { "" }
     );
@@ -131,6 +132,17 @@ fn check_protocol(variable: impl Fn(&str) -> Option<String>) -> anyhow::Result<(
         "{name}={value:?}: herald exports traces over OTLP/HTTP with Protobuf only; \
          set it to {HTTP_PROTOBUF} (collectors listen for it on port 4318) or unset it"
     )
+}
+
+/// Where the exporter sends spans, resolved as it does (for the start-up log line).
+fn traces_endpoint(variable: impl Fn(&str) -> Option<String>) -> String {
+    let set = |name| variable(name).filter(|value| !value.is_empty());
+    if let Some(url) = set("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") {
+        return url;
+    }
+    let base =
+        set("OTEL_EXPORTER_OTLP_ENDPOINT").unwrap_or_else(|| "http://localhost:4318".to_owned());
+    format!("{}/v1/traces", base.trim_end_matches('/'))
 }
 
 /// The SDK's resource (service name and attributes from the environment), named `herald`
@@ -406,6 +418,22 @@ mod tests {
         })
         .expect_err("http/json is refused");
         assert!(json.to_string().contains("TRACES_PROTOCOL"), "{json}");
+    }
+
+    #[test]
+    fn the_logged_endpoint_is_the_exporters() {
+        assert_eq!(traces_endpoint(|_| None), "http://localhost:4318/v1/traces");
+        let general = |name: &str| {
+            (name == "OTEL_EXPORTER_OTLP_ENDPOINT").then(|| "http://collector:4318/".to_owned())
+        };
+        assert_eq!(traces_endpoint(general), "http://collector:4318/v1/traces");
+        let both = |name: &str| {
+            Some(match name {
+                "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT" => "http://t/x".to_owned(),
+                _ => "http://general".to_owned(),
+            })
+        };
+        assert_eq!(traces_endpoint(both), "http://t/x");
     }
 
     #[test]
