@@ -119,10 +119,11 @@ pub(crate) fn install(settings: &OpenTelemetrySettings) -> anyhow::Result<Option
 
 /// Refuses an OTLP protocol the exporter does not speak, naming the variable.
 fn check_protocol(variable: impl Fn(&str) -> Option<String>) -> anyhow::Result<()> {
-    let Some((name, value)) = PROTOCOL_VARIABLES
-        .iter()
-        .find_map(|name| variable(name).map(|value| (*name, value)))
-    else {
+    let Some((name, value)) = PROTOCOL_VARIABLES.iter().find_map(|name| {
+        variable(name)
+            .filter(|value| !value.trim().is_empty())
+            .map(|value| (*name, value))
+    }) else {
         return Ok(());
     };
     if value.trim() == HTTP_PROTOBUF {
@@ -399,6 +400,10 @@ mod tests {
     #[test]
     fn only_http_protobuf_is_accepted() {
         assert!(check_protocol(|_| None).is_ok());
+        assert!(
+            check_protocol(|_| Some(String::new())).is_ok(),
+            "empty is unset"
+        );
         assert!(check_protocol(|_| Some("http/protobuf".to_owned())).is_ok());
         let grpc = check_protocol(|name| {
             (name == "OTEL_EXPORTER_OTLP_PROTOCOL").then(|| "grpc".to_owned())
