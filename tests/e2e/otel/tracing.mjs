@@ -312,7 +312,7 @@ test('a collector that cannot be reached is logged, and calls are answered as us
       body: JSON.stringify({ channel: 'traced', data: {} }),
     });
     assert.equal(response.status, 200);
-    await waitFor(() => /BatchSpanProcessor\.ExportError/.test(node.output()), { what: 'the export error in the log' });
+    await waitFor(() => /BatchSpanProcessor\.ExportError/.test(node.output()), { what: 'the export error in the log', timeoutMs: 30000 });
   } finally {
     await node.stop();
   }
