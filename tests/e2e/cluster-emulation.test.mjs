@@ -3,7 +3,7 @@
 // control plane. So a round-robin balancer in front of the nodes needs no sticky sessions.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { emulatedClient, connected, once, collect, token, api, waitFor } from './harness.mjs';
+import { emulatedClient, connected, subscribed, collect, token, api, waitFor } from './harness.mjs';
 import { startRedis, startCluster, startBalancer } from './cluster.mjs';
 
 let redis;
@@ -22,22 +22,14 @@ after(async () => {
   await redis.kill();
 });
 
-async function subscribe(c, channel) {
-  const sub = c.newSubscription(channel);
-  const done = once(sub, 'subscribed');
-  sub.subscribe();
-  await done;
-  return sub;
-}
-
 test('http_stream on node A and sse on node B, each posting its commands to the other node', async () => {
   const [a, b] = nodes;
   const streaming = emulatedClient(a, 'http_stream', { token: token({ sub: 'on-a' }) }, { emulationServer: b });
   const sse = emulatedClient(b, 'sse', { token: token({ sub: 'on-b' }) }, { emulationServer: a });
   await connected(streaming);
   await connected(sse);
-  const subA = await subscribe(streaming, 'crossing');
-  const subB = await subscribe(sse, 'crossing');
+  const subA = await subscribed(streaming, 'crossing');
+  const subB = await subscribed(sse, 'crossing');
   const atA = collect(subA, 'publication');
   const atB = collect(subB, 'publication');
   // Client publishes travel as emulated commands through the other node.
@@ -65,7 +57,7 @@ test('behind a round-robin balancer without sticky sessions', async () => {
     for (const [i, transport] of ['http_stream', 'sse', 'http_stream', 'sse'].entries()) {
       const c = emulatedClient(front, transport, { token: token({ sub: `lb${i}` }) });
       await connected(c);
-      subs.push(await subscribe(c, 'balanced'));
+      subs.push(await subscribed(c, 'balanced'));
       clients.push(c);
     }
     const received = subs.map((s) => collect(s, 'publication'));

@@ -3,7 +3,7 @@
 // /api/channels counts subscribers across the nodes.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { client, connected, once, token, api, waitFor } from './harness.mjs';
+import { client, connected, subscribed, once, token, api, waitFor } from './harness.mjs';
 import { startRedis, startCluster } from './cluster.mjs';
 
 let redis;
@@ -20,14 +20,6 @@ after(async () => {
   for (const node of nodes) await node.stop();
   await redis.kill();
 });
-
-async function subscribe(c, channel) {
-  const sub = c.newSubscription(channel);
-  const done = once(sub, 'subscribed');
-  sub.subscribe();
-  await done;
-  return sub;
-}
 
 const uidOf = async (node) => {
   const info = await api(node, 'info');
@@ -46,8 +38,8 @@ test("a user's connections on two nodes, listed from either node", async () => {
   const idA = (await connected(onA)).client;
   const idB = (await connected(onB)).client;
   const idOther = (await connected(other)).client;
-  await subscribe(onA, 'room');
-  await subscribe(onB, 'lobby');
+  await subscribed(onA, 'room');
+  await subscribed(onB, 'lobby');
   const [uidA, uidB] = [await uidOf(a), await uidOf(b)];
 
   for (const node of nodes) {

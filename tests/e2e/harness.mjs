@@ -179,6 +179,15 @@ export async function connected(c) {
   return done;
 }
 
+/** Subscribes `c` to `channel` and waits for `subscribed`; resolves with the subscription. */
+export async function subscribed(c, channel) {
+  const sub = c.newSubscription(channel);
+  const done = once(sub, 'subscribed');
+  sub.subscribe();
+  await done;
+  return sub;
+}
+
 /** Collects events of `event` on `emitter` into an array. */
 export function collect(emitter, event) {
   const items = [];
