@@ -1,117 +1,24 @@
-//! Readiness and the end-to-end broker probe, on a memory broker that can be wedged: it keeps
-//! accepting publishes and reporting itself healthy but delivers nothing, as a PUB/SUB
-//! connection that answers PINGs but lost its subscriptions.
+//! Readiness and the end-to-end broker probe, on a memory broker that can be wedged
+//! (`support::Tap`): it keeps accepting publishes and reporting itself healthy but delivers
+//! nothing, as a PUB/SUB connection that answers PINGs but lost its subscriptions.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use herald_engine::memory::MemoryEngine;
-use herald_engine::{
-    Broker, BrokerEventHandler, ClientInfo, EngineError, HistoryOptions, HistoryResult,
-    Publication, PublishOptions, PublishResult, StreamPosition,
-};
 use herald_hub::{Hub, NotReady, ProbeOptions};
 
-use crate::support::{PlainTokens, connected, options, send, take};
+use crate::support::{Tap, connected, hub_with_tap, options, send, take};
 
 const PROBE: ProbeOptions = ProbeOptions {
     interval: Duration::from_secs(1),
     timeout: Duration::from_millis(500),
 };
 
-/// A memory broker whose deliveries can be cut without it noticing.
-#[derive(Default)]
-struct Wedgeable {
-    inner: MemoryEngine,
-    wedged: Arc<AtomicBool>,
-    reconnects: AtomicUsize,
-    handler: std::sync::OnceLock<Arc<dyn BrokerEventHandler>>,
-}
-
-/// Passes events on unless the broker is wedged.
-struct Cut {
-    to: Arc<dyn BrokerEventHandler>,
-    wedged: Arc<AtomicBool>,
-}
-
-impl BrokerEventHandler for Cut {
-    fn handle_publication(&self, channel: &str, p: &Publication, position: &StreamPosition) {
-        if !self.wedged.load(Ordering::SeqCst) {
-            self.to.handle_publication(channel, p, position);
-        }
-    }
-    fn handle_join(&self, channel: &str, info: &ClientInfo) {
-        self.to.handle_join(channel, info);
-    }
-    fn handle_leave(&self, channel: &str, info: &ClientInfo) {
-        self.to.handle_leave(channel, info);
-    }
-    fn handle_control(&self, data: &[u8]) {
-        self.to.handle_control(data);
-    }
-}
-
-#[async_trait::async_trait]
-impl Broker for Wedgeable {
-    async fn run(&self, handler: Arc<dyn BrokerEventHandler>) -> Result<(), EngineError> {
-        let _ = self.handler.set(handler.clone());
-        let cut = Cut {
-            to: handler,
-            wedged: self.wedged.clone(),
-        };
-        self.inner.run(Arc::new(cut)).await
-    }
-    async fn subscribe(&self, channel: &str) -> Result<(), EngineError> {
-        self.inner.subscribe(channel).await
-    }
-    async fn unsubscribe(&self, channel: &str) -> Result<(), EngineError> {
-        self.inner.unsubscribe(channel).await
-    }
-    async fn publish(
-        &self,
-        channel: &str,
-        publication: Publication,
-        opts: &PublishOptions,
-    ) -> Result<PublishResult, EngineError> {
-        self.inner.publish(channel, publication, opts).await
-    }
-    async fn publish_join(&self, channel: &str, info: &ClientInfo) -> Result<(), EngineError> {
-        self.inner.publish_join(channel, info).await
-    }
-    async fn publish_leave(&self, channel: &str, info: &ClientInfo) -> Result<(), EngineError> {
-        self.inner.publish_leave(channel, info).await
-    }
-    async fn history(
-        &self,
-        channel: &str,
-        opts: &HistoryOptions,
-    ) -> Result<HistoryResult, EngineError> {
-        self.inner.history(channel, opts).await
-    }
-    async fn remove_history(&self, channel: &str) -> Result<(), EngineError> {
-        self.inner.remove_history(channel).await
-    }
-    async fn publish_control(&self, data: bytes::Bytes) -> Result<(), EngineError> {
-        self.inner.publish_control(data).await
-    }
-    /// A reconnect that does not heal (the test heals), but reports the gap as a real one.
-    fn reconnect(&self) {
-        self.reconnects.fetch_add(1, Ordering::SeqCst);
-        if let Some(handler) = self.handler.get() {
-            handler.handle_gap();
-        }
-    }
-}
-
-async fn wedgeable_hub() -> (Hub, Arc<Wedgeable>) {
-    let broker = Arc::new(Wedgeable::default());
+async fn wedgeable_hub() -> (Hub, Arc<Tap>) {
     let mut options = options();
     options.probe = PROBE;
-    let presence = Arc::new(MemoryEngine::new());
-    let hub = Hub::new(options, broker.clone(), presence, Arc::new(PlainTokens));
-    hub.start().await.expect("memory engine starts");
-    (hub, broker)
+    hub_with_tap(options).await
 }
 
 /// Lets the clock run (paused: it jumps to the next timer) until `check` holds, for at most

@@ -1,12 +1,13 @@
 //! Test support: a hub on the memory engine, a token verifier that reads plain-text tokens,
 //! and helpers to drive a session and read what it queued.
 
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 
 use herald_engine::memory::MemoryEngine;
 use herald_engine::{
     Broker, BrokerEventHandler, ClientInfo, EngineError, HistoryOptions, HistoryResult,
-    Publication, PublishOptions, PublishResult,
+    Publication, PublishOptions, PublishResult, StreamPosition,
 };
 use herald_hub::{
     ConnectTokenClaims, Drained, Hub, NodeOptions, Session, SubscribeTokenClaims, TokenError,
@@ -67,20 +68,24 @@ pub(crate) async fn hub(options: NodeOptions) -> Hub {
 /// A hub whose broker is tapped: the test can deliver events to the node directly, as a broker
 /// would after losing messages.
 pub(crate) async fn hub_with_tap(options: NodeOptions) -> (Hub, Arc<Tap>) {
-    let tap = Arc::new(Tap {
-        inner: MemoryEngine::new(),
-        handler: OnceLock::new(),
-    });
+    let tap = Arc::new(Tap::default());
     let engine = Arc::new(MemoryEngine::new());
     let hub = Hub::new(options, tap.clone(), engine, Arc::new(PlainTokens));
     hub.start().await.expect("memory engine starts");
     (hub, tap)
 }
 
-/// A memory broker that also hands its event handler to the test.
+/// A memory broker that also hands its event handler to the test, and whose deliveries of
+/// publications can be cut without it noticing (`wedged`), as a PUB/SUB connection that
+/// answers PINGs but lost its subscriptions.
+#[derive(Default)]
 pub(crate) struct Tap {
     inner: MemoryEngine,
     handler: OnceLock<Arc<dyn BrokerEventHandler>>,
+    /// While set, publications are not delivered.
+    pub(crate) wedged: Arc<AtomicBool>,
+    /// How many times the hub asked for a reconnect.
+    pub(crate) reconnects: AtomicUsize,
 }
 
 impl Tap {
@@ -89,11 +94,38 @@ impl Tap {
     }
 }
 
+/// Passes events on unless the broker is wedged.
+struct Cut {
+    to: Arc<dyn BrokerEventHandler>,
+    wedged: Arc<AtomicBool>,
+}
+
+impl BrokerEventHandler for Cut {
+    fn handle_publication(&self, channel: &str, p: &Publication, position: &StreamPosition) {
+        if !self.wedged.load(Ordering::SeqCst) {
+            self.to.handle_publication(channel, p, position);
+        }
+    }
+    fn handle_join(&self, channel: &str, info: &ClientInfo) {
+        self.to.handle_join(channel, info);
+    }
+    fn handle_leave(&self, channel: &str, info: &ClientInfo) {
+        self.to.handle_leave(channel, info);
+    }
+    fn handle_control(&self, data: &[u8]) {
+        self.to.handle_control(data);
+    }
+}
+
 #[async_trait::async_trait]
 impl Broker for Tap {
     async fn run(&self, handler: Arc<dyn BrokerEventHandler>) -> Result<(), EngineError> {
         let _ = self.handler.set(handler.clone());
-        self.inner.run(handler).await
+        let cut = Cut {
+            to: handler,
+            wedged: self.wedged.clone(),
+        };
+        self.inner.run(Arc::new(cut)).await
     }
     async fn subscribe(&self, channel: &str) -> Result<(), EngineError> {
         self.inner.subscribe(channel).await
@@ -127,6 +159,13 @@ impl Broker for Tap {
     }
     async fn publish_control(&self, data: bytes::Bytes) -> Result<(), EngineError> {
         self.inner.publish_control(data).await
+    }
+    /// A reconnect that does not heal (the test heals), but reports the gap as a real one.
+    fn reconnect(&self) {
+        self.reconnects.fetch_add(1, Ordering::SeqCst);
+        if let Some(handler) = self.handler.get() {
+            handler.handle_gap();
+        }
     }
 }
 
