@@ -23,7 +23,7 @@ fuzz_target!(|data: &[u8]| {
         max_user_info_size: 64,
         max_event_size: 256,
     };
-    let mut connection = Connection::new(SocketId::new(1, 2), rules, start);
+    let mut connection = Connection::new(SocketId::new(1, 2), std::sync::Arc::new(rules), start);
     let mut actions = Vec::new();
     for (i, frame) in text.split('\n').enumerate() {
         let now = start + Duration::from_millis(10 * i as u64);

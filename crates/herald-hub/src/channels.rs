@@ -43,8 +43,11 @@ impl ChannelRules {
         if channel.len() > self.config.max_length {
             return Err(HubError::BadRequest);
         }
-        // Reserved for the cluster-wide user connection count (`session/user_limit.rs`).
-        if channel.starts_with(crate::session::USER_CONNECTIONS_PREFIX) {
+        // Reserved for the cluster-wide user connection count (`session/user_limit.rs`) and
+        // for other protocol families' channels (`verbatim.rs`).
+        if channel.starts_with(crate::session::USER_CONNECTIONS_PREFIX)
+            || channel.starts_with(crate::VERBATIM_PREFIX)
+        {
             return Err(HubError::UnknownChannel);
         }
         let private = !self.config.private_prefix.is_empty()

@@ -22,6 +22,9 @@
 //!   batches at shutdown; [`HealthCounters`] counts both.
 //! - [`Proxy`]: how the application's backend is asked (connect, refresh, subscribe, publish,
 //!   sub_refresh, rpc); HTTP and gRPC live in the server crate.
+//! - [`VerbatimClient`]: a connection of another protocol family (the Pusher endpoint) on
+//!   the same registry, broker and presence, in channels under [`VERBATIM_PREFIX`] whose
+//!   publications are frames already encoded for it ([`Hub::publish_verbatim`]).
 //! - [`mod@metrics`]: the node's counters and histograms (on with [`enable_metrics`]); the server
 //!   renders them for Prometheus.
 //!
@@ -70,6 +73,7 @@ mod registry;
 mod session;
 mod survey;
 mod token;
+mod verbatim;
 mod watch;
 
 pub use admission::ConnectionRefused;
@@ -100,4 +104,5 @@ pub use token::{
     ConnectTokenClaims, Preparation, SubscribeOptionsClaim, SubscribeOverride,
     SubscribeTokenClaims, TokenError, TokenVerifier,
 };
+pub use verbatim::{VERBATIM_PREFIX, VerbatimClient, VerbatimPublish};
 pub use watch::Watch;

@@ -30,16 +30,28 @@ use crate::session::Control;
 /// Most control commands queued for one session.
 pub(crate) const CONTROL_CAPACITY: usize = 64;
 
+/// What a connection's queued messages are.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Framing {
+    /// Encoded `Reply`s, as the SDKs read them.
+    Replies,
+    /// Pushes without the `Reply` around them (unidirectional transports, whose clients have
+    /// no SDK to unwrap them): JSON `{"push":X}` → `X`; Protobuf loses the reply's length
+    /// prefix and key too, so each message is one bare `Push` (uni_grpc sends each as one
+    /// gRPC message).
+    BarePushes,
+    /// Another protocol family's frames (the Pusher endpoint): the registry queues a
+    /// publication's data as it is, one message per frame (see `verbatim.rs`).
+    Verbatim,
+}
+
 /// Encoded messages for one connection, drained by its writer into frames.
 #[derive(Debug)]
 pub struct Outbox {
     protocol: Protocol,
     max_bytes: usize,
-    /// Queue pushes without the `Reply` around them (unidirectional transports, whose
-    /// clients have no SDK to unwrap them): JSON `{"push":X}` → `X`; Protobuf loses the
-    /// reply's length prefix and key too, so each message is one bare `Push` (uni_grpc sends
-    /// each as one gRPC message).
-    bare_pushes: bool,
+    /// What the queued messages are (see [`Framing`]).
+    framing: Framing,
     // std Mutex: held only to push or swap the queue, never across an await.
     state: Mutex<State>,
 }
@@ -154,7 +166,7 @@ impl Outbox {
         Self {
             protocol,
             max_bytes,
-            bare_pushes: false,
+            framing: Framing::Replies,
             state: Mutex::new(State::default()),
         }
     }
@@ -164,9 +176,23 @@ impl Outbox {
     /// encoded once for every subscriber.
     pub fn unidirectional(protocol: Protocol, max_bytes: usize) -> Self {
         Self {
-            bare_pushes: true,
+            framing: Framing::BarePushes,
             ..Self::new(protocol, max_bytes)
         }
+    }
+
+    /// An empty queue for a connection of another protocol family: publications of verbatim
+    /// channels are queued as their data, exactly as published (see [`crate::VerbatimClient`]).
+    pub fn verbatim(max_bytes: usize) -> Self {
+        Self {
+            framing: Framing::Verbatim,
+            ..Self::new(Protocol::Json, max_bytes)
+        }
+    }
+
+    /// Whether this queue takes publications' data verbatim.
+    pub fn is_verbatim(&self) -> bool {
+        self.framing == Framing::Verbatim
     }
 
     /// The encoding this connection speaks.
@@ -226,7 +252,7 @@ impl Outbox {
 
     /// Queues one encoded message. Past the byte bound the connection is closed with 3008.
     pub fn push(&self, message: Bytes) -> Result<(), Closed> {
-        let message = if self.bare_pushes {
+        let message = if self.framing == Framing::BarePushes {
             bare_push(self.protocol, message)
         } else {
             message

@@ -345,19 +345,31 @@ impl Registry {
             .zip(entry.delta.as_deref())
             .map(|(p, chain)| DeltaVariants::new(channel, p, chain.base_for(offset, epoch)));
         let mut lost = Lost::default();
-        for subscriber in entry.subscribers.values_mut() {
+        let excluded = publication.and_then(crate::verbatim::excluded);
+        for (id, subscriber) in entry.subscribers.iter_mut() {
             if subscriber.broken
                 || (only_join_leave
                     && (!subscriber.spec.push_join_leave || subscriber.pending.is_some()))
             {
                 continue;
             }
-            let protocol = subscriber.spec.outbox.protocol();
-            let message = match &mut variants {
-                Some(variants) if subscriber.spec.delta => {
-                    variants.get(&mut encoded, protocol, subscriber.continues(offset, epoch))
+            let outbox = &subscriber.spec.outbox;
+            let message = if outbox.is_verbatim() {
+                // Another protocol family's frame, published ready to send (`verbatim.rs`);
+                // such subscribers never take joins and leaves (`push_join_leave` is off).
+                match publication {
+                    Some(_) if excluded == Some(&**id) => continue,
+                    Some(publication) => Some(publication.data.clone()),
+                    None => continue,
                 }
-                _ => encoded.get(protocol),
+            } else {
+                let protocol = outbox.protocol();
+                match &mut variants {
+                    Some(variants) if subscriber.spec.delta => {
+                        variants.get(&mut encoded, protocol, subscriber.continues(offset, epoch))
+                    }
+                    _ => encoded.get(protocol),
+                }
             };
             let Some(message) = message else {
                 // Binary payload for a JSON connection: it cannot be represented.
@@ -714,6 +726,46 @@ mod tests {
             .flat_map(|m| herald_proto::decode_reply(Protocol::Json, m).expect("valid"))
             .map(|r| r.push.and_then(|p| p.r#pub).map_or(u64::MAX, |p| p.offset))
             .collect()
+    }
+
+    #[tokio::test]
+    async fn verbatim_subscribers_get_the_data_as_published_except_the_excluded_one() {
+        let registry = Registry::new();
+        let sender = Arc::new(Outbox::verbatim(1 << 20));
+        let other = Arc::new(Outbox::verbatim(1 << 20));
+        let centrifugo = Arc::new(Outbox::new(Protocol::Json, 1 << 20));
+        for (id, outbox) in [("1.1", &sender), ("1.2", &other), ("c", &centrifugo)] {
+            let id: Arc<str> = Arc::from(id);
+            registry
+                .add_pending("ch", &id, subscriber(outbox, false))
+                .expect("new");
+            registry.activate("ch", &id, None, None);
+        }
+        let frame =
+            Bytes::from_static(br#"{"event":"client-x","channel":"private-a","data":"{}"}"#);
+        let mut event = Publication {
+            data: frame.clone(),
+            ..Default::default()
+        };
+        event
+            .tags
+            .insert("__herald.exclude".to_owned(), "1.1".to_owned());
+        registry.handle_publication("ch", &event, &StreamPosition::default());
+        registry.handle_join("ch", &ClientInfo::default());
+        let Drained::Messages(got) = other.drain().await else {
+            panic!("closed")
+        };
+        assert_eq!(got, vec![frame]);
+        // The Centrifugo subscriber gets it as a push, the sender nothing.
+        let Drained::Messages(pushes) = centrifugo.drain().await else {
+            panic!("closed")
+        };
+        assert!(pushes[0].starts_with(br#"{"push":{"channel":"ch","pub":"#));
+        registry.handle_publication("ch", &publication(1), &StreamPosition::default());
+        let Drained::Messages(later) = sender.drain().await else {
+            panic!("closed")
+        };
+        assert_eq!(later, vec![Bytes::from_static(b"{}")]);
     }
 
     #[test]

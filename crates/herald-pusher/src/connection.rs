@@ -7,6 +7,7 @@
 //! the connection how it went ([`Connection::subscribed`]). Time is passed in, never read.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde_json::value::RawValue;
@@ -67,7 +68,8 @@ pub enum Action {
     },
     /// The connection is signed in as this user from now on.
     SignedIn(UserData),
-    /// Close the connection with this code and reason.
+    /// Close the connection with this code and reason (the shell sends the `pusher:error`
+    /// that announces it, as for every close).
     Close {
         /// A 4000-4399 code.
         code: u16,
@@ -89,7 +91,8 @@ enum Subscription {
 #[derive(Debug)]
 pub struct Connection {
     socket_id: SocketId,
-    rules: AppRules,
+    /// Shared by the app's connections.
+    rules: Arc<AppRules>,
     subscriptions: HashMap<Channel, Subscription>,
     user: Option<UserData>,
     bucket: Bucket,
@@ -97,7 +100,7 @@ pub struct Connection {
 
 impl Connection {
     /// A new connection; send [`Connection::established`] first.
-    pub fn new(socket_id: SocketId, rules: AppRules, now: Instant) -> Self {
+    pub fn new(socket_id: SocketId, rules: Arc<AppRules>, now: Instant) -> Self {
         let bucket = Bucket::new(rules.client_event_rate, now);
         Self {
             socket_id,
@@ -248,10 +251,6 @@ impl Connection {
             }
             Err(error) => {
                 let reason = format!("sign-in refused: {error}");
-                out.push(Action::Send(server::error(
-                    Some(close::UNAUTHORIZED),
-                    &reason,
-                )));
                 out.push(Action::Close {
                     code: close::UNAUTHORIZED,
                     reason,

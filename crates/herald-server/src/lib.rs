@@ -26,6 +26,7 @@ pub mod jwt;
 pub mod metrics;
 mod outbound;
 mod proxy;
+mod pusher;
 pub mod server;
 mod telemetry;
 mod tls;

@@ -353,6 +353,19 @@ fn routes(hub: &Hub, settings: &crate::config::ServerSettings, tracker: TaskTrac
         }
         app = app.merge(transport.router(&settings.websocket.handler_prefix));
     }
+    if !settings.pusher.apps.is_empty() {
+        // `websocket.*` sizes and compression apply; `websocket.disabled` is the SDK's.
+        let transport = WebSocketTransport {
+            hub: hub.clone(),
+            message_size_limit: settings.websocket.message_size_limit,
+            write_timeout: settings.websocket.write_timeout,
+            origins: settings.origins.clone(),
+            compression: settings.websocket.compression,
+            tracker: tracker.clone(),
+        };
+        let apps = Arc::new(crate::pusher::apps::Apps::new(&settings.pusher));
+        app = app.merge(transport.pusher_router(&settings.pusher.path_prefix, apps));
+    }
     let uni = &settings.transports.uni_websocket;
     if uni.enabled {
         let transport = WebSocketTransport {

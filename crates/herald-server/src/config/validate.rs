@@ -204,17 +204,9 @@ impl Config {
         EngineSettings { broker, presence }
     }
 
-    /// `pusher.*`. The section is read and checked, but the endpoint that serves it is still
-    /// being built (issue 13): apps are refused rather than accepted and silently not served.
+    /// `pusher.*`.
     fn pusher_settings(&self, c: &mut Checker) -> super::pusher::PusherSettings {
-        let settings = self.pusher.validate(|key, message| c.fail(key, message));
-        if !settings.apps.is_empty() {
-            c.fail(
-                "pusher.apps",
-                "the Pusher endpoint is not served by this version of herald yet",
-            );
-        }
-        settings
+        self.pusher.validate(|key, message| c.fail(key, message))
     }
 
     fn server_settings(&self, c: &mut Checker) -> ServerSettings {

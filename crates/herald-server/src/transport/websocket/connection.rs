@@ -89,7 +89,7 @@ enum CloseCause {
 pub(super) type Upgraded<S> = Option<(S, Bytes)>;
 
 /// One WebSocket connection from the upgrade until it closes: spawn it.
-pub(super) struct Connection<H, S> {
+pub(super) struct Connection<H: Handler, S> {
     /// `client`, `user` and `remote` for every event of the connection (none while upgrading).
     span: tracing::Span,
     phase: Phase<H, S>,
@@ -98,12 +98,13 @@ pub(super) struct Connection<H, S> {
 // Not boxed on purpose: the active phase is where a connection spends its life, and boxing it
 // would add an allocation (and its header) to every connection.
 #[allow(clippy::large_enum_variant)]
-enum Phase<H, S> {
+enum Phase<H: Handler, S> {
     /// Waiting for the HTTP layer to hand over the socket.
     Upgrading {
         upgrade: Pin<Box<dyn Future<Output = Upgraded<S>> + Send>>,
         hub: Hub,
         settings: Settings,
+        params: H::Params,
         remote: SocketAddr,
     },
     /// Client frames into the handler, the outbox onto the socket.
@@ -148,6 +149,7 @@ impl<H: Handler, S: Socket> Connection<H, S> {
         upgrade: impl Future<Output = Upgraded<S>> + Send + 'static,
         hub: Hub,
         settings: Settings,
+        params: H::Params,
         remote: SocketAddr,
     ) -> Self {
         Self {
@@ -156,6 +158,7 @@ impl<H: Handler, S: Socket> Connection<H, S> {
                 upgrade: Box::pin(upgrade),
                 hub,
                 settings,
+                params,
                 remote,
             },
         }
@@ -169,9 +172,10 @@ impl<H: Handler, S: Socket> Connection<H, S> {
         stream: S,
         buffered: Bytes,
         settings: Settings,
+        params: H::Params,
         remote: SocketAddr,
     ) {
-        let handler = H::open(hub, settings.protocol, settings.proxy_headers);
+        let handler = H::open(hub, settings.protocol, settings.proxy_headers, params);
         handler.outbox().set_remote_ip(remote.ip());
         let span = tracing::debug_span!(
             "client",
@@ -221,22 +225,28 @@ impl<H: Handler, S: Socket> Future for Connection<H, S> {
         loop {
             let _entered = this.span.enter();
             match &mut this.phase {
-                Phase::Upgrading {
-                    upgrade,
-                    hub,
-                    settings,
-                    remote,
-                } => match std::task::ready!(upgrade.as_mut().poll(cx)) {
-                    Some((stream, buffered)) => {
-                        let (hub, settings, remote) = (hub.clone(), settings.clone(), *remote);
-                        drop(_entered);
-                        this.start(&hub, stream, buffered, settings, remote);
+                Phase::Upgrading { upgrade, .. } => {
+                    match std::task::ready!(upgrade.as_mut().poll(cx)) {
+                        Some((stream, buffered)) => {
+                            drop(_entered);
+                            let Phase::Upgrading {
+                                hub,
+                                settings,
+                                params,
+                                remote,
+                                ..
+                            } = std::mem::replace(&mut this.phase, Phase::Done)
+                            else {
+                                unreachable!("matched as upgrading above");
+                            };
+                            this.start(&hub, stream, buffered, settings, params, remote);
+                        }
+                        None => {
+                            this.phase = Phase::Done;
+                            return Poll::Ready(());
+                        }
                     }
-                    None => {
-                        this.phase = Phase::Done;
-                        return Poll::Ready(());
-                    }
-                },
+                }
                 Phase::Active(active) => {
                     let end = std::task::ready!(active.poll(&this.span, cx));
                     let Phase::Active(active) = std::mem::replace(&mut this.phase, Phase::Done)
@@ -498,7 +508,7 @@ impl<S: Socket> FramedSocket<S> {
                         return Step::End(cause);
                     }
                 }
-                let payload = frame::close_payload(disconnect.code, &disconnect.reason);
+                let payload = self.writer.close_payload(&disconnect);
                 match self.send(OutFrame::Close, payload) {
                     Step::End(cause) => Step::End(cause),
                     _ => Step::End(CloseCause::CloseSent),
@@ -596,7 +606,7 @@ impl<S: Socket> FramedSocket<S> {
         if !messages.is_empty() && self.writer.send_messages(&self.stream, &messages).is_err() {
             return false;
         }
-        let payload = frame::close_payload(disconnect.code, &disconnect.reason);
+        let payload = self.writer.close_payload(&disconnect);
         if self
             .writer
             .send(&self.stream, OutFrame::Close, payload)
@@ -678,8 +688,9 @@ mod tests {
 
     impl Handler for Gated {
         type Event = std::convert::Infallible;
+        type Params = ();
 
-        fn open(_hub: &Hub, protocol: Protocol, _proxy_headers: Vec<(String, String)>) -> Self {
+        fn open(_hub: &Hub, protocol: Protocol, _headers: Vec<(String, String)>, (): ()) -> Self {
             Self {
                 outbox: Arc::new(Outbox::new(protocol, 1 << 20)),
             }
@@ -804,7 +815,11 @@ mod tests {
         };
         let upgraded = async move { Some((stream, Bytes::new())) };
         let connection = tokio::spawn(Connection::<Gated, TcpStream>::upgrading(
-            upgraded, hub, settings, remote,
+            upgraded,
+            hub,
+            settings,
+            (),
+            remote,
         ));
 
         // Three commands in one write; the first waits.

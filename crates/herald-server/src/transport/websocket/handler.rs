@@ -36,9 +36,18 @@ pub(super) trait Handler: Send + Unpin + Sized + 'static {
     /// Something other than a client message that the handler reacts to (timers, control).
     type Event: Send + 'static;
 
+    /// What the endpoint learned from the upgrade request for this handler alone (the
+    /// Pusher endpoint: the app the path names); `()` for the others.
+    type Params: Send + Unpin + 'static;
+
     /// A new handler for a connection that speaks `protocol`; `proxy_headers` are the
     /// request headers proxies forward (`Session::set_proxy_headers`).
-    fn open(hub: &Hub, protocol: Protocol, proxy_headers: Vec<(String, String)>) -> Self;
+    fn open(
+        hub: &Hub,
+        protocol: Protocol,
+        proxy_headers: Vec<(String, String)>,
+        params: Self::Params,
+    ) -> Self;
 
     /// The connection's id in logs.
     fn client_id(&self) -> &str;
@@ -64,8 +73,9 @@ pub(super) trait Handler: Send + Unpin + Sized + 'static {
 
 impl Handler for Session {
     type Event = Event;
+    type Params = ();
 
-    fn open(hub: &Hub, protocol: Protocol, proxy_headers: Vec<(String, String)>) -> Self {
+    fn open(hub: &Hub, protocol: Protocol, proxy_headers: Vec<(String, String)>, (): ()) -> Self {
         let mut session = hub.session(protocol);
         session.set_proxy_headers(proxy_headers);
         session
@@ -118,8 +128,9 @@ pub(super) struct Uni {
 
 impl Handler for Uni {
     type Event = Event;
+    type Params = ();
 
-    fn open(hub: &Hub, _protocol: Protocol, proxy_headers: Vec<(String, String)>) -> Self {
+    fn open(hub: &Hub, _protocol: Protocol, proxy_headers: Vec<(String, String)>, (): ()) -> Self {
         let mut session = hub.session_for(Protocol::Json, TransportKind::Unidirectional);
         session.set_proxy_headers(proxy_headers);
         Self {
@@ -188,8 +199,9 @@ pub(super) struct Echo {
 #[cfg(feature = "autobahn")]
 impl Handler for Echo {
     type Event = std::convert::Infallible;
+    type Params = ();
 
-    fn open(_hub: &Hub, protocol: Protocol, _proxy_headers: Vec<(String, String)>) -> Self {
+    fn open(_hub: &Hub, protocol: Protocol, _headers: Vec<(String, String)>, (): ()) -> Self {
         // Nothing is ever pushed: replies go straight to the writer. The outbox only carries
         // the close, as for a session.
         Self {

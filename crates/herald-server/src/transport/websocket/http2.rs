@@ -26,7 +26,7 @@ use super::handler::Handler;
 use super::{Endpoint, HandshakeError, admit, connection, negotiate, spawn_holding};
 
 /// Answers an extended CONNECT and starts the connection on its stream.
-pub(super) async fn connect<H: Handler>(
+pub(super) async fn connect<H: Handler<Params = ()>>(
     State(endpoint): State<Arc<Endpoint>>,
     ConnectInfo(remote): ConnectInfo<SocketAddr>,
     mut request: Request,
@@ -65,6 +65,7 @@ pub(super) async fn connect<H: Handler>(
         bridge(on_upgrade, remote, transport.tracker.clone()),
         transport.hub.clone(),
         settings,
+        (),
         remote,
     );
     spawn_holding(&transport.tracker, permit, connection);

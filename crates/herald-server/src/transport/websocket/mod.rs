@@ -19,6 +19,7 @@ mod connection;
 mod deflate;
 mod handler;
 mod http2;
+mod pusher;
 mod socket;
 mod writer;
 
@@ -111,7 +112,10 @@ impl WebSocketTransport {
     ) -> Router {
         let output = Output {
             join_messages: join_push_messages,
-            disconnect_push: !disable_disconnect_push,
+            farewell: match disable_disconnect_push {
+                true => writer::Farewell::CloseFrame,
+                false => writer::Farewell::DisconnectPush,
+            },
         };
         Router::new()
             .route(path, get(upgrade::<handler::Uni>))
@@ -141,10 +145,20 @@ impl WebSocketTransport {
     }
 }
 
-async fn upgrade<H: Handler>(
+async fn upgrade<H: Handler<Params = ()>>(
     State(endpoint): State<Arc<Endpoint>>,
     ConnectInfo(remote): ConnectInfo<SocketAddr>,
+    request: Request,
+) -> Response {
+    upgrade_with::<H>(&endpoint, remote, request, ())
+}
+
+/// Upgrades `request` to a WebSocket connection served by `H` opened with `params`.
+fn upgrade_with<H: Handler>(
+    endpoint: &Endpoint,
+    remote: SocketAddr,
     mut request: Request,
+    params: H::Params,
 ) -> Response {
     let transport = &endpoint.transport;
     let permit = match admit(transport, request.headers(), remote) {
@@ -159,7 +173,7 @@ async fn upgrade<H: Handler>(
         }
     };
     let (settings, mut response_headers) =
-        match negotiate(&endpoint, request.headers(), request.uri(), remote) {
+        match negotiate(endpoint, request.headers(), request.uri(), remote) {
             Ok(negotiated) => negotiated,
             Err(refused) => return refused.into_response(),
         };
@@ -175,6 +189,7 @@ async fn upgrade<H: Handler>(
             http2::bridge(on_upgrade, remote, transport.tracker.clone()),
             transport.hub.clone(),
             settings,
+            params,
             remote,
         );
         spawn_holding(&transport.tracker, permit, connection);
@@ -183,6 +198,7 @@ async fn upgrade<H: Handler>(
             take_socket(on_upgrade, remote),
             transport.hub.clone(),
             settings,
+            params,
             remote,
         );
         spawn_holding(&transport.tracker, permit, connection);

@@ -28,18 +28,38 @@ const MAX_IOVECS: usize = 64;
 pub(super) struct Output {
     /// Several queued messages leave as one frame (newline-separated JSON, length-prefixed
     /// Protobuf) rather than one frame each. On for the SDK; for a unidirectional client only
-    /// when `uni_websocket.join_push_messages` asks, since it may parse one push per frame.
+    /// when `uni_websocket.join_push_messages` asks, since it may parse one push per frame;
+    /// never for Pusher clients (one event per frame).
     pub(super) join_messages: bool,
-    /// The close frame follows a `disconnect` push (unidirectional clients, Centrifugo 6.5.1),
-    /// so a client that reads only messages learns the code too.
-    pub(super) disconnect_push: bool,
+    /// How the client learns why the connection closes.
+    pub(super) farewell: Farewell,
+}
+
+/// What precedes the close frame, and the code it carries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Farewell {
+    /// The code and reason only in the close frame (the SDKs).
+    CloseFrame,
+    /// A `disconnect` push first (unidirectional clients, Centrifugo 6.5.1), so a client
+    /// that reads only messages learns the code too.
+    DisconnectPush,
+    /// Pusher clients: a `pusher:error` event first, as Pusher servers do, and the code in
+    /// Pusher's 4000-4399 range, which decides how pusher-js reconnects (Herald's own 3xxx
+    /// codes: 3008 "slow" becomes 4100, reconnect with backoff; any other 4200, reconnect).
+    PusherError,
 }
 
 impl Output {
     /// The SDK's WebSocket: joined messages, the code only in the close frame.
     pub(super) const BIDIRECTIONAL: Self = Self {
         join_messages: true,
-        disconnect_push: false,
+        farewell: Farewell::CloseFrame,
+    };
+
+    /// The Pusher endpoint: one event per frame, a `pusher:error` before the close.
+    pub(super) const PUSHER: Self = Self {
+        join_messages: false,
+        farewell: Farewell::PusherError,
     };
 }
 
@@ -150,18 +170,41 @@ impl Writer {
 
     /// The bare `disconnect` push that precedes the close frame, when [`Output`] asks for one.
     pub(super) fn disconnect_push(&self, disconnect: &herald_hub::Disconnect) -> Option<Bytes> {
-        if !self.output.disconnect_push {
-            return None;
+        match self.output.farewell {
+            Farewell::CloseFrame => None,
+            Farewell::DisconnectPush => {
+                let push = herald_proto::Push {
+                    disconnect: Some(herald_proto::Disconnect {
+                        code: u32::from(disconnect.code),
+                        reason: disconnect.reason.clone(),
+                        reconnect: false,
+                    }),
+                    ..Default::default()
+                };
+                herald_proto::encode_message(self.protocol, &push).ok()
+            }
+            Farewell::PusherError => {
+                let code = self.close_code(disconnect);
+                let error = herald_pusher::server::error(Some(code), &disconnect.reason);
+                Some(Bytes::from(error))
+            }
         }
-        let push = herald_proto::Push {
-            disconnect: Some(herald_proto::Disconnect {
-                code: u32::from(disconnect.code),
-                reason: disconnect.reason.clone(),
-                reconnect: false,
-            }),
-            ..Default::default()
-        };
-        herald_proto::encode_message(self.protocol, &push).ok()
+    }
+
+    /// The payload of the close frame that ends the connection for `disconnect`.
+    pub(super) fn close_payload(&self, disconnect: &herald_hub::Disconnect) -> Bytes {
+        frame::close_payload(self.close_code(disconnect), &disconnect.reason)
+    }
+
+    fn close_code(&self, disconnect: &herald_hub::Disconnect) -> u16 {
+        match (self.output.farewell, disconnect.code) {
+            (Farewell::PusherError, code) if code >= 4000 => code,
+            (Farewell::PusherError, code) if code == herald_proto::DisconnectCode::SLOW.code => {
+                herald_pusher::close::OVER_CAPACITY
+            }
+            (Farewell::PusherError, _) => herald_pusher::close::RECONNECT,
+            (_, code) => code,
+        }
     }
 
     /// Writes one frame with one vectored write when nothing is queued before it.

@@ -1,0 +1,285 @@
+//! Connections of another protocol family on this node (the Pusher endpoint): the same
+//! registry, broker, presence and control plane as the Centrifugo protocol, without its
+//! encoding.
+//!
+//! A *verbatim channel* carries frames that its publisher already encoded in the family's
+//! wire format: the registry queues a publication's `data` as it is into the outbox of every
+//! verbatim subscriber (encode once, send many, as for the SDK's pushes), skipping the one
+//! connection the publication names in its exclusion tag (Pusher's `socket_id`, and the sender
+//! of a client event). Their names start with [`VERBATIM_PREFIX`], which the Centrifugo
+//! protocol and API refuse (102), so the two families never share a channel; the caller puts
+//! its own scope after the prefix (`pusher/<app id>:<channel>`), so apps stay apart on every
+//! engine.
+//!
+//! A [`VerbatimClient`] is one such connection: its outbox, its subscriptions, its presence
+//! entries and its place in the node's client index (so API disconnects, shutdown and the
+//! connection count cover it). The protocol state machine lives in the family's own crate;
+//! this is only what needs the node.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use bytes::Bytes;
+use herald_engine::{
+    ClientInfo, HistoryFilter, HistoryLimit, HistoryOptions, Publication, PublishOptions,
+    StreamPosition,
+};
+
+use crate::node::now_unix_millis;
+use crate::outbox::{Attention, Outbox};
+use crate::registry::NewSubscriber;
+use crate::{Disconnect, Hub, HubError};
+
+/// The start of every verbatim channel's name.
+pub const VERBATIM_PREFIX: &str = "__herald.verbatim/";
+
+/// The publication tag naming the one verbatim subscriber (by client id) not to deliver to.
+const EXCLUDE_TAG: &str = "__herald.exclude";
+
+/// How a verbatim publication is published.
+#[derive(Debug, Clone, Default)]
+pub struct VerbatimPublish {
+    /// The client id of the one connection that does not get it.
+    pub exclude: Option<String>,
+    /// Keep the last `n` publications for this long (Pusher's cache channels: 1, 30 min), so
+    /// a new subscriber can be sent the last one ([`Hub::verbatim_last`]).
+    pub keep: Option<(usize, Duration)>,
+}
+
+/// The connection a publication excludes, if any: read once per fan-out.
+pub(crate) fn excluded(publication: &Publication) -> Option<&str> {
+    if publication.tags.is_empty() {
+        return None;
+    }
+    publication.tags.get(EXCLUDE_TAG).map(String::as_str)
+}
+
+fn check_name(channel: &str) -> Result<(), HubError> {
+    match channel.starts_with(VERBATIM_PREFIX) {
+        true => Ok(()),
+        false => Err(HubError::BadRequest),
+    }
+}
+
+impl Hub {
+    /// A new connection of another protocol family, with the id it is known by everywhere
+    /// (unique across the cluster: exclusions name it). Its outbox is bounded by
+    /// `client.queue_max_size`, like every connection's.
+    pub fn verbatim_client(&self, id: &str) -> VerbatimClient {
+        let max_bytes = self.shared.options.client.queue_max_size;
+        VerbatimClient {
+            hub: self.clone(),
+            id: Arc::from(id),
+            user: None,
+            outbox: Arc::new(Outbox::verbatim(max_bytes)),
+        }
+    }
+
+    /// Publishes an encoded frame into a verbatim channel: every subscriber on every node
+    /// gets `frame` as it is.
+    pub async fn publish_verbatim(
+        &self,
+        channel: &str,
+        frame: Bytes,
+        options: VerbatimPublish,
+    ) -> Result<StreamPosition, HubError> {
+        check_name(channel)?;
+        let mut tags = HashMap::new();
+        if let Some(exclude) = options.exclude {
+            tags.insert(EXCLUDE_TAG.to_owned(), exclude);
+        }
+        let publication = Publication {
+            data: frame,
+            tags,
+            time: now_unix_millis(),
+            ..Default::default()
+        };
+        let mut publish = PublishOptions::default();
+        if let Some((size, ttl)) = options.keep {
+            publish.history_size = size;
+            publish.history_ttl = ttl;
+            publish.history_meta_ttl = ttl;
+        }
+        let result = self
+            .shared
+            .broker
+            .publish(channel, publication, &publish)
+            .await?;
+        Ok(result.position)
+    }
+
+    /// The last publication kept in a verbatim channel (see [`VerbatimPublish::keep`]).
+    pub async fn verbatim_last(&self, channel: &str) -> Result<Option<Bytes>, HubError> {
+        check_name(channel)?;
+        let options = HistoryOptions {
+            filter: HistoryFilter {
+                since: None,
+                limit: HistoryLimit::Max(1),
+                reverse: true,
+            },
+            meta_ttl: Duration::ZERO,
+        };
+        let result = self.shared.broker.history(channel, &options).await?;
+        Ok(result.publications.into_iter().next().map(|p| p.data))
+    }
+
+    /// Everyone present in a verbatim channel, on every node, keyed by client id.
+    pub async fn verbatim_presence(
+        &self,
+        channel: &str,
+    ) -> Result<HashMap<String, ClientInfo>, HubError> {
+        check_name(channel)?;
+        Ok(self.shared.presence.presence(channel).await?)
+    }
+
+    /// Verbatim channels under `scope` (a prefix, [`VERBATIM_PREFIX`] included) with
+    /// subscribers somewhere in the cluster, and how many (a survey of every node).
+    pub async fn verbatim_channels(&self, scope: &str) -> Result<Vec<(String, usize)>, HubError> {
+        check_name(scope)?;
+        let mut channels = self.cluster_channels().await?;
+        channels.retain(|(name, _)| name.starts_with(scope));
+        Ok(channels)
+    }
+}
+
+/// One connection of another protocol family. Dropping it without [`VerbatimClient::close`]
+/// leaves its subscriptions registered: always close it.
+#[derive(Debug)]
+pub struct VerbatimClient {
+    hub: Hub,
+    id: Arc<str>,
+    /// The key it is registered under in the client index, once registered.
+    user: Option<Arc<str>>,
+    outbox: Arc<Outbox>,
+}
+
+impl VerbatimClient {
+    /// The connection's id.
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// The queue the connection's writer drains; closing it ends the connection.
+    pub fn outbox(&self) -> Arc<Outbox> {
+        self.outbox.clone()
+    }
+
+    /// Puts the connection in the node's client index under `user` (the caller scopes it, as
+    /// it does channels), or moves it there: API disconnects addressed to `user` reach it,
+    /// shutdown closes it, and it counts in the node's connections. Refused while the node
+    /// shuts down.
+    pub fn register(&mut self, user: &str) -> Result<(), Disconnect> {
+        let user: Arc<str> = Arc::from(user);
+        let mut clients = self.hub.shared.clients();
+        if self.hub.is_shutting_down() {
+            return Err(herald_proto::DisconnectCode::SHUTDOWN.into());
+        }
+        if let Some(old) = self.user.take() {
+            clients.remove(&self.id, &old);
+        }
+        // No per-user limit here: the family's own limits apply.
+        let _ = clients.insert(&self.id, &user, &self.outbox, 0);
+        self.user = Some(user);
+        Ok(())
+    }
+
+    /// Subscribes to a verbatim channel: from when this returns, every publication into it
+    /// reaches the outbox. Takes the node's broker subscription when it is the channel's
+    /// first local subscriber (100 when the broker refuses it; nothing stays registered).
+    pub async fn subscribe(&self, channel: &str) -> Result<(), HubError> {
+        check_name(channel)?;
+        let spec = NewSubscriber {
+            outbox: self.outbox.clone(),
+            push_join_leave: false,
+            positioned: false,
+            server_side: false,
+            delta: false,
+        };
+        let registry = &self.hub.shared.registry;
+        let first = registry
+            .add_pending(channel, &self.id, spec)
+            .map_err(|_| HubError::AlreadySubscribed)?;
+        if first && let Err(err) = self.hub.shared.broker.subscribe(channel).await {
+            self.unsubscribe(channel).await;
+            return Err(err.into());
+        }
+        registry.activate(channel, &self.id, None, None);
+        Ok(())
+    }
+
+    /// Leaves a verbatim channel; releases the broker subscription when it was the channel's
+    /// last local subscriber.
+    pub async fn unsubscribe(&self, channel: &str) {
+        if self.hub.shared.registry.remove(channel, &self.id)
+            && let Err(err) = self.hub.shared.broker.unsubscribe(channel).await
+        {
+            tracing::warn!(%channel, %err, "broker unsubscribe failed");
+        }
+    }
+
+    /// Adds (or refreshes) this connection's presence entry in `channel` as `user` with
+    /// `info`, for `client.presence_ttl`: refresh it every `client.presence_update_interval`
+    /// ([`Hub::presence_update_interval`]) while it stays.
+    pub async fn add_presence(
+        &self,
+        channel: &str,
+        user: &str,
+        info: Bytes,
+    ) -> Result<(), HubError> {
+        check_name(channel)?;
+        let entry = ClientInfo {
+            user: user.to_owned(),
+            client: self.id.to_string(),
+            conn_info: Bytes::new(),
+            chan_info: info,
+        };
+        let ttl = self.hub.shared.options.client.presence_ttl;
+        self.hub
+            .shared
+            .presence
+            .add_presence(channel, &self.id, &entry, ttl)
+            .await?;
+        Ok(())
+    }
+
+    /// Removes this connection's presence entry from `channel`.
+    pub async fn remove_presence(&self, channel: &str, user: &str) -> Result<(), HubError> {
+        self.hub
+            .shared
+            .presence
+            .remove_presence(channel, &self.id, user)
+            .await?;
+        Ok(())
+    }
+
+    /// Ready with the reason once the outbox is closed (an API disconnect, a slow client,
+    /// shutdown); otherwise `cx` is woken when it closes.
+    pub fn poll_closed(&self, cx: &mut Context<'_>) -> Poll<Disconnect> {
+        loop {
+            match self.outbox.poll_attention(cx) {
+                Poll::Ready(Attention::Closed(disconnect)) => return Poll::Ready(disconnect),
+                // Control commands address Centrifugo sessions; nothing here reads them.
+                Poll::Ready(Attention::Control(_)) => continue,
+                Poll::Pending => return Poll::Pending,
+            }
+        }
+    }
+
+    /// Leaves the client index and closes the outbox (with `disconnect` unless it is closed
+    /// already). The caller unsubscribes and removes presence first.
+    pub fn close(self, disconnect: Disconnect) {
+        if let Some(user) = &self.user {
+            self.hub.shared.clients().remove(&self.id, user);
+        }
+        self.outbox.close(disconnect);
+    }
+}
+
+impl Hub {
+    /// How often a presence entry must be refreshed to stay (`client.presence_update_interval`).
+    pub fn presence_update_interval(&self) -> Duration {
+        self.shared.options.client.presence_update_interval
+    }
+}

@@ -1,0 +1,11 @@
+//! The Pusher Channels side of the server (issue 13): the configured apps and what the
+//! WebSocket endpoint (`transport/websocket/pusher.rs`) and the HTTP API share. The protocol
+//! itself is the `herald-pusher` crate; the node is the same hub as the Centrifugo protocol's,
+//! reached through `herald_hub::VerbatimClient`.
+//!
+//! - [`apps`]: apps by key and by id, their key spaces in the hub, connection counts, socket
+//!   ids.
+//! - [`members`]: presence channels' members from the hub's presence entries.
+
+pub(crate) mod apps;
+pub(crate) mod members;
