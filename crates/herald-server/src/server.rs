@@ -364,7 +364,8 @@ fn routes(hub: &Hub, settings: &crate::config::ServerSettings, tracker: TaskTrac
             tracker: tracker.clone(),
         };
         let apps = Arc::new(crate::pusher::apps::Apps::new(&settings.pusher));
-        app = app.merge(transport.pusher_router(&settings.pusher.path_prefix, apps));
+        app = app.merge(transport.pusher_router(&settings.pusher.path_prefix, apps.clone()));
+        app = app.merge(crate::pusher::api::router(hub.clone(), apps));
     }
     let uni = &settings.transports.uni_websocket;
     if uni.enabled {

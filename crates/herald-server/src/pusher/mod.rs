@@ -6,6 +6,11 @@
 //! - [`apps`]: apps by key and by id, their key spaces in the hub, connection counts, socket
 //!   ids.
 //! - [`members`]: presence channels' members from the hub's presence entries.
+//! - [`api`]: the HTTP API, `/apps/<id>/...`.
 
+pub(crate) mod api;
 pub(crate) mod apps;
 pub(crate) mod members;
+
+/// How long a cache channel keeps its last event (Pusher's 30 minutes).
+pub(crate) const CACHE_TTL: std::time::Duration = std::time::Duration::from_secs(30 * 60);

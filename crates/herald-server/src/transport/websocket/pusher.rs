@@ -32,12 +32,10 @@ use super::handler::{Call, Handled, Handler};
 use super::writer::Output;
 use super::{Endpoint, WebSocketTransport, upgrade_with};
 use crate::pusher::apps::{App, AppConnection, Apps};
-use crate::pusher::members;
+use crate::pusher::{CACHE_TTL, members};
 
 /// How long a client has to answer a `pusher:ping` before it is closed with 4201.
-pub(crate) const PONG_WAIT: Duration = Duration::from_secs(30);
-/// How long a cache channel keeps its last event (Pusher's 30 minutes).
-pub(crate) const CACHE_TTL: Duration = Duration::from_secs(30 * 60);
+const PONG_WAIT: Duration = Duration::from_secs(30);
 /// Protocol versions served (pusher-js speaks 7).
 const PROTOCOLS: std::ops::RangeInclusive<u32> = 5..=7;
 
