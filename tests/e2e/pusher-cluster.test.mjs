@@ -73,3 +73,26 @@ test('presence and client events cross nodes', async () => {
   await sleep(200);
   assert.equal(removed.length, 1);
 });
+
+test('a node killed with members in a presence channel: each of its users is removed once, by a live node', async () => {
+  const [a, b] = nodes;
+  const amy = await connect(a, { user: 'amy2' });
+  const room = await pusherSubscribed(amy, 'presence-kill');
+  const removed = events(room, 'pusher:member_removed');
+  // Two connections of one user and one of another, all on node B.
+  for (const user of ['cat', 'cat', 'dan']) {
+    await pusherSubscribed(await connect(b, { user }), 'presence-kill');
+  }
+  await waitFor(() => room.members.count === 3, { what: 'three members at node A' });
+
+  b.child.kill('SIGKILL');
+  await b.exited;
+  // Declared dead within the node TTL plus a heartbeat (about 10 s), long before the
+  // presence entries would expire (60 s).
+  await waitFor(() => removed.length === 2, { what: 'member_removed for cat and dan', timeoutMs: 30000 });
+  await sleep(3000);
+  assert.deepEqual(removed.map((e) => e.data.id).sort(), ['cat', 'dan']);
+  assert.equal(room.members.count, 1);
+  const users = await (await serverLib(a).get({ path: '/channels/presence-kill/users' })).json();
+  assert.deepEqual(users, { users: [{ id: 'amy2' }] });
+});

@@ -148,8 +148,9 @@ pub struct LifecycleOptions {
 
 /// The node's lifecycle machinery (present only when enabled).
 pub(crate) struct Lifecycle {
-    store: Arc<dyn LifecycleStore>,
-    events: mpsc::Sender<LifecycleEvent>,
+    pub(crate) store: Arc<dyn LifecycleStore>,
+    /// `None` when only node liveness was asked for ([`Hub::enable_liveness`]).
+    events: Option<mpsc::Sender<LifecycleEvent>>,
     options: LifecycleOptions,
     /// Per channel, what this node last told the store (true: it holds the channel), behind
     /// an async lock that serializes the node's store calls for the channel. Entries exist
@@ -181,8 +182,26 @@ impl Hub {
     ) -> bool {
         let lifecycle = Lifecycle {
             store,
-            events,
+            events: Some(events),
             options,
+            channels: Mutex::default(),
+            dropped: AtomicU64::new(0),
+            drop_logged: Mutex::new(None),
+        };
+        self.shared.lifecycle.set(lifecycle).is_ok()
+    }
+
+    /// Turns on node liveness without events: held presence and heartbeats go into `store`,
+    /// and when a node dies, the live node that claims its cleanup hands each presence entry
+    /// it held in a verbatim channel to the hook of [`Hub::on_verbatim_departure`]. Used by
+    /// another protocol family's presence (the Pusher endpoint) when webhooks are off; with
+    /// webhooks on, [`Hub::enable_lifecycle`] does it all. Call before [`Hub::start`];
+    /// returns false (and changes nothing) when already enabled.
+    pub fn enable_liveness(&self, store: Arc<dyn LifecycleStore>) -> bool {
+        let lifecycle = Lifecycle {
+            store,
+            events: None,
+            options: LifecycleOptions::default(),
             channels: Mutex::default(),
             dropped: AtomicU64::new(0),
             drop_logged: Mutex::new(None),
@@ -290,13 +309,16 @@ impl Lifecycle {
     /// Queues an event for the sender. Overflow policy: a full channel drops the event, counts
     /// it and logs (rate-limited); the sender is gone only at shutdown.
     fn emit(&self, node: &str, kind: LifecycleKind) {
+        let Some(events) = &self.events else {
+            return;
+        };
         let event = LifecycleEvent {
             id: crate::session::random_uuid(),
             time: now_unix_millis(),
             node: node.to_owned(),
             kind,
         };
-        match self.events.try_send(event) {
+        match events.try_send(event) {
             Ok(()) => {}
             Err(mpsc::error::TrySendError::Full(event)) => {
                 let dropped = self.dropped.fetch_add(1, Ordering::Relaxed) + 1;
@@ -437,6 +459,18 @@ impl Lifecycle {
                 "cleaning up after a dead node"
             );
             for entry in remains.presence {
+                if entry.channel.starts_with(crate::VERBATIM_PREFIX) {
+                    // Another protocol family's member: its own hook says goodbye.
+                    if let Some(hook) = shared.verbatim_departure.get() {
+                        hook(
+                            &Hub {
+                                shared: shared.clone(),
+                            },
+                            entry,
+                        );
+                    }
+                    continue;
+                }
                 self.emit(
                     me,
                     LifecycleKind::PresenceLeave {

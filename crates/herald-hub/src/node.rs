@@ -60,6 +60,8 @@ pub(crate) struct Shared {
     pub(crate) node_id: String,
     /// Lifecycle events (webhooks), when enabled.
     pub(crate) lifecycle: std::sync::OnceLock<crate::lifecycle::Lifecycle>,
+    /// Told about verbatim-channel presence entries of dead nodes (`verbatim.rs`).
+    pub(crate) verbatim_departure: std::sync::OnceLock<crate::verbatim::DepartureHook>,
     started: Instant,
     pub(crate) shutdown: CancellationToken,
     /// The end-to-end broker probe and the health counters (`probe.rs`).
@@ -155,6 +157,7 @@ impl Hub {
             limit_counters: Default::default(),
             node_id,
             lifecycle: std::sync::OnceLock::new(),
+            verbatim_departure: std::sync::OnceLock::new(),
             started: Instant::now(),
             shutdown: CancellationToken::new(),
             probe,

@@ -11,6 +11,13 @@
 //! its own scope after the prefix (`pusher/<app id>:<channel>`), so apps stay apart on every
 //! engine.
 //!
+//! Node death: with liveness on ([`Hub::enable_liveness`], or lifecycle webhooks), a
+//! verbatim client's presence entries are recorded as held by its node, and when that node
+//! dies the live node that claims its cleanup hands each entry to the hook of
+//! [`Hub::on_verbatim_departure`], once across the cluster, so the family can tell the
+//! others (Pusher's `member_removed`) within seconds instead of waiting for the entry to
+//! expire.
+//!
 //! A [`VerbatimClient`] is one such connection: its outbox, its subscriptions, its presence
 //! entries and its place in the node's client index (so API disconnects, shutdown and the
 //! connection count cover it). The protocol state machine lives in the family's own crate;
@@ -23,8 +30,8 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use herald_engine::{
-    ClientInfo, HistoryFilter, HistoryLimit, HistoryOptions, Publication, PublishOptions,
-    StreamPosition,
+    ClientInfo, HeldPresence, HistoryFilter, HistoryLimit, HistoryOptions, Publication,
+    PublishOptions, StreamPosition,
 };
 
 use crate::node::now_unix_millis;
@@ -37,6 +44,9 @@ pub const VERBATIM_PREFIX: &str = "__herald.verbatim/";
 
 /// The publication tag naming the one verbatim subscriber (by client id) not to deliver to.
 const EXCLUDE_TAG: &str = "__herald.exclude";
+
+/// What [`Hub::on_verbatim_departure`] calls for each presence entry a dead node held.
+pub(crate) type DepartureHook = Box<dyn Fn(&Hub, HeldPresence) + Send + Sync>;
 
 /// How a verbatim publication is published.
 #[derive(Debug, Clone, Default)]
@@ -134,6 +144,32 @@ impl Hub {
         Ok(self.shared.presence.presence(channel).await?)
     }
 
+    /// Removes a presence entry of a verbatim channel (a dead node's, which would otherwise
+    /// stay until it expires).
+    pub async fn remove_verbatim_presence(
+        &self,
+        channel: &str,
+        client: &str,
+        user: &str,
+    ) -> Result<(), HubError> {
+        check_name(channel)?;
+        Ok(self
+            .shared
+            .presence
+            .remove_presence(channel, client, user)
+            .await?)
+    }
+
+    /// Sets the hook told, on the node that cleans up after a dead node, about each presence
+    /// entry the dead node held in a verbatim channel. It must not block (spawn or queue the
+    /// work). Returns false when a hook is already set.
+    pub fn on_verbatim_departure(
+        &self,
+        hook: impl Fn(&Hub, HeldPresence) + Send + Sync + 'static,
+    ) -> bool {
+        self.shared.verbatim_departure.set(Box::new(hook)).is_ok()
+    }
+
     /// Verbatim channels under `scope` (a prefix, [`VERBATIM_PREFIX`] included) with
     /// subscribers somewhere in the cluster, and how many (a survey of every node).
     pub async fn verbatim_channels(&self, scope: &str) -> Result<Vec<(String, usize)>, HubError> {
@@ -219,10 +255,33 @@ impl VerbatimClient {
         }
     }
 
-    /// Adds (or refreshes) this connection's presence entry in `channel` as `user` with
-    /// `info`, for `client.presence_ttl`: refresh it every `client.presence_update_interval`
-    /// ([`Hub::presence_update_interval`]) while it stays.
+    /// Adds this connection's presence entry in `channel` as `user` with `info`, for
+    /// `client.presence_ttl`, and records it as held by this node (when liveness is on);
+    /// keep it with [`VerbatimClient::refresh_presence`] every
+    /// [`Hub::presence_update_interval`].
     pub async fn add_presence(
+        &self,
+        channel: &str,
+        user: &str,
+        info: Bytes,
+    ) -> Result<(), HubError> {
+        self.refresh_presence(channel, user, info).await?;
+        if let Some(lifecycle) = self.hub.shared.lifecycle.get() {
+            let held = HeldPresence {
+                channel: channel.to_owned(),
+                client: self.id.to_string(),
+                user: user.to_owned(),
+            };
+            let node = &self.hub.shared.node_id;
+            if let Err(err) = lifecycle.store.hold_presence(node, &held).await {
+                tracing::warn!(%channel, client = %self.id, %err, "held presence not recorded: if this node dies, the member stays until its entry expires");
+            }
+        }
+        Ok(())
+    }
+
+    /// Refreshes this connection's presence entry (same as it was added).
+    pub async fn refresh_presence(
         &self,
         channel: &str,
         user: &str,
@@ -251,6 +310,12 @@ impl VerbatimClient {
             .presence
             .remove_presence(channel, &self.id, user)
             .await?;
+        if let Some(lifecycle) = self.hub.shared.lifecycle.get() {
+            let node = &self.hub.shared.node_id;
+            if let Err(err) = lifecycle.store.drop_presence(node, channel, &self.id).await {
+                tracing::warn!(%channel, client = %self.id, %err, "held presence not forgotten");
+            }
+        }
         Ok(())
     }
 

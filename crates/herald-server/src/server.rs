@@ -72,8 +72,13 @@ pub async fn serve(
     let hub = Hub::new(validated.node, backends.broker, backends.presence, verifier);
     let webhooks = validated
         .webhooks
-        .map(|settings| crate::webhooks::Webhooks::start(settings, &hub, backends.lifecycle))
+        .map(|settings| {
+            crate::webhooks::Webhooks::start(settings, &hub, backends.lifecycle.clone())
+        })
         .transpose()?;
+    if !settings.pusher.apps.is_empty() {
+        crate::pusher::departures::start(&hub, backends.lifecycle.clone());
+    }
     hub.start().await?;
 
     let tracker = TaskTracker::new();

@@ -7,9 +7,11 @@
 //!   ids.
 //! - [`members`]: presence channels' members from the hub's presence entries.
 //! - [`api`]: the HTTP API, `/apps/<id>/...`.
+//! - [`departures`]: `member_removed` for the members of a node that died.
 
 pub(crate) mod api;
 pub(crate) mod apps;
+pub(crate) mod departures;
 pub(crate) mod members;
 
 /// How long a cache channel keeps its last event (Pusher's 30 minutes).

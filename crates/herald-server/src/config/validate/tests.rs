@@ -575,12 +575,9 @@ fn redis_sentinel_settings() {
 }
 
 #[test]
-fn pusher_apps_are_checked_and_refused_until_the_endpoint_is_served() {
+fn pusher_apps_are_checked() {
     let app = json!({"id": "1", "key": "k", "secret": "s"});
-    assert_problem(
-        json!({"pusher": {"apps": [app]}}),
-        "pusher.apps: the Pusher endpoint is not served",
-    );
+    assert!(problems(json!({"pusher": {"apps": [app]}})).is_empty());
     assert_problem(
         json!({"pusher": {"apps": [{"id": "1", "key": "k"}]}}),
         "pusher.apps[0].secret: required",

@@ -515,7 +515,7 @@ impl PusherSocket {
             let Some(member) = member else { continue };
             let key = live.app.app.channel_key(channel);
             let info = member.info.clone();
-            if let Err(err) = self.client.add_presence(&key, &member.user, info).await {
+            if let Err(err) = self.client.refresh_presence(&key, &member.user, info).await {
                 tracing::warn!(%channel, %err, "presence refresh failed");
             }
         }

@@ -1,0 +1,95 @@
+//! Members of a node that died: the live node that claims the dead node's cleanup (once
+//! across the cluster, `herald_hub`'s liveness) hands over each presence entry the dead node
+//! held in a Pusher channel; this removes the entry at once (rather than when it expires) and,
+//! when it was the user's last connection in the channel, sends `member_removed` to the
+//! channel's subscribers on every node.
+//!
+//! The entries are handled one at a time, in order, by one task: two connections of one user
+//! on the dead node then give one `member_removed` (after the second), never two or none.
+//! Bounded: past [`QUEUE`] waiting entries the rest are dropped with a warning (their members
+//! then stay listed until the entries expire after `client.presence_ttl`).
+
+use herald_engine::HeldPresence;
+use herald_hub::{Hub, VERBATIM_PREFIX, VerbatimPublish};
+use herald_pusher::{Channel, server};
+use tokio::sync::mpsc;
+
+use super::members;
+
+/// Most dead-node entries waiting to be handled.
+const QUEUE: usize = 16 * 1024;
+
+/// Turns on node liveness in `hub` (unless lifecycle webhooks already did) and starts the
+/// task that says goodbye for dead nodes' members. Call before `Hub::start`.
+pub(crate) fn start(hub: &Hub, store: std::sync::Arc<dyn herald_engine::LifecycleStore>) {
+    // With webhooks on, lifecycle is enabled already and does the same bookkeeping.
+    let _ = hub.enable_liveness(store);
+    let (queue, mut entries) = mpsc::channel::<HeldPresence>(QUEUE);
+    hub.on_verbatim_departure(move |_hub, entry| {
+        if let Err(mpsc::error::TrySendError::Full(entry)) = queue.try_send(entry) {
+            tracing::warn!(channel = %entry.channel, user = %entry.user, "dead node's member not removed at once (queue full): it stays until its presence entry expires");
+        }
+    });
+    let hub = hub.clone();
+    tokio::spawn(async move {
+        while let Some(entry) = entries.recv().await {
+            depart(&hub, entry).await;
+        }
+    });
+}
+
+async fn depart(hub: &Hub, entry: HeldPresence) {
+    let HeldPresence {
+        channel: key,
+        client,
+        user,
+    } = entry;
+    let Some(channel) = pusher_channel(&key) else {
+        return;
+    };
+    if let Err(err) = hub.remove_verbatim_presence(&key, &client, &user).await {
+        tracing::warn!(%channel, %user, %err, "dead node's presence entry not removed; it expires");
+    }
+    let present = match hub.verbatim_presence(&key).await {
+        Ok(present) => present,
+        Err(err) => {
+            tracing::warn!(%channel, %user, %err, "dead node's member_removed not sent");
+            return;
+        }
+    };
+    if members::present_elsewhere(&present, &user, &client) {
+        return;
+    }
+    let frame = server::member_removed(&channel, &user);
+    match hub
+        .publish_verbatim(&key, frame.into(), VerbatimPublish::default())
+        .await
+    {
+        Ok(_) => tracing::info!(%channel, %user, "member of a dead node removed"),
+        Err(err) => tracing::warn!(%channel, %user, %err, "dead node's member_removed not sent"),
+    }
+}
+
+/// The Pusher channel of a hub key `__herald.verbatim/pusher/<app id>:<channel>`.
+fn pusher_channel(key: &str) -> Option<Channel> {
+    let scoped = key.strip_prefix(VERBATIM_PREFIX)?.strip_prefix("pusher/")?;
+    // App ids have no ':' (configuration checks them).
+    let (_, name) = scoped.split_once(':')?;
+    Channel::parse(name).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_hub_key_names_its_pusher_channel() {
+        let key = format!("{VERBATIM_PREFIX}pusher/1001:presence-a.b");
+        assert_eq!(
+            pusher_channel(&key).map(|c| c.to_string()).as_deref(),
+            Some("presence-a.b")
+        );
+        assert!(pusher_channel("presence-a").is_none());
+        assert!(pusher_channel(&format!("{VERBATIM_PREFIX}other/1:x")).is_none());
+    }
+}
