@@ -11,8 +11,10 @@ use super::response::{
 };
 
 /// Channels with subscribers on any node of the cluster (their counts summed), filtered by a
-/// glob pattern. An invalid pattern is a bad request (107); Centrifugo answers 100 there, which
-/// hides the caller's mistake. A node that does not answer in time fails the call (100).
+/// glob pattern; other protocol families' channels (the Pusher endpoint's, under
+/// `herald_hub::VERBATIM_PREFIX`) are not Centrifugo channels and are left out. An invalid
+/// pattern is a bad request (107); Centrifugo answers 100 there, which hides the caller's
+/// mistake. A node that does not answer in time fails the call (100).
 pub(crate) async fn channels(hub: &Hub, req: ChannelsRequest) -> Result<ChannelsResult, ApiError> {
     let matcher = compile(&req.pattern)?;
     let channels = hub
@@ -20,6 +22,7 @@ pub(crate) async fn channels(hub: &Hub, req: ChannelsRequest) -> Result<Channels
         .await?
         .into_iter()
         .filter(|(_, subscribers)| *subscribers > 0)
+        .filter(|(channel, _)| !channel.starts_with(herald_hub::VERBATIM_PREFIX))
         .filter(|(channel, _)| matcher.as_ref().is_none_or(|m| m.is_match(channel)))
         .map(|(channel, subscribers)| {
             (
