@@ -115,6 +115,17 @@ pub enum LifecycleKind {
 }
 
 impl LifecycleKind {
+    /// The channel the event is about, if it is about one.
+    pub fn channel(&self) -> Option<&str> {
+        match self {
+            Self::Connect { .. } | Self::Disconnect { .. } => None,
+            Self::ChannelOccupied { channel, .. }
+            | Self::ChannelVacated { channel, .. }
+            | Self::PresenceJoin { channel, .. }
+            | Self::PresenceLeave { channel, .. } => Some(channel),
+        }
+    }
+
     /// The event's `type` on the wire.
     pub fn name(&self) -> &'static str {
         match self {
@@ -151,6 +162,9 @@ pub(crate) struct Lifecycle {
     pub(crate) store: Arc<dyn LifecycleStore>,
     /// `None` when only node liveness was asked for ([`Hub::enable_liveness`]).
     events: Option<mpsc::Sender<LifecycleEvent>>,
+    /// Where events about verbatim channels go instead ([`Hub::verbatim_lifecycle`]);
+    /// without it they are not emitted (they are another protocol family's).
+    verbatim: std::sync::OnceLock<mpsc::Sender<LifecycleEvent>>,
     options: LifecycleOptions,
     /// Per channel, what this node last told the store (true: it holds the channel), behind
     /// an async lock that serializes the node's store calls for the channel. Entries exist
@@ -183,6 +197,7 @@ impl Hub {
         let lifecycle = Lifecycle {
             store,
             events: Some(events),
+            verbatim: std::sync::OnceLock::new(),
             options,
             channels: Mutex::default(),
             dropped: AtomicU64::new(0),
@@ -201,12 +216,23 @@ impl Hub {
         let lifecycle = Lifecycle {
             store,
             events: None,
+            verbatim: std::sync::OnceLock::new(),
             options: LifecycleOptions::default(),
             channels: Mutex::default(),
             dropped: AtomicU64::new(0),
             drop_logged: Mutex::new(None),
         };
         self.shared.lifecycle.set(lifecycle).is_ok()
+    }
+
+    /// Sends lifecycle events about verbatim channels (occupancy) into `events` rather than
+    /// to the webhook sender: another protocol family turns them into its own webhooks.
+    /// Needs lifecycle or liveness on; returns false without it or when already set.
+    pub fn verbatim_lifecycle(&self, events: mpsc::Sender<LifecycleEvent>) -> bool {
+        self.shared
+            .lifecycle
+            .get()
+            .is_some_and(|lifecycle| lifecycle.verbatim.set(events).is_ok())
     }
 
     /// Lifecycle events dropped because the channel to the sender was full.
@@ -309,7 +335,14 @@ impl Lifecycle {
     /// Queues an event for the sender. Overflow policy: a full channel drops the event, counts
     /// it and logs (rate-limited); the sender is gone only at shutdown.
     fn emit(&self, node: &str, kind: LifecycleKind) {
-        let Some(events) = &self.events else {
+        let verbatim = kind
+            .channel()
+            .is_some_and(|channel| channel.starts_with(crate::VERBATIM_PREFIX));
+        let events = match verbatim {
+            true => self.verbatim.get(),
+            false => self.events.as_ref(),
+        };
+        let Some(events) = events else {
             return;
         };
         let event = LifecycleEvent {

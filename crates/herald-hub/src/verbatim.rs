@@ -242,16 +242,19 @@ impl VerbatimClient {
             return Err(err.into());
         }
         registry.activate(channel, &self.id, None, None);
+        // Occupancy, when lifecycle is on (see `Hub::verbatim_lifecycle`).
+        self.hub.lifecycle_channel(channel).await;
         Ok(())
     }
 
     /// Leaves a verbatim channel; releases the broker subscription when it was the channel's
     /// last local subscriber.
     pub async fn unsubscribe(&self, channel: &str) {
-        if self.hub.shared.registry.remove(channel, &self.id)
-            && let Err(err) = self.hub.shared.broker.unsubscribe(channel).await
-        {
-            tracing::warn!(%channel, %err, "broker unsubscribe failed");
+        if self.hub.shared.registry.remove(channel, &self.id) {
+            if let Err(err) = self.hub.shared.broker.unsubscribe(channel).await {
+                tracing::warn!(%channel, %err, "broker unsubscribe failed");
+            }
+            self.hub.lifecycle_channel(channel).await;
         }
     }
 

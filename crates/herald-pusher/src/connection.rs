@@ -63,6 +63,8 @@ pub enum Action {
         exclude: SocketId,
         /// The event, for a `client_event` webhook.
         event: String,
+        /// The event's data as the sender wrote it (JSON text), for the webhook.
+        data: String,
         /// The sender's user on a presence channel.
         user_id: Option<String>,
     },
@@ -305,6 +307,7 @@ impl Connection {
             frame,
             exclude: self.socket_id,
             event: event.event,
+            data: event.data.get().to_owned(),
             user_id,
         });
     }

@@ -69,6 +69,21 @@ pub enum WebhookEvent {
     },
 }
 
+impl WebhookEvent {
+    /// The event's `name`, as webhook endpoints filter on it.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::ChannelOccupied { .. } => "channel_occupied",
+            Self::ChannelVacated { .. } => "channel_vacated",
+            Self::MemberAdded { .. } => "member_added",
+            Self::MemberRemoved { .. } => "member_removed",
+            Self::ClientEvent { .. } => "client_event",
+            Self::CacheMiss { .. } => "cache_miss",
+            Self::SubscriptionCount { .. } => "subscription_count",
+        }
+    }
+}
+
 /// A webhook's body and its `X-Pusher-Signature`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SignedWebhook {
@@ -80,15 +95,21 @@ pub struct SignedWebhook {
 
 /// The body for `events` sent at `time_ms` (Unix milliseconds), signed with `secret`.
 pub fn webhook(time_ms: i64, events: &[WebhookEvent], secret: &str) -> SignedWebhook {
+    let events: Vec<&WebhookEvent> = events.iter().collect();
+    let body = body(time_ms, &events);
+    let signature = sign::hmac_hex(secret, body.as_bytes());
+    SignedWebhook { body, signature }
+}
+
+/// The compact JSON body `{"time_ms":..,"events":[..]}` (sign it with [`sign::hmac_hex`]).
+pub fn body(time_ms: i64, events: &[&WebhookEvent]) -> String {
     #[derive(Serialize)]
     struct Body<'a> {
         time_ms: i64,
-        events: &'a [WebhookEvent],
+        events: &'a [&'a WebhookEvent],
     }
-    let body = serde_json::to_string(&Body { time_ms, events })
-        .unwrap_or_else(|_| unreachable!("strings, numbers and valid raw JSON"));
-    let signature = sign::hmac_hex(secret, body.as_bytes());
-    SignedWebhook { body, signature }
+    serde_json::to_string(&Body { time_ms, events })
+        .unwrap_or_else(|_| unreachable!("strings, numbers and valid raw JSON"))
 }
 
 #[cfg(test)]

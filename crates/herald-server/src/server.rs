@@ -76,13 +76,20 @@ pub async fn serve(
             crate::webhooks::Webhooks::start(settings, &hub, backends.lifecycle.clone())
         })
         .transpose()?;
-    if !settings.pusher.apps.is_empty() {
-        crate::pusher::departures::start(&hub, backends.lifecycle.clone());
-    }
+    let pusher_stop = CancellationToken::new();
+    let pusher = match settings.pusher.apps.is_empty() {
+        true => None,
+        false => Some(crate::pusher::start(
+            &settings.pusher,
+            &hub,
+            backends.lifecycle.clone(),
+            &pusher_stop,
+        )?),
+    };
     hub.start().await?;
 
     let tracker = TaskTracker::new();
-    let app = routes(&hub, &settings, tracker.clone());
+    let app = routes(&hub, &settings, tracker.clone(), pusher);
     let webhook_stats = webhooks.as_ref().map(|w| w.stats());
     let app = crate::metrics::route(app, &settings.prometheus, &hub, webhook_stats);
     let grpc_stopping = CancellationToken::new();
@@ -138,6 +145,8 @@ pub async fn serve(
     if let Some(webhooks) = webhooks {
         webhooks.shutdown().await;
     }
+    // Pusher webhook endpoints get their flush time (5 s) while the process ends.
+    pusher_stop.cancel();
     if let Some(telemetry) = telemetry {
         telemetry.shutdown().await;
     }
@@ -340,7 +349,12 @@ fn is_per_connection_error(err: &std::io::Error) -> bool {
     )
 }
 
-fn routes(hub: &Hub, settings: &crate::config::ServerSettings, tracker: TaskTracker) -> Router {
+fn routes(
+    hub: &Hub,
+    settings: &crate::config::ServerSettings,
+    tracker: TaskTracker,
+    pusher: Option<Arc<crate::pusher::apps::Apps>>,
+) -> Router {
     let mut app = Router::new();
     if !settings.websocket.disabled {
         let transport = WebSocketTransport {
@@ -358,7 +372,7 @@ fn routes(hub: &Hub, settings: &crate::config::ServerSettings, tracker: TaskTrac
         }
         app = app.merge(transport.router(&settings.websocket.handler_prefix));
     }
-    if !settings.pusher.apps.is_empty() {
+    if let Some(apps) = pusher {
         // `websocket.*` sizes and compression apply; `websocket.disabled` is the SDK's.
         let transport = WebSocketTransport {
             hub: hub.clone(),
@@ -368,7 +382,6 @@ fn routes(hub: &Hub, settings: &crate::config::ServerSettings, tracker: TaskTrac
             compression: settings.websocket.compression,
             tracker: tracker.clone(),
         };
-        let apps = Arc::new(crate::pusher::apps::Apps::new(&settings.pusher));
         app = app.merge(transport.pusher_router(&settings.pusher.path_prefix, apps.clone()));
         app = app.merge(crate::pusher::api::router(hub.clone(), apps));
     }

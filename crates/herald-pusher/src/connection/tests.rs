@@ -271,6 +271,7 @@ fn client_events_go_to_the_others_once_subscribed() {
             frame,
             exclude,
             event: name,
+            data,
             user_id,
         },
     ] = actions.as_slice()
@@ -284,6 +285,7 @@ fn client_events_go_to_the_others_once_subscribed() {
     );
     assert_eq!(*exclude, SocketId::new(1, 2));
     assert_eq!(name, "client-typing");
+    assert_eq!(data, r#"{"x":1}"#);
     assert_eq!(*user_id, None);
 
     // On a public channel, or with client events off: refused, nothing published.

@@ -66,7 +66,10 @@ pub use proxy::{
     RpcConfig, RpcNamespaceConfig, RpcOptionsConfig, StatusTransformConfig,
     TransformDisconnectConfig, TransformErrorConfig,
 };
-pub use pusher::{PusherApp, PusherAppConfig, PusherConfig, PusherSettings};
+pub use pusher::{
+    PUSHER_WEBHOOK_EVENTS, PusherApp, PusherAppConfig, PusherConfig, PusherSettings, PusherWebhook,
+    PusherWebhookConfig,
+};
 pub use raw::{
     BrokerConfig, ChannelConfig, ChannelOptionsConfig, ClientConfig, Config, EngineConfig,
     HealthConfig, HttpApiConfig, HttpServerConfig, LogConfig, NamespaceConfig, NatsBrokerConfig,

@@ -68,7 +68,32 @@ pub struct PusherAppConfig {
     /// Bytes of one event's `data` (API trigger or client event); past it the API answers
     /// 413 and a client event is refused. Default 10240.
     pub max_event_size: u32,
+    /// Where the app's webhooks go, in Pusher's format. Default none.
+    pub webhooks: Vec<PusherWebhookConfig>,
 }
+
+/// `pusher.apps[].webhooks[]`.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct PusherWebhookConfig {
+    /// The URL POSTed to. Required, http or https.
+    pub url: String,
+    /// Event types sent (`channel_occupied`, `channel_vacated`, `member_added`,
+    /// `member_removed`, `client_event`, `cache_miss`); empty: all of them.
+    pub event_types: Vec<String>,
+    /// Extra request headers.
+    pub headers: std::collections::BTreeMap<String, String>,
+}
+
+/// The webhook event types an endpoint may ask for.
+pub const PUSHER_WEBHOOK_EVENTS: [&str; 6] = [
+    "channel_occupied",
+    "channel_vacated",
+    "member_added",
+    "member_removed",
+    "client_event",
+    "cache_miss",
+];
 
 impl Default for PusherAppConfig {
     fn default() -> Self {
@@ -83,6 +108,7 @@ impl Default for PusherAppConfig {
             max_presence_members: 100,
             max_user_info_size: 1024,
             max_event_size: 10 * 1024,
+            webhooks: Vec::new(),
         }
     }
 }
@@ -121,6 +147,19 @@ pub struct PusherApp {
     pub max_user_info_size: usize,
     /// Bytes of an event's `data`.
     pub max_event_size: usize,
+    /// Webhook endpoints.
+    pub webhooks: Vec<PusherWebhook>,
+}
+
+/// One webhook endpoint of an app, validated.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PusherWebhook {
+    /// POSTed to.
+    pub url: String,
+    /// Types sent; empty: all.
+    pub event_types: Vec<String>,
+    /// Extra headers.
+    pub headers: Vec<(String, String)>,
 }
 
 impl std::fmt::Debug for PusherSettings {
@@ -207,6 +246,36 @@ impl PusherConfig {
             if app.max_event_size == 0 {
                 fail(&key("max_event_size"), "must be at least 1".to_owned());
             }
+            let mut webhooks = Vec::with_capacity(app.webhooks.len());
+            for (j, hook) in app.webhooks.iter().enumerate() {
+                let key = |field: &str| format!("pusher.apps[{i}].webhooks[{j}].{field}");
+                if !(hook.url.starts_with("http://") || hook.url.starts_with("https://")) {
+                    fail(
+                        &key("url"),
+                        format!("must be an http or https URL, got {:?}", hook.url),
+                    );
+                }
+                for event in &hook.event_types {
+                    if !PUSHER_WEBHOOK_EVENTS.contains(&event.as_str()) {
+                        fail(
+                            &key("event_types"),
+                            format!(
+                                "unknown event type {event:?} (known: {})",
+                                PUSHER_WEBHOOK_EVENTS.join(", ")
+                            ),
+                        );
+                    }
+                }
+                webhooks.push(PusherWebhook {
+                    url: hook.url.clone(),
+                    event_types: hook.event_types.clone(),
+                    headers: hook
+                        .headers
+                        .iter()
+                        .map(|(k, v)| (k.clone(), v.clone()))
+                        .collect(),
+                });
+            }
             let positive = |n: u32| (n > 0).then_some(n);
             apps.push(PusherApp {
                 id: app.id.clone(),
@@ -219,6 +288,7 @@ impl PusherConfig {
                 max_presence_members: app.max_presence_members,
                 max_user_info_size: app.max_user_info_size as usize,
                 max_event_size: app.max_event_size as usize,
+                webhooks,
             });
         }
         PusherSettings {

@@ -6,10 +6,16 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::time::Duration;
 
-use herald_hub::VERBATIM_PREFIX;
 use herald_pusher::{AppRules, Channel, SocketId};
 
+use tokio_util::sync::CancellationToken;
+
+use super::webhooks::AppWebhooks;
 use crate::config::{PusherApp, PusherSettings};
+
+/// The start of every Pusher channel key in the hub: `herald_hub::VERBATIM_PREFIX` and the
+/// family's name (a test checks they agree).
+const SCOPE: &str = "__herald.verbatim/pusher/";
 
 /// Every app of `pusher.apps`, and the endpoint's settings.
 #[derive(Debug)]
@@ -35,10 +41,18 @@ pub(crate) struct App {
     scope: String,
     /// Its connections on this node.
     connections: AtomicU32,
+    /// Its webhook endpoints (possibly none).
+    pub(crate) webhooks: AppWebhooks,
 }
 
 impl Apps {
-    pub(crate) fn new(settings: &PusherSettings) -> Self {
+    /// The apps of `settings`, their webhook endpoints started (sending with `client`;
+    /// `stop` starts their last flush).
+    pub(crate) fn new(
+        settings: &PusherSettings,
+        client: &reqwest::Client,
+        stop: &CancellationToken,
+    ) -> Self {
         let mut by_key = HashMap::new();
         let mut by_id = HashMap::new();
         for app in &settings.apps {
@@ -50,11 +64,13 @@ impl Apps {
                 max_user_info_size: app.max_user_info_size,
                 max_event_size: app.max_event_size,
             };
+            let webhooks = AppWebhooks::start(&app.key, &app.secret, &app.webhooks, client, stop);
             let app = Arc::new(App {
                 settings: app.clone(),
                 rules: Arc::new(rules),
-                scope: format!("{VERBATIM_PREFIX}pusher/{}:", app.id),
+                scope: format!("{SCOPE}{}:", app.id),
                 connections: AtomicU32::new(0),
+                webhooks,
             });
             by_key.insert(app.settings.key.clone(), app.clone());
             by_id.insert(app.settings.id.clone(), app);
@@ -78,6 +94,14 @@ impl Apps {
     /// The app `/apps/<id>/` addresses.
     pub(crate) fn by_id(&self, id: &str) -> Option<&Arc<App>> {
         self.by_id.get(id)
+    }
+
+    /// The app and its channel a hub key names (`__herald.verbatim/pusher/<id>:<channel>`).
+    pub(crate) fn by_channel_key<'a>(&self, key: &'a str) -> Option<(&Arc<App>, &'a str)> {
+        let scoped = key.strip_prefix(SCOPE)?;
+        // App ids have no ':' (the configuration checks them).
+        let (id, channel) = scoped.split_once(':')?;
+        Some((self.by_id.get(id)?, channel))
     }
 
     /// A socket id no other connection of the cluster has.
@@ -129,5 +153,48 @@ pub(crate) struct AppConnection {
 impl Drop for AppConnection {
     fn drop(&mut self) {
         self.app.connections.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_scope_is_under_the_hubs_verbatim_prefix() {
+        assert_eq!(SCOPE, format!("{}pusher/", herald_hub::VERBATIM_PREFIX));
+    }
+
+    #[test]
+    fn a_channel_key_names_its_app_and_channel() {
+        let settings = PusherSettings {
+            apps: vec![PusherApp {
+                id: "1001".to_owned(),
+                key: "k".to_owned(),
+                secret: "s".to_owned(),
+                enabled: true,
+                client_events: false,
+                client_event_rate: None,
+                max_connections: None,
+                max_presence_members: 100,
+                max_user_info_size: 1024,
+                max_event_size: 10_240,
+                webhooks: Vec::new(),
+            }],
+            ..PusherSettings::default()
+        };
+        let apps = Apps::new(
+            &settings,
+            &reqwest::Client::new(),
+            &CancellationToken::new(),
+        );
+        let channel = Channel::parse("presence-a.b").expect("valid");
+        let app = apps.by_id("1001").expect("configured");
+        let key = app.channel_key(&channel);
+        let (found, name) = apps.by_channel_key(&key).expect("an app's key");
+        assert!(Arc::ptr_eq(found, app));
+        assert_eq!(name, "presence-a.b");
+        assert!(apps.by_channel_key("presence-a.b").is_none());
+        assert!(apps.by_channel_key(&format!("{SCOPE}999:x")).is_none());
     }
 }

@@ -10,10 +10,12 @@
 //! then stay listed until the entries expire after `client.presence_ttl`).
 
 use herald_engine::HeldPresence;
-use herald_hub::{Hub, VERBATIM_PREFIX, VerbatimPublish};
+use herald_hub::{Hub, VerbatimPublish};
+use herald_pusher::webhook::WebhookEvent;
 use herald_pusher::{Channel, server};
 use tokio::sync::mpsc;
 
+use super::apps::Apps;
 use super::members;
 
 /// Most dead-node entries waiting to be handled.
@@ -21,7 +23,11 @@ const QUEUE: usize = 16 * 1024;
 
 /// Turns on node liveness in `hub` (unless lifecycle webhooks already did) and starts the
 /// task that says goodbye for dead nodes' members. Call before `Hub::start`.
-pub(crate) fn start(hub: &Hub, store: std::sync::Arc<dyn herald_engine::LifecycleStore>) {
+pub(crate) fn start(
+    hub: &Hub,
+    store: std::sync::Arc<dyn herald_engine::LifecycleStore>,
+    apps: std::sync::Arc<Apps>,
+) {
     // With webhooks on, lifecycle is enabled already and does the same bookkeeping.
     let _ = hub.enable_liveness(store);
     let (queue, mut entries) = mpsc::channel::<HeldPresence>(QUEUE);
@@ -33,18 +39,21 @@ pub(crate) fn start(hub: &Hub, store: std::sync::Arc<dyn herald_engine::Lifecycl
     let hub = hub.clone();
     tokio::spawn(async move {
         while let Some(entry) = entries.recv().await {
-            depart(&hub, entry).await;
+            depart(&hub, &apps, entry).await;
         }
     });
 }
 
-async fn depart(hub: &Hub, entry: HeldPresence) {
+async fn depart(hub: &Hub, apps: &Apps, entry: HeldPresence) {
     let HeldPresence {
         channel: key,
         client,
         user,
     } = entry;
-    let Some(channel) = pusher_channel(&key) else {
+    let Some((app, name)) = apps.by_channel_key(&key) else {
+        return;
+    };
+    let Ok(channel) = Channel::parse(name) else {
         return;
     };
     if let Err(err) = hub.remove_verbatim_presence(&key, &client, &user).await {
@@ -65,31 +74,13 @@ async fn depart(hub: &Hub, entry: HeldPresence) {
         .publish_verbatim(&key, frame.into(), VerbatimPublish::default())
         .await
     {
-        Ok(_) => tracing::info!(%channel, %user, "member of a dead node removed"),
+        Ok(_) => {
+            tracing::info!(%channel, %user, "member of a dead node removed");
+            app.webhooks.send(WebhookEvent::MemberRemoved {
+                channel: channel.to_string(),
+                user_id: user,
+            });
+        }
         Err(err) => tracing::warn!(%channel, %user, %err, "dead node's member_removed not sent"),
-    }
-}
-
-/// The Pusher channel of a hub key `__herald.verbatim/pusher/<app id>:<channel>`.
-fn pusher_channel(key: &str) -> Option<Channel> {
-    let scoped = key.strip_prefix(VERBATIM_PREFIX)?.strip_prefix("pusher/")?;
-    // App ids have no ':' (configuration checks them).
-    let (_, name) = scoped.split_once(':')?;
-    Channel::parse(name).ok()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_hub_key_names_its_pusher_channel() {
-        let key = format!("{VERBATIM_PREFIX}pusher/1001:presence-a.b");
-        assert_eq!(
-            pusher_channel(&key).map(|c| c.to_string()).as_deref(),
-            Some("presence-a.b")
-        );
-        assert!(pusher_channel("presence-a").is_none());
-        assert!(pusher_channel(&format!("{VERBATIM_PREFIX}other/1:x")).is_none());
     }
 }

@@ -8,10 +8,39 @@
 //! - [`members`]: presence channels' members from the hub's presence entries.
 //! - [`api`]: the HTTP API, `/apps/<id>/...`.
 //! - [`departures`]: `member_removed` for the members of a node that died.
+//! - [`webhooks`]: webhooks in Pusher's format.
 
 pub(crate) mod api;
 pub(crate) mod apps;
 pub(crate) mod departures;
+pub(crate) mod webhooks;
+
+use std::sync::Arc;
+
+use herald_engine::LifecycleStore;
+use herald_hub::Hub;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::PusherSettings;
+
+/// Sets up the Pusher side of the node before it starts: the apps (and their webhook
+/// endpoints), node liveness for presence, and the occupancy webhooks. `stop` starts the
+/// webhook endpoints' last flush at shutdown.
+pub(crate) fn start(
+    settings: &PusherSettings,
+    hub: &Hub,
+    store: Arc<dyn LifecycleStore>,
+    stop: &CancellationToken,
+) -> anyhow::Result<Arc<apps::Apps>> {
+    let client = crate::outbound::http_client()?;
+    let apps = Arc::new(apps::Apps::new(settings, &client, stop));
+    departures::start(hub, store, apps.clone());
+    if settings.apps.iter().any(|app| !app.webhooks.is_empty()) {
+        webhooks::forward_occupancy(hub, apps.clone());
+    }
+    tracing::info!(apps = settings.apps.len(), "pusher endpoint enabled");
+    Ok(apps)
+}
 pub(crate) mod members;
 
 /// How long a cache channel keeps its last event (Pusher's 30 minutes).

@@ -32,7 +32,34 @@ pub use event::encode_batch;
 pub use sign::{SIGNATURE_HEADER, TIMESTAMP_HEADER, WEBHOOK_ID_HEADER, signature};
 
 use crate::config::WebhookSettings;
-use sender::Endpoint;
+pub(crate) use sender::{Endpoint, EndpointOptions, Format};
+
+/// Herald's own format (docs/webhooks.md): a JSON batch of lifecycle events, signed with the
+/// endpoint's secret over the attempt's timestamp and the body.
+struct Lifecycle {
+    secret: Vec<u8>,
+}
+
+impl Format for Lifecycle {
+    type Event = LifecycleEvent;
+
+    fn name(event: &LifecycleEvent) -> &str {
+        event.kind.name()
+    }
+
+    fn body(&self, batch: &[Arc<LifecycleEvent>]) -> bytes::Bytes {
+        bytes::Bytes::from(encode_batch(batch))
+    }
+
+    fn headers(&self, id: &str, body: &bytes::Bytes) -> Vec<(&'static str, String)> {
+        let timestamp = unix_secs();
+        vec![
+            (WEBHOOK_ID_HEADER, id.to_owned()),
+            (TIMESTAMP_HEADER, timestamp.to_string()),
+            (SIGNATURE_HEADER, signature(&self.secret, timestamp, body)),
+        ]
+    }
+}
 
 /// Counters of the webhook sender (logged at shutdown; read by tests).
 #[derive(Debug, Default)]
@@ -77,10 +104,28 @@ impl Webhooks {
         let stop = CancellationToken::new();
         // The endpoints flush once the dispatcher has queued what the hub emitted before stop.
         let flush = CancellationToken::new();
-        let endpoints: Vec<Endpoint> = settings
+        let endpoints: Vec<Endpoint<Lifecycle>> = settings
             .endpoints
             .iter()
-            .map(|endpoint| Endpoint::start(endpoint, &settings, &client, &stats, &flush))
+            .map(|endpoint| {
+                let options = EndpointOptions {
+                    url: endpoint.url.clone(),
+                    events: endpoint.events.clone(),
+                    timeout: endpoint.timeout,
+                    headers: endpoint.headers.clone(),
+                    queue_max_size: settings.queue_max_size,
+                    batch_max_size: settings.batch_max_size,
+                    batch_max_delay: settings.batch_max_delay,
+                    retry_initial_backoff: settings.retry_initial_backoff,
+                    retry_max_backoff: settings.retry_max_backoff,
+                    retry_max_duration: settings.retry_max_duration,
+                    flush_timeout: settings.flush_timeout,
+                };
+                let format = Lifecycle {
+                    secret: endpoint.secret.as_bytes().to_vec(),
+                };
+                Endpoint::start(options, format, &client, &stats, &flush)
+            })
             .collect();
         let dispatcher = tokio::spawn(dispatch(receiver, endpoints, stop.clone(), flush));
         tracing::info!(endpoints = settings.endpoints.len(), "webhooks enabled");
@@ -119,7 +164,7 @@ impl Webhooks {
 /// stop, takes what is left in the channel, then waits for the endpoints to flush.
 async fn dispatch(
     mut receiver: mpsc::Receiver<LifecycleEvent>,
-    endpoints: Vec<Endpoint>,
+    endpoints: Vec<Endpoint<Lifecycle>>,
     stop: CancellationToken,
     flush: CancellationToken,
 ) {
@@ -141,7 +186,7 @@ async fn dispatch(
     }
 }
 
-fn route(endpoints: &[Endpoint], event: LifecycleEvent) {
+fn route(endpoints: &[Endpoint<Lifecycle>], event: LifecycleEvent) {
     let event = Arc::new(event);
     for endpoint in endpoints {
         endpoint.offer(&event);
@@ -149,7 +194,7 @@ fn route(endpoints: &[Endpoint], event: LifecycleEvent) {
 }
 
 /// Now, Unix seconds.
-fn unix_secs() -> i64 {
+pub(crate) fn unix_secs() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs() as i64)

@@ -1,36 +1,65 @@
 //! One endpoint: its bounded queue and the task that batches, signs and POSTs, one batch at a
-//! time (so events arrive in order), retrying with backoff up to the configured bound.
+//! time (so events arrive in order), retrying with backoff up to the configured bound. The
+//! wire format is a [`Format`]: Herald's lifecycle webhooks, or Pusher's (`pusher/webhooks.rs`).
 
 use std::collections::VecDeque;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use herald_hub::LifecycleEvent;
+use bytes::Bytes;
 use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::WebhookStats;
-use super::sign::{SIGNATURE_HEADER, TIMESTAMP_HEADER, WEBHOOK_ID_HEADER, signature};
-use crate::config::{WebhookEndpoint, WebhookSettings};
+
+/// How an endpoint's batches look on the wire.
+pub(crate) trait Format: Send + Sync + 'static {
+    /// What is sent.
+    type Event: Send + Sync + 'static;
+    /// The event's type, as endpoints filter on it.
+    fn name(event: &Self::Event) -> &str;
+    /// The body of one batch (the same on every attempt).
+    fn body(&self, batch: &[Arc<Self::Event>]) -> Bytes;
+    /// The headers of one attempt to POST `body` (`id`: the batch's, the same on every
+    /// attempt), besides `Content-Type: application/json` and the configured ones.
+    fn headers(&self, id: &str, body: &Bytes) -> Vec<(&'static str, String)>;
+}
+
+/// An endpoint's settings.
+#[derive(Debug, Clone)]
+pub(crate) struct EndpointOptions {
+    pub(crate) url: String,
+    /// Event types sent; empty: all.
+    pub(crate) events: Vec<String>,
+    pub(crate) timeout: Duration,
+    pub(crate) headers: Vec<(String, String)>,
+    pub(crate) queue_max_size: usize,
+    pub(crate) batch_max_size: usize,
+    pub(crate) batch_max_delay: Duration,
+    pub(crate) retry_initial_backoff: Duration,
+    pub(crate) retry_max_backoff: Duration,
+    pub(crate) retry_max_duration: Duration,
+    pub(crate) flush_timeout: Duration,
+}
 
 /// At most one log line per this interval about an endpoint's full queue.
 const OVERFLOW_LOG_INTERVAL: Duration = Duration::from_secs(10);
 
 /// The dispatcher's handle on an endpoint.
-pub(super) struct Endpoint {
-    shared: Arc<Queue>,
+pub(crate) struct Endpoint<F: Format> {
+    shared: Arc<Queue<F::Event>>,
     wanted: Vec<String>,
     task: JoinHandle<()>,
 }
 
 /// An endpoint's queue, shared by the dispatcher (pushes) and its sender task (takes).
-struct Queue {
+struct Queue<E> {
     url: String,
     /// std Mutex: pushes and takes only, nothing awaits under it.
-    events: Mutex<VecDeque<Arc<LifecycleEvent>>>,
+    events: Mutex<VecDeque<Arc<E>>>,
     max: usize,
     ready: Notify,
     stats: Arc<WebhookStats>,
@@ -38,10 +67,10 @@ struct Queue {
 }
 
 /// What the sender task needs besides the queue.
-struct Sender {
-    queue: Arc<Queue>,
+struct Sender<F: Format> {
+    queue: Arc<Queue<F::Event>>,
     client: reqwest::Client,
-    secret: Vec<u8>,
+    format: F,
     timeout: Duration,
     headers: Vec<(String, String)>,
     batch_max_size: usize,
@@ -53,18 +82,18 @@ struct Sender {
     stop: CancellationToken,
 }
 
-impl Endpoint {
-    pub(super) fn start(
-        endpoint: &WebhookEndpoint,
-        settings: &WebhookSettings,
+impl<F: Format> Endpoint<F> {
+    pub(crate) fn start(
+        options: EndpointOptions,
+        format: F,
         client: &reqwest::Client,
         stats: &Arc<WebhookStats>,
         stop: &CancellationToken,
     ) -> Self {
         let queue = Arc::new(Queue {
-            url: endpoint.url.clone(),
+            url: options.url,
             events: Mutex::new(VecDeque::new()),
-            max: settings.queue_max_size,
+            max: options.queue_max_size,
             ready: Notify::new(),
             stats: stats.clone(),
             overflow_logged: Mutex::new(None),
@@ -72,28 +101,28 @@ impl Endpoint {
         let sender = Sender {
             queue: queue.clone(),
             client: client.clone(),
-            secret: endpoint.secret.as_bytes().to_vec(),
-            timeout: endpoint.timeout,
-            headers: endpoint.headers.clone(),
-            batch_max_size: settings.batch_max_size.max(1),
-            batch_max_delay: settings.batch_max_delay,
-            initial_backoff: settings.retry_initial_backoff,
-            max_backoff: settings.retry_max_backoff,
-            max_duration: settings.retry_max_duration,
-            flush_timeout: settings.flush_timeout,
+            format,
+            timeout: options.timeout,
+            headers: options.headers,
+            batch_max_size: options.batch_max_size.max(1),
+            batch_max_delay: options.batch_max_delay,
+            initial_backoff: options.retry_initial_backoff,
+            max_backoff: options.retry_max_backoff,
+            max_duration: options.retry_max_duration,
+            flush_timeout: options.flush_timeout,
             stop: stop.clone(),
         };
         Self {
             shared: queue,
-            wanted: endpoint.events.clone(),
+            wanted: options.events,
             task: tokio::spawn(sender.run()),
         }
     }
 
     /// Queues `event` if this endpoint wants its type. Overflow policy: a full queue drops the
     /// new event, counts it and logs (at most every [`OVERFLOW_LOG_INTERVAL`]).
-    pub(super) fn offer(&self, event: &Arc<LifecycleEvent>) {
-        let name = event.kind.name();
+    pub(crate) fn offer(&self, event: &Arc<F::Event>) {
+        let name = F::name(event);
         if !self.wanted.is_empty() && !self.wanted.iter().any(|w| w == name) {
             return;
         }
@@ -122,13 +151,13 @@ impl Endpoint {
 
     /// Waits for the sender task, which ends once the queue is empty after stop (or the
     /// flush timeout passed).
-    pub(super) async fn finish(self) {
+    pub(crate) async fn finish(self) {
         self.shared.ready.notify_one();
         let _ = self.task.await;
     }
 }
 
-impl Sender {
+impl<F: Format> Sender<F> {
     async fn run(self) {
         // Set once stop fires: after it nothing waits to fill a batch, and nothing is sent
         // past it plus the flush timeout.
@@ -162,8 +191,8 @@ impl Sender {
     }
 
     /// POSTs one batch until it succeeds or its time is up.
-    async fn deliver(&self, batch: &[Arc<LifecycleEvent>], mut flush_deadline: Option<Instant>) {
-        let body = bytes::Bytes::from(super::encode_batch(batch));
+    async fn deliver(&self, batch: &[Arc<F::Event>], mut flush_deadline: Option<Instant>) {
+        let body = self.format.body(batch);
         let id = uuid::Uuid::new_v4().to_string();
         let started = Instant::now();
         let mut backoff = self.initial_backoff;
@@ -220,16 +249,15 @@ impl Sender {
         }
     }
 
-    async fn attempt(&self, id: &str, body: &bytes::Bytes) -> Result<(), String> {
-        let timestamp = crate::webhooks::unix_secs();
+    async fn attempt(&self, id: &str, body: &Bytes) -> Result<(), String> {
         let mut request = self
             .client
             .post(&self.queue.url)
             .timeout(self.timeout)
-            .header(http::header::CONTENT_TYPE, "application/json")
-            .header(WEBHOOK_ID_HEADER, id)
-            .header(TIMESTAMP_HEADER, timestamp.to_string())
-            .header(SIGNATURE_HEADER, signature(&self.secret, timestamp, body));
+            .header(http::header::CONTENT_TYPE, "application/json");
+        for (name, value) in self.format.headers(id, body) {
+            request = request.header(name, value);
+        }
         for (name, value) in &self.headers {
             request = request.header(name, value);
         }
@@ -241,7 +269,7 @@ impl Sender {
     }
 }
 
-impl Queue {
+impl<E> Queue<E> {
     fn is_empty(&self) -> bool {
         herald_engine::lock(&self.events).is_empty()
     }
@@ -250,7 +278,7 @@ impl Queue {
         herald_engine::lock(&self.events).len()
     }
 
-    fn take(&self, max: usize) -> Vec<Arc<LifecycleEvent>> {
+    fn take(&self, max: usize) -> Vec<Arc<E>> {
         let mut events = herald_engine::lock(&self.events);
         let n = events.len().min(max);
         events.drain(..n).collect()

@@ -25,7 +25,9 @@ use axum::routing::get;
 use bytes::Bytes;
 use herald_hub::{Disconnect, Flow, Hub, Outbox, VerbatimClient, VerbatimPublish};
 use herald_proto::{DisconnectCode, Protocol};
+use herald_pusher::webhook::WebhookEvent;
 use herald_pusher::{Action, Channel, Connection, PresenceMember, close, server};
+use serde_json::value::RawValue;
 use tokio::time::{Instant, Sleep};
 
 use super::handler::{Call, Handled, Handler};
@@ -286,11 +288,30 @@ impl PusherSocket {
                     self.leave(&app, &channel, member.as_ref()).await;
                 }
             }
-            Action::Publish { channel, frame, .. } => {
+            Action::Publish {
+                channel,
+                frame,
+                event,
+                data,
+                user_id,
+                ..
+            } => {
                 let Some(live) = &self.live else {
                     return Flow::Continue;
                 };
-                let key = live.app.app.channel_key(&channel);
+                let app = &live.app.app;
+                if app.webhooks.enabled()
+                    && let Ok(data) = RawValue::from_string(data)
+                {
+                    app.webhooks.send(WebhookEvent::ClientEvent {
+                        channel: channel.to_string(),
+                        event,
+                        data,
+                        socket_id: self.client.id().to_owned(),
+                        user_id,
+                    });
+                }
+                let key = app.channel_key(&channel);
                 let options = VerbatimPublish {
                     exclude: Some(self.client.id().to_owned()),
                     keep: channel.kind().is_cache().then_some((1, CACHE_TTL)),
@@ -373,7 +394,7 @@ impl PusherSocket {
                 if let Some(Action::Send(frame)) = answer {
                     self.send(frame);
                 }
-                self.replay_cache(&key, channel).await;
+                self.replay_cache(&app, &key, channel).await;
                 return None;
             }
             return answer;
@@ -410,6 +431,10 @@ impl PusherSocket {
         if !members::present_elsewhere(&present, &member.user_id, self.client.id()) {
             let frame = server::member_added(channel, &member.user_id, member.user_info.as_deref());
             self.publish_quietly(&key, frame).await;
+            app.webhooks.send(WebhookEvent::MemberAdded {
+                channel: channel.to_string(),
+                user_id: member.user_id.clone(),
+            });
         }
         answer
     }
@@ -425,18 +450,20 @@ impl PusherSocket {
         )
     }
 
-    /// Sends a cache channel's last event, or `pusher:cache_miss`.
-    async fn replay_cache(&self, key: &str, channel: &Channel) {
+    /// Sends a cache channel's last event, or `pusher:cache_miss` (and its webhook).
+    async fn replay_cache(&self, app: &App, key: &str, channel: &Channel) {
         match self.hub.verbatim_last(key).await {
             Ok(Some(frame)) => {
                 let _ = self.client.outbox().push(frame);
+                return;
             }
-            Ok(None) => self.send(server::cache_miss(channel)),
-            Err(err) => {
-                tracing::warn!(%channel, %err, "cache channel read failed");
-                self.send(server::cache_miss(channel));
-            }
+            Ok(None) => {}
+            Err(err) => tracing::warn!(%channel, %err, "cache channel read failed"),
         }
+        self.send(server::cache_miss(channel));
+        app.webhooks.send(WebhookEvent::CacheMiss {
+            channel: channel.to_string(),
+        });
     }
 
     /// Leaves a registered channel: the hub subscription, the presence entry and, when it
@@ -455,6 +482,10 @@ impl PusherSocket {
             Ok(_) => {
                 let frame = server::member_removed(channel, user);
                 self.publish_quietly(&key, frame).await;
+                app.webhooks.send(WebhookEvent::MemberRemoved {
+                    channel: channel.to_string(),
+                    user_id: user.clone(),
+                });
             }
             Err(err) => tracing::warn!(%channel, %err, "member_removed not sent"),
         }
