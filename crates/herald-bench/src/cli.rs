@@ -89,6 +89,10 @@ pub struct CommonArgs {
     /// HTTP API key (Herald's http_api.key), sent as X-API-Key.
     #[arg(long, value_name = "KEY")]
     pub api_key: Option<String>,
+    /// The app of `--protocol pusher` (`pusher.apps[]` in Herald's configuration): its id,
+    /// key and secret.
+    #[arg(long, value_name = "ID:KEY:SECRET")]
+    pub pusher_app: Option<crate::adapter::PusherApp>,
     /// Pid of the server process, for its CPU time, memory and liveness (from /proc).
     #[arg(long, value_name = "PID")]
     pub server_pid: Option<u32>,

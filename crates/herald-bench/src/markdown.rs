@@ -164,6 +164,7 @@ fn display_name(flavor: Flavor) -> &'static str {
         Flavor::Socketio => "Socket.IO 4",
         Flavor::HeraldHttpStream => "Herald (HTTP-streaming)",
         Flavor::HeraldSse => "Herald (SSE)",
+        Flavor::Pusher => "Herald (Pusher)",
     }
 }
 

@@ -68,10 +68,19 @@ pub async fn publish_round(
     let in_flight = Arc::new(Semaphore::new(MAX_IN_FLIGHT));
     let total = schedule.total();
     let host = target.addr.to_string();
-    let (path, key_name) = if target.flavor.is_herald() {
-        ("/api/publish", "channel")
-    } else {
-        ("/publish", "room")
+    let (path, key_name) = match target.flavor {
+        Flavor::Pusher => ("", "channel"),
+        flavor if flavor.is_herald() => ("/api/publish", "channel"),
+        _ => ("/publish", "room"),
+    };
+    let pusher_app = match (target.flavor, &target.pusher_app) {
+        (Flavor::Pusher, None) => {
+            return Err(BenchError::Publish(
+                "the pusher protocol needs --pusher-app ID:KEY:SECRET".to_owned(),
+            ));
+        }
+        (Flavor::Pusher, Some(app)) => Some(app.clone()),
+        _ => None,
     };
     let channel_json = serde_json::Value::from(channel).to_string();
     let start = Instant::now();
@@ -100,17 +109,29 @@ pub async fn publish_round(
                     seq,
                     due_us: start_us + due.as_micros() as i64,
                 };
-                let body = format!(
-                    r#"{{"{key_name}":{channel_json},"data":{}}}"#,
-                    stamp.encode(payload)
-                );
-                http::write_post(
-                    &mut out,
-                    &host,
-                    path,
-                    target.api_key.as_deref(),
-                    body.as_bytes(),
-                );
+                match &pusher_app {
+                    // Pusher events carry their data as a string, and every request is signed.
+                    Some(app) => {
+                        let data = serde_json::Value::from(stamp.encode(payload)).to_string();
+                        let body =
+                            format!(r#"{{"name":"bench","channel":{channel_json},"data":{data}}}"#);
+                        let path = app.events_path(body.as_bytes());
+                        http::write_post(&mut out, &host, &path, None, body.as_bytes());
+                    }
+                    None => {
+                        let body = format!(
+                            r#"{{"{key_name}":{channel_json},"data":{}}}"#,
+                            stamp.encode(payload)
+                        );
+                        http::write_post(
+                            &mut out,
+                            &host,
+                            path,
+                            target.api_key.as_deref(),
+                            body.as_bytes(),
+                        );
+                    }
+                }
                 send_lag.record(start.elapsed().saturating_sub(due).as_micros() as i64);
                 // The reader lives as long as the writer unless it failed, and then its error
                 // is the one reported.

@@ -8,6 +8,7 @@
 //! `stream` module of its own, and [`Client`] holds either connection.
 
 mod herald;
+mod pusher;
 mod socketio;
 pub mod socketio_packet;
 mod stream;
@@ -24,6 +25,7 @@ use tokio_websockets::{ClientBuilder, Message, WebSocketStream};
 
 use crate::error::ConnectError;
 use crate::net;
+pub use pusher::PusherApp;
 
 /// The WebSocket of one benchmark connection.
 pub(crate) type Ws = WebSocketStream<TcpStream>;
@@ -44,6 +46,9 @@ pub enum Flavor {
     /// Herald over Server-Sent Events (`GET /connection/sse`), JSON; later commands (pongs)
     /// through `POST /emulation`. Needs `"sse":{"enabled":true}`.
     HeraldSse,
+    /// The Pusher Channels protocol 7 (`/app/<key>`), a public channel; publishing through
+    /// the Pusher HTTP API. Needs `--pusher-app ID:KEY:SECRET`.
+    Pusher,
 }
 
 impl Flavor {
@@ -55,12 +60,13 @@ impl Flavor {
             Flavor::Socketio => "socketio",
             Flavor::HeraldHttpStream => "herald-http-stream",
             Flavor::HeraldSse => "herald-sse",
+            Flavor::Pusher => "pusher",
         }
     }
 
     /// Whether the server speaks Herald's protocol and HTTP API.
     pub fn is_herald(self) -> bool {
-        !matches!(self, Flavor::Socketio)
+        !matches!(self, Flavor::Socketio | Flavor::Pusher)
     }
 
     /// Whether the connection is a WebSocket (client commands on the same socket).
@@ -74,6 +80,8 @@ impl Flavor {
             Flavor::Socketio => "/socket.io/?EIO=4&transport=websocket",
             Flavor::HeraldHttpStream => "/connection/http_stream",
             Flavor::HeraldSse => "/connection/sse",
+            // The key goes in the path: see `PusherApp::path`.
+            Flavor::Pusher => "/app/",
         }
     }
 }
@@ -94,6 +102,9 @@ pub struct Target {
     /// Offer permessage-deflate and insist that the server accepts it (`connect --deflate`).
     #[serde(default)]
     pub offer_deflate: bool,
+    /// The app of the Pusher flavor.
+    #[serde(default)]
+    pub pusher_app: Option<PusherApp>,
 }
 
 /// One open, subscribed connection.
@@ -169,7 +180,16 @@ impl Client {
         }
         let timeout = target.connect_timeout;
         let stream = net::connect(source, target.addr, timeout).await?;
-        let uri = format!("ws://{}{}", target.addr, target.flavor.path());
+        let path = match (&target.pusher_app, target.flavor) {
+            (Some(app), Flavor::Pusher) => app.path(),
+            (None, Flavor::Pusher) => {
+                return Err(ConnectError::Handshake(
+                    "the pusher protocol needs --pusher-app ID:KEY:SECRET".to_owned(),
+                ));
+            }
+            _ => target.flavor.path().to_owned(),
+        };
+        let uri = format!("ws://{}{path}", target.addr);
         let mut builder = ClientBuilder::new()
             .uri(&uri)
             .map_err(|e| ConnectError::Handshake(format!("uri {uri}: {e}")))?;
@@ -235,6 +255,11 @@ impl Client {
             Flavor::Socketio => {
                 let mut data = Vec::new();
                 socketio::handshake(&mut ws, channel, timeout, &mut data).await?;
+                early.extend(data.into_iter().map(|d| (0, d)));
+            }
+            Flavor::Pusher => {
+                let mut data = Vec::new();
+                pusher::handshake(&mut ws, channel, timeout, &mut data).await?;
                 early.extend(data.into_iter().map(|d| (0, d)));
             }
         }
@@ -310,6 +335,10 @@ impl Client {
             Flavor::Socketio => {
                 let mut on_data = |data: &[u8]| on_event(Event::Publication { offset: 0, data });
                 socketio::read_frame(ws, &message, &mut on_data).await
+            }
+            Flavor::Pusher => {
+                let mut on_data = |data: &[u8]| on_event(Event::Publication { offset: 0, data });
+                pusher::read_frame(ws, &message, &mut on_data).await
             }
         }
     }

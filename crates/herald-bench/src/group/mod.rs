@@ -256,6 +256,7 @@ mod tests {
                 api_key: None,
                 connect_timeout: Duration::from_secs(1),
                 offer_deflate: false,
+                pusher_app: None,
             },
             sources: net::loopback_sources(4),
             first_index: 0,

@@ -99,6 +99,7 @@ impl Plan {
                     api_key: common.api_key.clone(),
                     connect_timeout: Duration::from_secs_f64(common.connect_timeout),
                     offer_deflate: false,
+                    pusher_app: common.pusher_app.clone(),
                 },
                 sources,
                 first_index: 0,

@@ -70,7 +70,7 @@ fn layout(flavor: Flavor) -> Option<Layout> {
     match flavor {
         Flavor::HeraldHttpStream => Some(Layout::Lines),
         Flavor::HeraldSse => Some(Layout::Events),
-        Flavor::HeraldJson | Flavor::HeraldProtobuf | Flavor::Socketio => None,
+        Flavor::HeraldJson | Flavor::HeraldProtobuf | Flavor::Socketio | Flavor::Pusher => None,
     }
 }
 
