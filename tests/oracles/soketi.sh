@@ -145,14 +145,20 @@ run_group() {  # run_group GROUP ADAPTER [env...]
   while read -r f; do files+=("tests/$f"); done < <(files_of "$group")
   echo
   echo "=== jest: $group (TEST_ADAPTER=$adapter): ${files[*]}"
-  set +e
-  (cd "$work" && env "$@" TEST_ADAPTER="$adapter" HERALD_BIN="$HERALD_BIN" \
+  # In the background so that the trap can stop it (timeout runs jest in its own group).
+  (cd "$work" && exec env "$@" TEST_ADAPTER="$adapter" HERALD_BIN="$HERALD_BIN" \
      SOKETI_HERALD_LOGS="$work/logs" SOKETI_HERALD_PIDS="$pidfile" \
      HERALD_LOG_LEVEL="${HERALD_LOG_LEVEL:-debug}" \
      timeout "${ORACLE_TIMEOUT:-900}" node_modules/.bin/jest --maxWorkers=1 --forceExit --verbose \
-       --runTestsByPath "${files[@]}") 2>&1 | tee "$work/run-$group.log"
-  local rc=${PIPESTATUS[0]}
-  set -e
+       --runTestsByPath "${files[@]}") >"$work/run-$group.log" 2>&1 &
+  local jest_pid=$!
+  pids+=("$jest_pid")
+  tail -n +1 -f --pid="$jest_pid" "$work/run-$group.log" &
+  local tail_pid=$!
+  pids+=("$tail_pid")
+  local rc=0
+  wait "$jest_pid" || rc=$?
+  wait "$tail_pid" 2>/dev/null || true
   local line
   line=$(sed 's/\x1b\[[0-9;]*m//g' "$work/run-$group.log" | grep -E '^Tests: ' | tail -1 || true)
   if [[ -z "$line" ]]; then

@@ -6,15 +6,14 @@
 //! subscribers) comes out as an action for the async shell to carry out; the shell then tells
 //! the connection how it went ([`Connection::subscribed`]). Time is passed in, never read.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde_json::value::RawValue;
 
 use crate::{
-    Channel, ChannelKind, ClientEvent, ClientMessage, PresenceMember, ProtocolError, Signin,
-    SocketId, Subscribe, UserData, close, server, sign,
+    Channel, ChannelKind, ChannelMap, ClientEvent, ClientMessage, PresenceMember, ProtocolError,
+    Signin, SocketId, Subscribe, UserData, close, server, sign,
 };
 
 /// What an app allows its connections (from its configuration).
@@ -95,7 +94,7 @@ pub struct Connection {
     socket_id: SocketId,
     /// Shared by the app's connections.
     rules: Arc<AppRules>,
-    subscriptions: HashMap<Channel, Subscription>,
+    subscriptions: ChannelMap<Subscription>,
     user: Option<UserData>,
     bucket: Bucket,
 }
@@ -107,7 +106,7 @@ impl Connection {
         Self {
             socket_id,
             rules,
-            subscriptions: HashMap::new(),
+            subscriptions: ChannelMap::default(),
             user: None,
             bucket,
         }
@@ -182,7 +181,7 @@ impl Connection {
 
     fn subscribe(&mut self, subscribe: Subscribe, out: &mut Vec<Action>) {
         let channel = subscribe.channel.clone();
-        if self.subscriptions.contains_key(&channel) {
+        if self.subscriptions.contains(&channel) {
             // Already subscribed (or on its way): nothing changes, as in Pusher.
             return;
         }

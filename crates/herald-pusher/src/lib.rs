@@ -48,6 +48,7 @@
 pub mod api;
 pub mod api_auth;
 mod channel;
+mod channel_map;
 mod client;
 pub mod close;
 mod connection;
@@ -59,6 +60,7 @@ mod socket_id;
 pub mod webhook;
 
 pub use channel::{Channel, ChannelKind, MAX_CHANNEL_NAME_LEN};
+pub use channel_map::ChannelMap;
 pub use client::{ClientEvent, ClientMessage, Signin, Subscribe};
 pub use connection::{Action, AppRules, Connection};
 pub use error::ProtocolError;

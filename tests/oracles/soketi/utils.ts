@@ -258,6 +258,24 @@ export class Utils extends SoketiUtils {
         return server.start(config, `${base}.json`).then(() => callback(server));
     }
 
+    // Every pusher-js client a test made is disconnected when the test ends (afterEach →
+    // flushServers): soketi leaves them running, so after a failed test they reconnect to
+    // the next test's server and their handlers fail that test instead.
+    static clients: any[] = [];
+
+    static newClient(options = {}, port = 6001, key = 'app-key', withStateChange = true): any {
+        const client = super.newClient(options, port, key, withStateChange);
+        this.clients.push(client);
+        return client;
+    }
+
+    static flushServers(): Promise<any> {
+        for (const client of this.clients.splice(0)) {
+            try { client.disconnect(); } catch (e) { /* already gone */ }
+        }
+        return super.flushServers();
+    }
+
     static newClonedServer(server: any, options = {}, callback): any {
         return this.newServer({
             'adapter.redis.prefix': server.options.adapter.redis.prefix,

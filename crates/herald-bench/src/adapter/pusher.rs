@@ -206,11 +206,11 @@ mod tests {
 
     #[test]
     fn event_data_is_the_string_inside() {
-        let frame: Frame =
+        let frame: Frame<'_> =
             serde_json::from_str(r#"{"event":"m","channel":"c","data":"{\"r\":1}"}"#)
                 .expect("valid");
         assert_eq!(event_data(&frame).as_deref(), Some(r#"{"r":1}"#));
-        let internal: Frame = serde_json::from_str(
+        let internal: Frame<'_> = serde_json::from_str(
             r#"{"event":"pusher_internal:subscription_succeeded","data":"{}"}"#,
         )
         .expect("valid");

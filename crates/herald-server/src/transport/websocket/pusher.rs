@@ -11,7 +11,6 @@
 //! [`PONG_WAIT`] longer, it is closed with 4201. Presence entries are refreshed every
 //! `client.presence_update_interval` while the connection is in a presence channel.
 
-use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -26,7 +25,7 @@ use bytes::Bytes;
 use herald_hub::{Disconnect, Flow, Hub, Outbox, VerbatimClient, VerbatimPublish};
 use herald_proto::{DisconnectCode, Protocol};
 use herald_pusher::webhook::WebhookEvent;
-use herald_pusher::{Action, Channel, Connection, PresenceMember, close, server};
+use herald_pusher::{Action, Channel, ChannelMap, Connection, PresenceMember, close, server};
 use serde_json::value::RawValue;
 use tokio::time::{Instant, Sleep};
 
@@ -133,7 +132,7 @@ struct Live {
     app: AppConnection,
     protocol: Connection,
     /// Channels registered with the hub, with this connection's member on a presence channel.
-    channels: HashMap<Channel, Option<Member>>,
+    channels: ChannelMap<Option<Member>>,
     /// One timer for the activity check and the presence refresh, whichever is due first.
     timer: Pin<Box<Sleep>>,
     last_heard: Instant,
@@ -189,7 +188,7 @@ impl Handler for PusherSocket {
             live: Some(Box::new(Live {
                 app,
                 protocol,
-                channels: HashMap::new(),
+                channels: ChannelMap::default(),
                 timer: Box::pin(tokio::time::sleep_until(now + activity_timeout)),
                 last_heard: now,
                 ping_sent: false,
@@ -235,7 +234,7 @@ impl Handler for PusherSocket {
 
     async fn close(mut self) {
         if let Some(live) = self.live.take() {
-            for (channel, member) in &live.channels {
+            for (channel, member) in live.channels.iter() {
                 self.leave(&live.app.app, channel, member.as_ref()).await;
             }
         }
@@ -542,7 +541,7 @@ impl PusherSocket {
     }
 
     async fn refresh_presence(&self, live: &Live) {
-        for (channel, member) in &live.channels {
+        for (channel, member) in live.channels.iter() {
             let Some(member) = member else { continue };
             let key = live.app.app.channel_key(channel);
             let info = member.info.clone();

@@ -305,4 +305,41 @@ mod tests {
         );
         assert_eq!(&frame[..], b"{}\n{\"id\":1}");
     }
+
+    fn code_of(writer: &Writer, code: u16) -> u16 {
+        let disconnect = herald_hub::Disconnect {
+            code,
+            reason: "why".to_owned(),
+        };
+        let payload = writer.close_payload(&disconnect);
+        u16::from_be_bytes([payload[0], payload[1]])
+    }
+
+    #[test]
+    fn pusher_clients_get_pusher_close_codes_announced_by_pusher_error() {
+        let pusher = Writer::new(Protocol::Json, None, Output::PUSHER);
+        // Slow: reconnect with back-off; Herald's other codes: reconnect; Pusher's as they are.
+        assert_eq!(code_of(&pusher, 3008), 4100);
+        assert_eq!(code_of(&pusher, 3001), 4200);
+        assert_eq!(code_of(&pusher, 4001), 4001);
+        let farewell = pusher
+            .disconnect_push(&herald_hub::Disconnect {
+                code: 3008,
+                reason: "slow".to_owned(),
+            })
+            .expect("a pusher:error");
+        let error: serde_json::Value = serde_json::from_slice(&farewell).expect("JSON");
+        assert_eq!(error["event"], "pusher:error");
+        assert_eq!(error["data"]["code"], 4100);
+        // The SDK's WebSocket keeps Herald's codes and sends nothing before the close.
+        let sdk = Writer::new(Protocol::Json, None, Output::BIDIRECTIONAL);
+        assert_eq!(code_of(&sdk, 3008), 3008);
+        assert!(
+            sdk.disconnect_push(&herald_hub::Disconnect {
+                code: 3008,
+                reason: "slow".to_owned(),
+            })
+            .is_none()
+        );
+    }
 }
