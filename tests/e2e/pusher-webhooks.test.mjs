@@ -23,6 +23,7 @@ before(async () => {
   await new Promise((resolve) => receiver.listen(0, '127.0.0.1', resolve));
   const config = pusherConfig();
   config.pusher.apps[0].webhooks = [{ url: `http://127.0.0.1:${receiver.address().port}/pusher` }];
+  config.pusher.apps[0].subscription_count = true;
   server = await startHerald(config);
 });
 after(async () => {
@@ -50,7 +51,7 @@ function events() {
 
 const named = (name, channel) => events().filter((e) => e.name === name && e.channel === channel);
 
-test('occupied, member_added, client_event, cache_miss, member_removed and vacated, each once', async () => {
+test('occupied, member_added, client_event, cache_miss, subscription_count, member_removed and vacated, each once', async () => {
   const amy = await connect({ user: 'amy' });
   const bob = await connect({ user: 'bob' });
   const room = await pusherSubscribed(amy, 'presence-hooks');
@@ -69,6 +70,9 @@ test('occupied, member_added, client_event, cache_miss, member_removed and vacat
 
   amy.subscribe('cache-hooks');
   await waitFor(() => named('cache_miss', 'cache-hooks').length === 1, { what: 'cache_miss' });
+  await pusherSubscribed(bob, 'counted-hooks');
+  await waitFor(() => named('subscription_count', 'counted-hooks').length === 1, { what: 'subscription_count' });
+  assert.equal(named('subscription_count', 'counted-hooks')[0].subscription_count, 1);
 
   bob.unsubscribe('presence-hooks');
   await waitFor(() => named('member_removed', 'presence-hooks').length === 1, { what: 'member_removed' });

@@ -9,10 +9,12 @@ export const APP = { id: '1001', key: 'e2e-app-key', secret: 'e2e-app-secret' };
 /** Client events off, a low client-event rate, a small presence limit. */
 export const STRICT = { id: '1002', key: 'e2e-strict-key', secret: 'e2e-strict-secret' };
 export const DISABLED = { id: '1003', key: 'e2e-disabled-key', secret: 'e2e-disabled-secret' };
+/** Subscription counting on. */
+export const COUNTING = { id: '1004', key: 'e2e-counting-key', secret: 'e2e-counting-secret' };
 /** 32 bytes, base64: the npm library encrypts private-encrypted- channels with it. */
 export const MASTER_KEY = Buffer.alloc(32, 7).toString('base64');
 
-/** The default configuration with three apps. */
+/** The default configuration with four apps. */
 export function pusherConfig(base = defaultConfig()) {
   return {
     ...base,
@@ -21,6 +23,7 @@ export function pusherConfig(base = defaultConfig()) {
         { ...APP, client_events: true, client_event_rate: 3 },
         { ...STRICT, client_events: false, max_presence_members: 2, max_event_size: 100 },
         { ...DISABLED, enabled: false },
+        { ...COUNTING, subscription_count: true },
       ],
     },
   };

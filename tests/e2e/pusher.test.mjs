@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { createHash, createHmac } from 'node:crypto';
 import { startHerald, sleep, waitFor } from './harness.mjs';
 import {
-  APP, STRICT, DISABLED, pusherConfig, serverLib, pusherClient, pusherConnected, pusherSubscribed,
+  APP, STRICT, DISABLED, COUNTING, pusherConfig, serverLib, pusherClient, pusherConnected, pusherSubscribed,
   events, rawPusher, bound,
 } from './pusher.mjs';
 
@@ -293,4 +293,21 @@ test('the HTTP API refuses stale timestamps, wrong signatures, big events, unkno
   assert.ok(listing.channels);
   const badInfo = await lib.get({ path: '/channels', params: { info: 'user_count' } }).catch((e) => e);
   assert.equal(badInfo.status, 400);
+});
+
+test('subscription counting: subscribers learn the count of their channel as it changes', async () => {
+  const a = await connect({ app: COUNTING });
+  const channel = await pusherSubscribed(a, 'counted');
+  await waitFor(() => channel.subscriptionCount === 1, { what: 'a count of 1' });
+  const b = await connect({ app: COUNTING });
+  const other = await pusherSubscribed(b, 'private-counted');
+  await pusherSubscribed(b, 'counted');
+  await waitFor(() => channel.subscriptionCount === 2, { what: 'a count of 2' });
+  await waitFor(() => other.subscriptionCount === 1, { what: 'the private channel counted apart' });
+  b.disconnect();
+  await waitFor(() => channel.subscriptionCount === 1, { what: 'back to 1' });
+  // Without counting (the other apps), no counts are sent.
+  const plain = await pusherSubscribed(await connect(), 'uncounted');
+  await sleep(1500);
+  assert.equal(plain.subscriptionCount, undefined);
 });

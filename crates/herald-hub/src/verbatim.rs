@@ -144,6 +144,17 @@ impl Hub {
         Ok(self.shared.presence.presence(channel).await?)
     }
 
+    /// How many presence entries a verbatim channel has, on every node (one store call).
+    pub async fn verbatim_presence_count(&self, channel: &str) -> Result<u32, HubError> {
+        check_name(channel)?;
+        Ok(self
+            .shared
+            .presence
+            .presence_stats(channel)
+            .await?
+            .num_clients)
+    }
+
     /// Removes a presence entry of a verbatim channel (a dead node's, which would otherwise
     /// stay until it expires).
     pub async fn remove_verbatim_presence(

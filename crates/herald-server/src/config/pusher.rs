@@ -68,6 +68,11 @@ pub struct PusherAppConfig {
     /// Bytes of one event's `data` (API trigger or client event); past it the API answers
     /// 413 and a client event is refused. Default 10240.
     pub max_event_size: u32,
+    /// Subscription counting: subscribers of public and private channels get
+    /// `pusher_internal:subscription_count` when the channel's count (across the cluster)
+    /// changes, at most once a second per channel and node, and `subscription_count` webhooks
+    /// go out. Each subscription then costs one presence entry in the engine. Default false.
+    pub subscription_count: bool,
     /// Where the app's webhooks go, in Pusher's format. Default none.
     pub webhooks: Vec<PusherWebhookConfig>,
 }
@@ -79,20 +84,22 @@ pub struct PusherWebhookConfig {
     /// The URL POSTed to. Required, http or https.
     pub url: String,
     /// Event types sent (`channel_occupied`, `channel_vacated`, `member_added`,
-    /// `member_removed`, `client_event`, `cache_miss`); empty: all of them.
+    /// `member_removed`, `client_event`, `cache_miss`, `subscription_count`); empty: all of
+    /// them.
     pub event_types: Vec<String>,
     /// Extra request headers.
     pub headers: std::collections::BTreeMap<String, String>,
 }
 
 /// The webhook event types an endpoint may ask for.
-pub const PUSHER_WEBHOOK_EVENTS: [&str; 6] = [
+pub const PUSHER_WEBHOOK_EVENTS: [&str; 7] = [
     "channel_occupied",
     "channel_vacated",
     "member_added",
     "member_removed",
     "client_event",
     "cache_miss",
+    "subscription_count",
 ];
 
 impl Default for PusherAppConfig {
@@ -108,6 +115,7 @@ impl Default for PusherAppConfig {
             max_presence_members: 100,
             max_user_info_size: 1024,
             max_event_size: 10 * 1024,
+            subscription_count: false,
             webhooks: Vec::new(),
         }
     }
@@ -147,6 +155,8 @@ pub struct PusherApp {
     pub max_user_info_size: usize,
     /// Bytes of an event's `data`.
     pub max_event_size: usize,
+    /// Subscription counting on.
+    pub subscription_count: bool,
     /// Webhook endpoints.
     pub webhooks: Vec<PusherWebhook>,
 }
@@ -288,6 +298,7 @@ impl PusherConfig {
                 max_presence_members: app.max_presence_members,
                 max_user_info_size: app.max_user_info_size as usize,
                 max_event_size: app.max_event_size as usize,
+                subscription_count: app.subscription_count,
                 webhooks,
             });
         }

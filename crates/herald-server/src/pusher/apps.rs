@@ -10,6 +10,7 @@ use herald_pusher::{AppRules, Channel, SocketId};
 
 use tokio_util::sync::CancellationToken;
 
+use super::counting::Counting;
 use super::webhooks::AppWebhooks;
 use crate::config::{PusherApp, PusherSettings};
 
@@ -43,6 +44,8 @@ pub(crate) struct App {
     connections: AtomicU32,
     /// Its webhook endpoints (possibly none).
     pub(crate) webhooks: AppWebhooks,
+    /// Subscription counting's throttle (unused when the app does not count).
+    pub(crate) counting: Arc<Counting>,
 }
 
 impl Apps {
@@ -71,6 +74,7 @@ impl Apps {
                 scope: format!("{SCOPE}{}:", app.id),
                 connections: AtomicU32::new(0),
                 webhooks,
+                counting: Arc::default(),
             });
             by_key.insert(app.settings.key.clone(), app.clone());
             by_id.insert(app.settings.id.clone(), app);
@@ -179,6 +183,7 @@ mod tests {
                 max_presence_members: 100,
                 max_user_info_size: 1024,
                 max_event_size: 10_240,
+                subscription_count: false,
                 webhooks: Vec::new(),
             }],
             ..PusherSettings::default()

@@ -4,6 +4,9 @@
 //! when it was the user's last connection in the channel, sends `member_removed` to the
 //! channel's subscribers on every node.
 //!
+//! A dead node's counted subscriptions (`counting.rs`) are removed the same way, and the
+//! channels' new counts sent.
+//!
 //! The entries are handled one at a time, in order, by one task: two connections of one user
 //! on the dead node then give one `member_removed` (after the second), never two or none.
 //! Bounded: past [`QUEUE`] waiting entries the rest are dropped with a warning (their members
@@ -16,6 +19,7 @@ use herald_pusher::{Channel, server};
 use tokio::sync::mpsc;
 
 use super::apps::Apps;
+use super::counting::counted_key;
 use super::members;
 
 /// Most dead-node entries waiting to be handled.
@@ -50,6 +54,18 @@ async fn depart(hub: &Hub, apps: &Apps, entry: HeldPresence) {
         client,
         user,
     } = entry;
+    if let Some(counted) = counted_key(&key) {
+        // A counted subscription of the dead node: one fewer.
+        if let Err(err) = hub.remove_verbatim_presence(&key, &client, &user).await {
+            tracing::warn!(channel = %counted, %err, "dead node's count entry not removed; it expires");
+        }
+        if let Some((app, name)) = apps.by_channel_key(counted)
+            && let Ok(channel) = Channel::parse(name)
+        {
+            app.counting.changed(hub, app, &channel);
+        }
+        return;
+    }
     let Some((app, name)) = apps.by_channel_key(&key) else {
         return;
     };

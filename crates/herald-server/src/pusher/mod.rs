@@ -7,11 +7,13 @@
 //!   ids.
 //! - [`members`]: presence channels' members from the hub's presence entries.
 //! - [`api`]: the HTTP API, `/apps/<id>/...`.
+//! - [`counting`]: subscription counting (`pusher_internal:subscription_count`).
 //! - [`departures`]: `member_removed` for the members of a node that died.
 //! - [`webhooks`]: webhooks in Pusher's format.
 
 pub(crate) mod api;
 pub(crate) mod apps;
+pub(crate) mod counting;
 pub(crate) mod departures;
 pub(crate) mod webhooks;
 

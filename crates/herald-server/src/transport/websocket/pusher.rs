@@ -33,6 +33,7 @@ use super::handler::{Call, Handled, Handler};
 use super::writer::Output;
 use super::{Endpoint, WebSocketTransport, upgrade_with};
 use crate::pusher::apps::{App, AppConnection, Apps};
+use crate::pusher::counting::count_key;
 use crate::pusher::{CACHE_TTL, members};
 
 /// How long a client has to answer a `pusher:ping` before it is closed with 4201.
@@ -131,8 +132,8 @@ pub(super) struct PusherSocket {
 struct Live {
     app: AppConnection,
     protocol: Connection,
-    /// Channels registered with the hub, with this connection's member on a presence channel.
-    channels: ChannelMap<Option<Member>>,
+    /// Channels registered with the hub, with the presence entry each holds.
+    channels: ChannelMap<Held>,
     /// One timer for the activity check and the presence refresh, whichever is due first.
     timer: Pin<Box<Sleep>>,
     last_heard: Instant,
@@ -140,6 +141,23 @@ struct Live {
     /// When presence entries are refreshed next (only while in a presence channel).
     presence_due: Option<Instant>,
     activity_timeout: Duration,
+}
+
+/// The presence entry a subscription holds in the engine.
+#[derive(Debug)]
+enum Held {
+    /// None.
+    Nothing,
+    /// One under the channel's count key (subscription counting, `pusher/counting.rs`).
+    Count,
+    /// The connection's member in a presence channel.
+    Member(Member),
+}
+
+impl Held {
+    fn holds_entry(&self) -> bool {
+        !matches!(self, Held::Nothing)
+    }
 }
 
 /// A connection's member in a presence channel, as its entry was added (refreshed alike).
@@ -234,8 +252,8 @@ impl Handler for PusherSocket {
 
     async fn close(mut self) {
         if let Some(live) = self.live.take() {
-            for (channel, member) in live.channels.iter() {
-                self.leave(&live.app.app, channel, member.as_ref()).await;
+            for (channel, held) in live.channels.iter() {
+                self.leave(&live.app.app, channel, held).await;
             }
         }
         let disconnect = self
@@ -282,9 +300,9 @@ impl PusherSocket {
                 let Some(live) = self.live.as_mut() else {
                     return Flow::Continue;
                 };
-                if let Some(member) = live.channels.remove(&channel) {
+                if let Some(held) = live.channels.remove(&channel) {
                     let app = live.app.app.clone();
-                    self.leave(&app, &channel, member.as_ref()).await;
+                    self.leave(&app, &channel, &held).await;
                 }
             }
             Action::Publish {
@@ -386,7 +404,8 @@ impl PusherSocket {
             return self.failed(live, channel, &err.to_string());
         }
         let Some(member) = member else {
-            live.channels.insert(channel.clone(), None);
+            let held = self.count_in(live, &app, &key, channel).await;
+            live.channels.insert(channel.clone(), held);
             let answer = live.protocol.subscribed(channel, [], None);
             if channel.kind().is_cache() {
                 // The answer first, then the last event (or the miss).
@@ -410,7 +429,7 @@ impl PusherSocket {
             user: member.user_id.clone(),
             info: info_of(&member),
         };
-        live.channels.insert(channel.clone(), Some(entry));
+        live.channels.insert(channel.clone(), Held::Member(entry));
         live.presence_due
             .get_or_insert_with(|| Instant::now() + self.hub.presence_update_interval());
         live.rearm();
@@ -467,11 +486,19 @@ impl PusherSocket {
 
     /// Leaves a registered channel: the hub subscription, the presence entry and, when it
     /// was the user's last connection there, `member_removed` to the others.
-    async fn leave(&self, app: &App, channel: &Channel, member: Option<&Member>) {
+    async fn leave(&self, app: &Arc<App>, channel: &Channel, held: &Held) {
         let key = app.channel_key(channel);
         self.client.unsubscribe(&key).await;
-        let Some(Member { user, .. }) = member else {
-            return;
+        let user = match held {
+            Held::Nothing => return,
+            Held::Count => {
+                if let Err(err) = self.client.remove_presence(&count_key(&key), "").await {
+                    tracing::warn!(%channel, %err, "count entry not removed; it expires");
+                }
+                app.counting.changed(&self.hub, app, channel);
+                return;
+            }
+            Held::Member(Member { user, .. }) => user,
         };
         if let Err(err) = self.client.remove_presence(&key, user).await {
             tracing::warn!(%channel, %err, "presence entry not removed; it expires");
@@ -518,7 +545,7 @@ impl PusherSocket {
             live.presence_due = live
                 .channels
                 .values()
-                .any(Option::is_some)
+                .any(Held::holds_entry)
                 .then(|| now + self.hub.presence_update_interval());
         }
         let silent_since = live.last_heard + live.activity_timeout;
@@ -541,14 +568,51 @@ impl PusherSocket {
     }
 
     async fn refresh_presence(&self, live: &Live) {
-        for (channel, member) in live.channels.iter() {
-            let Some(member) = member else { continue };
+        for (channel, held) in live.channels.iter() {
             let key = live.app.app.channel_key(channel);
-            let info = member.info.clone();
-            if let Err(err) = self.client.refresh_presence(&key, &member.user, info).await {
+            let refreshed = match held {
+                Held::Nothing => continue,
+                Held::Count => {
+                    self.client
+                        .refresh_presence(&count_key(&key), "", Bytes::new())
+                        .await
+                }
+                Held::Member(member) => {
+                    let info = member.info.clone();
+                    self.client.refresh_presence(&key, &member.user, info).await
+                }
+            };
+            if let Err(err) = refreshed {
                 tracing::warn!(%channel, %err, "presence refresh failed");
             }
         }
+    }
+
+    /// Counts a new subscription to a public or private channel when the app counts them
+    /// (`pusher/counting.rs`); what the subscription then holds.
+    async fn count_in(
+        &self,
+        live: &mut Live,
+        app: &Arc<App>,
+        key: &str,
+        channel: &Channel,
+    ) -> Held {
+        if !app.settings.subscription_count {
+            return Held::Nothing;
+        }
+        if let Err(err) = self
+            .client
+            .add_presence(&count_key(key), "", Bytes::new())
+            .await
+        {
+            tracing::warn!(%channel, %err, "subscription not counted");
+            return Held::Nothing;
+        }
+        live.presence_due
+            .get_or_insert_with(|| Instant::now() + self.hub.presence_update_interval());
+        live.rearm();
+        app.counting.changed(&self.hub, app, channel);
+        Held::Count
     }
 }
 
