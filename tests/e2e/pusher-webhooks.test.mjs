@@ -22,7 +22,11 @@ before(async () => {
   });
   await new Promise((resolve) => receiver.listen(0, '127.0.0.1', resolve));
   const config = pusherConfig();
-  config.pusher.apps[0].webhooks = [{ url: `http://127.0.0.1:${receiver.address().port}/pusher` }];
+  config.pusher.apps[0].webhooks = [{
+    url: `http://127.0.0.1:${receiver.address().port}/pusher`,
+    // A configured header never replaces the signature.
+    headers: { 'X-Custom': 'yes', 'X-Pusher-Signature': 'forged' },
+  }];
   config.pusher.apps[0].subscription_count = true;
   server = await startHerald(config);
 });
@@ -45,6 +49,8 @@ function events() {
     const hook = lib.webhook({ headers, rawBody: body });
     assert.ok(hook.isValid(), `a valid signature on ${body}`);
     assert.equal(headers['x-pusher-key'], APP.key);
+    assert.equal(headers['x-custom'], 'yes');
+    assert.ok(Math.abs(JSON.parse(body).time_ms - Date.now()) < 60000, 'time_ms in milliseconds');
     return hook.getEvents();
   });
 }

@@ -168,6 +168,14 @@ test('a cache channel answers cache_miss when empty, then replays its last event
   assert.deepEqual(last, { home: 2 });
   const info = await (await lib.get({ path: '/channels/cache-scores', params: { info: 'cache' } })).json();
   assert.equal(info.cache.event, 'score');
+  // presence-cache-: the members first, then the cache's answer.
+  const member = await connect({ user: 'cached' });
+  const room = member.subscribe('presence-cache-room');
+  await bound(room, 'pusher:cache_miss');
+  assert.equal(room.members.count, 1);
+  await lib.trigger('presence-cache-room', 'state', { v: 1 });
+  const late = (await connect({ user: 'late' })).subscribe('presence-cache-room');
+  assert.deepEqual(await bound(late, 'state'), { v: 1 });
 });
 
 test('sign-in: sendToUser reaches the user; terminate_connections closes its connections only', async () => {

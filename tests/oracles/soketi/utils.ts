@@ -194,6 +194,8 @@ export class HeraldServer {
         }
         const child = spawn(bin, ['serve', '--config', configFile, '--port', String(this.port), '--address', '127.0.0.1'], {
             stdio: ['ignore', log, log],
+            // Herald reads HERALD_* variables as configuration: keep the runner's own out.
+            env: Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('HERALD_'))),
         });
         fs.closeSync(log);
         this.child = child;

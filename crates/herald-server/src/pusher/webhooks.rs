@@ -44,7 +44,9 @@ impl Format for PusherFormat {
 
     fn body(&self, batch: &[Arc<WebhookEvent>]) -> Bytes {
         let events: Vec<&WebhookEvent> = batch.iter().map(|e| &**e).collect();
-        let time_ms = crate::webhooks::unix_secs() * 1000;
+        let time_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
         Bytes::from(webhook::body(time_ms, &events))
     }
 

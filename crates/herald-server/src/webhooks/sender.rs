@@ -255,10 +255,17 @@ impl<F: Format> Sender<F> {
             .post(&self.queue.url)
             .timeout(self.timeout)
             .header(http::header::CONTENT_TYPE, "application/json");
-        for (name, value) in self.format.headers(id, body) {
-            request = request.header(name, value);
-        }
+        let signed = self.format.headers(id, body);
+        // Configured headers first and never in place of the format's own (the signature,
+        // the key): a receiver must be able to trust those.
         for (name, value) in &self.headers {
+            if !signed.iter().any(|(own, _)| own.eq_ignore_ascii_case(name))
+                && !name.eq_ignore_ascii_case("content-type")
+            {
+                request = request.header(name, value);
+            }
+        }
+        for (name, value) in signed {
             request = request.header(name, value);
         }
         match request.body(body.clone()).send().await {

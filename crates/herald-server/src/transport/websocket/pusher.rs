@@ -454,6 +454,14 @@ impl PusherSocket {
                 user_id: member.user_id.clone(),
             });
         }
+        if channel.kind().is_cache() {
+            // presence-cache-: the members first, then the last event (or the miss).
+            if let Some(Action::Send(frame)) = answer {
+                self.send(frame);
+            }
+            self.replay_cache(&app, &key, channel).await;
+            return None;
+        }
         answer
     }
 
