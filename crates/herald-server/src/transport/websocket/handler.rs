@@ -1,6 +1,7 @@
 //! What a connection hands the client's messages to: the protocol [`Session`] on
-//! `/connection/websocket`, or (only in builds with the `autobahn` feature) an echo that lets
-//! the Autobahn|Testsuite drive the very same connection future, decoder and writer.
+//! `/connection/websocket`, the Pusher protocol's handler on `/app/<key>` (`pusher.rs`), or
+//! (only in builds with the `autobahn` feature) an echo that lets the Autobahn|Testsuite drive
+//! the very same connection future, decoder and writer.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -25,7 +26,7 @@ pub(super) enum Handled<H> {
         not(feature = "autobahn"),
         allow(
             dead_code,
-            reason = "only the echo answers at once; a Session always calls"
+            reason = "only the echo answers at once; the protocol handlers always call"
         )
     )]
     Reply(H, OutFrame, Bytes),

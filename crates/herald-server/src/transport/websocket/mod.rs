@@ -14,6 +14,10 @@
 //!
 //! With `websocket.compression` on, a client that offers permessage-deflate (RFC 7692) gets it
 //! without context takeover (`deflate.rs`, `herald_ws::deflate`).
+//!
+//! The same connection future serves the unidirectional WebSocket (`handler::Uni`) and the
+//! Pusher protocol's `/app/<key>` (`pusher.rs`: one event per frame, `pusher:error` before the
+//! close).
 
 mod connection;
 mod deflate;

@@ -5,11 +5,13 @@
 //!
 //! Presence members are users: `member_added` goes out when a user's first connection joins
 //! the channel, `member_removed` when its last one leaves, as the presence entries on every
-//! node show them at that moment.
+//! node show them at that moment. A cache channel's subscriber gets, after the answer (and the
+//! members), the channel's last event or `pusher:cache_miss`. With subscription counting on,
+//! a public or private subscription holds a count entry (`pusher/counting.rs`).
 //!
 //! Activity: a connection silent for `pusher.activity_timeout` gets a `pusher:ping`; silent
-//! [`PONG_WAIT`] longer, it is closed with 4201. Presence entries are refreshed every
-//! `client.presence_update_interval` while the connection is in a presence channel.
+//! [`PONG_WAIT`] longer, it is closed with 4201. Presence and count entries are refreshed
+//! every `client.presence_update_interval` while the connection holds any.
 
 use std::net::SocketAddr;
 use std::pin::Pin;
