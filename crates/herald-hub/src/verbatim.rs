@@ -232,9 +232,13 @@ impl VerbatimClient {
         Ok(())
     }
 
-    /// Subscribes to a verbatim channel: from when this returns, every publication into it
-    /// reaches the outbox. Takes the node's broker subscription when it is the channel's
-    /// first local subscriber (100 when the broker refuses it; nothing stays registered).
+    /// Subscribes to a verbatim channel, *pending*: from when this returns, publications into
+    /// it are kept (bounded like the outbox; past it 3008) until [`VerbatimClient::activate`]
+    /// queues the answer and then them, so the client never sees an event before its
+    /// subscription's answer, and none is lost in between. Takes the node's broker
+    /// subscription when it is the channel's first local subscriber (100 when the broker
+    /// refuses it; nothing stays registered). A pending subscription that is not activated
+    /// must be left with [`VerbatimClient::unsubscribe`].
     pub async fn subscribe(&self, channel: &str) -> Result<(), HubError> {
         check_name(channel)?;
         let spec = NewSubscriber {
@@ -252,10 +256,24 @@ impl VerbatimClient {
             self.unsubscribe(channel).await;
             return Err(err.into());
         }
-        registry.activate(channel, &self.id, None, None);
         // Occupancy, when lifecycle is on (see `Hub::verbatim_lifecycle`).
         self.hub.lifecycle_channel(channel).await;
         Ok(())
+    }
+
+    /// Makes a pending subscription live: queues `answer` (the frames that answer the
+    /// subscribe, in order), then the publications kept meanwhile.
+    pub fn activate(&self, channel: &str, answer: Vec<Bytes>) {
+        let mut answer = answer;
+        let last = answer.pop();
+        for frame in answer {
+            // The subscription is pending: nothing else reaches the outbox for it meanwhile.
+            let _ = self.outbox.push(frame);
+        }
+        self.hub
+            .shared
+            .registry
+            .activate(channel, &self.id, last, None);
     }
 
     /// Leaves a verbatim channel; releases the broker subscription when it was the channel's

@@ -15,4 +15,5 @@ mod recovery;
 mod survey;
 mod timers;
 mod transports;
+mod verbatim;
 mod watch;

@@ -373,13 +373,16 @@ impl PusherSocket {
         let Some(mut live) = self.live.take() else {
             return;
         };
-        let answer = self.register(&mut live, &channel, member).await;
-        if let Some(Action::Send(frame)) = answer {
-            self.send(frame);
+        if let Some(Action::Send(refusal)) = self.register(&mut live, &channel, member).await {
+            self.send(refusal);
         }
         self.live = Some(live);
     }
 
+    /// Registers the subscription pending, takes what it holds, and activates it with its
+    /// answer, so no event of the channel reaches the client before the answer and none is
+    /// lost in between (joins and leaves after the members were read come as events). A
+    /// refusal comes back instead, to be sent as it is.
     async fn register(
         &self,
         live: &mut Live,
@@ -405,28 +408,54 @@ impl PusherSocket {
         if let Err(err) = self.client.subscribe(&key).await {
             return self.failed(live, channel, &err.to_string());
         }
-        let Some(member) = member else {
-            let held = self.count_in(live, &app, &key, channel).await;
-            live.channels.insert(channel.clone(), held);
-            let answer = live.protocol.subscribed(channel, [], None);
-            if channel.kind().is_cache() {
-                // The answer first, then the last event (or the miss).
-                if let Some(Action::Send(frame)) = answer {
-                    self.send(frame);
-                }
-                self.replay_cache(&app, &key, channel).await;
-                return None;
+        let answer = match member {
+            None => {
+                let held = self.count_in(live, &app, &key, channel).await;
+                live.channels.insert(channel.clone(), held);
+                live.protocol.subscribed(channel, [], None)
             }
-            return answer;
+            Some(member) => match self.join(live, &app, &key, channel, member).await {
+                Ok(answer) => answer,
+                Err(why) => {
+                    self.client.unsubscribe(&key).await;
+                    return self.failed(live, channel, &why);
+                }
+            },
         };
-        if let Err(err) = self
-            .client
-            .add_presence(&key, &member.user_id, info_of(&member))
-            .await
-        {
-            self.client.unsubscribe(&key).await;
-            return self.failed(live, channel, &err.to_string());
+        let mut frames = Vec::with_capacity(2);
+        if let Some(Action::Send(frame)) = answer {
+            frames.push(Bytes::from(frame));
         }
+        if channel.kind().is_cache() {
+            // The answer (and the members) first, then the last event or the miss.
+            frames.push(self.cached(&app, &key, channel).await);
+        }
+        self.client.activate(&key, frames);
+        None
+    }
+
+    /// Adds the connection's member to a presence channel it is subscribed to (pending);
+    /// returns the answer with the members. The members are read *before* this connection's
+    /// entry is added: of two connections of one user joining at once on two nodes, at least
+    /// one then finds the user absent and sends `member_added` (both may; pusher-js counts a
+    /// member once), where reading after adding could let both find the other and send none.
+    async fn join(
+        &self,
+        live: &mut Live,
+        app: &App,
+        key: &str,
+        channel: &Channel,
+        member: PresenceMember,
+    ) -> Result<Option<Action>, String> {
+        let present = self
+            .hub
+            .verbatim_presence(key)
+            .await
+            .map_err(|err| err.to_string())?;
+        self.client
+            .add_presence(key, &member.user_id, info_of(&member))
+            .await
+            .map_err(|err| err.to_string())?;
         let entry = Member {
             user: member.user_id.clone(),
             info: info_of(&member),
@@ -435,14 +464,12 @@ impl PusherSocket {
         live.presence_due
             .get_or_insert_with(|| Instant::now() + self.hub.presence_update_interval());
         live.rearm();
-        let present = self.hub.verbatim_presence(&key).await.unwrap_or_default();
         let listed = members::members(&present);
         let mut list: Vec<(&str, Option<&serde_json::value::RawValue>)> = listed
             .iter()
             .map(|(id, info)| (*id, info.as_deref()))
             .collect();
         if !list.iter().any(|(id, _)| *id == member.user_id) {
-            // Not read back yet (a replica's lag): the member is there all the same.
             list.push((&member.user_id, member.user_info.as_deref()));
         }
         let answer = live
@@ -450,21 +477,13 @@ impl PusherSocket {
             .subscribed(channel, list, Some(member.user_id.clone()));
         if !members::present_elsewhere(&present, &member.user_id, self.client.id()) {
             let frame = server::member_added(channel, &member.user_id, member.user_info.as_deref());
-            self.publish_quietly(&key, frame).await;
+            self.publish_quietly(key, frame).await;
             app.webhooks.send(WebhookEvent::MemberAdded {
                 channel: channel.to_string(),
-                user_id: member.user_id.clone(),
+                user_id: member.user_id,
             });
         }
-        if channel.kind().is_cache() {
-            // presence-cache-: the members first, then the last event (or the miss).
-            if let Some(Action::Send(frame)) = answer {
-                self.send(frame);
-            }
-            self.replay_cache(&app, &key, channel).await;
-            return None;
-        }
-        answer
+        Ok(answer)
     }
 
     /// The subscription could not be registered: `pusher:subscription_error` 500.
@@ -478,20 +497,17 @@ impl PusherSocket {
         )
     }
 
-    /// Sends a cache channel's last event, or `pusher:cache_miss` (and its webhook).
-    async fn replay_cache(&self, app: &App, key: &str, channel: &Channel) {
+    /// A cache channel's last event, or `pusher:cache_miss` (and its webhook).
+    async fn cached(&self, app: &App, key: &str, channel: &Channel) -> Bytes {
         match self.hub.verbatim_last(key).await {
-            Ok(Some(frame)) => {
-                let _ = self.client.outbox().push(frame);
-                return;
-            }
+            Ok(Some(frame)) => return frame,
             Ok(None) => {}
             Err(err) => tracing::warn!(%channel, %err, "cache channel read failed"),
         }
-        self.send(server::cache_miss(channel));
         app.webhooks.send(WebhookEvent::CacheMiss {
             channel: channel.to_string(),
         });
+        Bytes::from(server::cache_miss(channel))
     }
 
     /// Leaves a registered channel: the hub subscription, the presence entry and, when it
