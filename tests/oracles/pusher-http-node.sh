@@ -20,52 +20,24 @@ set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 repo=$(cd "$here/../.." && pwd)
 
-die() { echo "pusher-http-node.sh: $*" >&2; exit 2; }
+oracle=pusher-http-node.sh
+# shellcheck source=common.sh
+source "$here/common.sh"
 
-if [[ -z "${PUSHER_HTTP_NODE_GIT:-}" ]]; then
-  die "PUSHER_HTTP_NODE_GIT is not set. Point it at a git clone of
-https://github.com/pusher/pusher-http-node (bare or not), e.g.:
-  git clone --bare https://github.com/pusher/pusher-http-node ~/src/pusher-http-node.git
-  PUSHER_HTTP_NODE_GIT=~/src/pusher-http-node.git $0"
-fi
-git --git-dir="$PUSHER_HTTP_NODE_GIT" rev-parse --verify -q HEAD >/dev/null 2>&1 \
-  || { git -C "$PUSHER_HTTP_NODE_GIT" rev-parse --git-dir >/dev/null 2>&1 \
-         && PUSHER_HTTP_NODE_GIT=$(git -C "$PUSHER_HTTP_NODE_GIT" rev-parse --absolute-git-dir); } \
-  || die "PUSHER_HTTP_NODE_GIT=$PUSHER_HTTP_NODE_GIT is not a git directory"
-
-if [[ -z "${HERALD_BIN:-}" ]]; then
-  for c in "${CARGO_TARGET_DIR:-$repo/target}/debug/herald" "$repo/target/debug/herald"; do
-    [[ -x "$c" ]] && { HERALD_BIN=$c; break; }
-  done
-fi
-[[ -n "${HERALD_BIN:-}" && -x "$HERALD_BIN" ]] || die "no herald binary; build it or set HERALD_BIN"
-command -v node >/dev/null || die "node is required"
-command -v npm >/dev/null || die "npm is required"
-command -v curl >/dev/null || die "curl is required"
+oracle_git PUSHER_HTTP_NODE_GIT https://github.com/pusher/pusher-http-node
+find_herald
+require node npm curl
 
 ref=${PUSHER_HTTP_NODE_REF:-HEAD}
-commit=$(git --git-dir="$PUSHER_HTTP_NODE_GIT" rev-parse --verify "$ref^{commit}") \
-  || die "no commit $ref in $PUSHER_HTTP_NODE_GIT"
-describe=$(git --git-dir="$PUSHER_HTTP_NODE_GIT" describe --tags "$commit" 2>/dev/null || echo "${commit:0:10}")
+oracle_commit "$PUSHER_HTTP_NODE_GIT" "$ref"
 echo "pusher-http-node: $ref = $commit ($describe)"
 echo "herald:           $HERALD_BIN (repo HEAD $(git -C "$repo" rev-parse --short HEAD 2>/dev/null || echo '?'))"
+oracle_workdir "pusher-http-node-${commit:0:12}"
 
-cache=${HERALD_ORACLES_DIR:-$HOME/.cache/herald-oracles}
-work=$cache/pusher-http-node-${commit:0:12}
-case "$work/" in "$repo"/*) die "the work directory must be outside the repository ($work)";; esac
-mkdir -p "$work"
-
-# --- processes we start, killed by PID on exit -----------------------------------------
-pids=()
+# --- processes we start, killed by PID on exit -------------------------------------------
 cleanup() {
   local rc=$?
-  for pid in "${pids[@]}"; do
-    kill "$pid" 2>/dev/null || true
-  done
-  for pid in "${pids[@]}"; do
-    for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-    kill -9 "$pid" 2>/dev/null || true
-  done
+  kill_started
   exit "$rc"
 }
 trap cleanup EXIT
@@ -87,20 +59,6 @@ rm -rf "$work/lib" "$work/tests"
 git --git-dir="$PUSHER_HTTP_NODE_GIT" archive "$commit" package.json package-lock.json lib tests \
   | tar x -C "$work"
 
-# replace FILE OLD NEW: exact, literal replacement that must match once.
-replace() {
-  node -e '
-    const fs = require("fs");
-    const [file, from, to] = process.argv.slice(1);
-    const text = fs.readFileSync(file, "utf8");
-    const n = text.split(from).length - 1;
-    if (n !== 1) {
-      console.error(`patch failed: ${file}: expected 1 match of ${JSON.stringify(from)}, found ${n}`);
-      process.exit(1);
-    }
-    fs.writeFileSync(file, text.replace(from, to));
-  ' "$1" "$2" "$3"
-}
 # tests/remote/pusher/proxy.js runs its own CONNECT proxy (tests/helpers/http_proxy.js) on
 # *:8321: move it to a free loopback port.
 replace "$work/tests/helpers/http_proxy.js" 'listen(8321, callback)' "listen($proxy_port, \"127.0.0.1\", callback)"

@@ -19,28 +19,13 @@ set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 repo=$(cd "$here/../.." && pwd)
 
-die() { echo "pusher-js.sh: $*" >&2; exit 2; }
+oracle=pusher-js.sh
+# shellcheck source=common.sh
+source "$here/common.sh"
 
-if [[ -z "${PUSHER_JS_GIT:-}" ]]; then
-  die "PUSHER_JS_GIT is not set. Point it at a git clone of https://github.com/pusher/pusher-js
-(bare or not), e.g.:  git clone --bare https://github.com/pusher/pusher-js ~/src/pusher-js.git
-                      PUSHER_JS_GIT=~/src/pusher-js.git $0"
-fi
-git --git-dir="$PUSHER_JS_GIT" rev-parse --verify -q HEAD >/dev/null 2>&1 \
-  || { git -C "$PUSHER_JS_GIT" rev-parse --git-dir >/dev/null 2>&1 \
-         && PUSHER_JS_GIT=$(git -C "$PUSHER_JS_GIT" rev-parse --absolute-git-dir); } \
-  || die "PUSHER_JS_GIT=$PUSHER_JS_GIT is not a git directory"
-
-if [[ -z "${HERALD_BIN:-}" ]]; then
-  for c in "${CARGO_TARGET_DIR:-$repo/target}/debug/herald" "$repo/target/debug/herald"; do
-    [[ -x "$c" ]] && { HERALD_BIN=$c; break; }
-  done
-fi
-[[ -n "${HERALD_BIN:-}" && -x "$HERALD_BIN" ]] || die "no herald binary; build it or set HERALD_BIN"
-command -v node >/dev/null || die "node is required"
-command -v npm >/dev/null || die "npm is required"
-command -v make >/dev/null || die "make is required"
-command -v curl >/dev/null || die "curl is required"
+oracle_git PUSHER_JS_GIT https://github.com/pusher/pusher-js
+find_herald
+require node npm make curl
 
 if [[ -z "${PUSHER_JS_REF:-}" ]]; then
   if git --git-dir="$PUSHER_JS_GIT" rev-parse -q --verify 'v8.6.0^{commit}' >/dev/null; then
@@ -49,28 +34,16 @@ if [[ -z "${PUSHER_JS_REF:-}" ]]; then
     PUSHER_JS_REF=HEAD
   fi
 fi
-commit=$(git --git-dir="$PUSHER_JS_GIT" rev-parse --verify "$PUSHER_JS_REF^{commit}") \
-  || die "no commit $PUSHER_JS_REF in $PUSHER_JS_GIT"
-describe=$(git --git-dir="$PUSHER_JS_GIT" describe --tags "$commit" 2>/dev/null || echo "${commit:0:10}")
+oracle_commit "$PUSHER_JS_GIT" "$PUSHER_JS_REF"
 echo "pusher-js: $PUSHER_JS_REF = $commit ($describe)"
 echo "herald:    $HERALD_BIN (repo HEAD $(git -C "$repo" rev-parse --short HEAD 2>/dev/null || echo '?'))"
 
-cache=${HERALD_ORACLES_DIR:-$HOME/.cache/herald-oracles}
-work=$cache/pusher-js-${commit:0:12}
-case "$work/" in "$repo"/*) die "the work directory must be outside the repository ($work)";; esac
-mkdir -p "$work"
+oracle_workdir "pusher-js-${commit:0:12}"
 
 # --- processes we start, killed by PID on exit -----------------------------------------
-pids=()
 cleanup() {
   local rc=$?
-  for pid in "${pids[@]}"; do
-    kill "$pid" 2>/dev/null || true
-  done
-  for pid in "${pids[@]}"; do
-    for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-    kill -9 "$pid" 2>/dev/null || true
-  done
+  kill_started
   exit "$rc"
 }
 trap cleanup EXIT
@@ -94,20 +67,6 @@ git --git-dir="$PUSHER_JS_GIT" archive "$commit" \
   Makefile package.json tsconfig.json src spec webpack integration_tests_server \
   | tar x -C "$work"
 
-# replace FILE OLD NEW [COUNT]: exact, literal replacement that must match COUNT times (default 1).
-replace() {
-  node -e '
-    const fs = require("fs");
-    const [file, from, to, count] = process.argv.slice(1);
-    const text = fs.readFileSync(file, "utf8");
-    const n = text.split(from).length - 1;
-    if (n !== Number(count)) {
-      console.error(`patch failed: ${file}: expected ${count} match(es) of ${JSON.stringify(from)}, found ${n}`);
-      process.exit(1);
-    }
-    fs.writeFileSync(file, text.split(from).join(to));
-  ' "$1" "$2" "$3" "${4:-1}"
-}
 
 spec=$work/spec/javascripts
 ws_opts="wsHost: \"127.0.0.1\", wsPort: $herald_port, wssPort: $herald_port"

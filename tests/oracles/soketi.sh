@@ -36,41 +36,19 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 repo=$(cd "$here/../.." && pwd)
 ours=$here/soketi
 
-die() { echo "soketi.sh: $*" >&2; exit 2; }
+oracle=soketi.sh
+# shellcheck source=common.sh
+source "$here/common.sh"
 
-if [[ -z "${SOKETI_GIT:-}" ]]; then
-  die "SOKETI_GIT is not set. Point it at a git clone of https://github.com/soketi/soketi
-(bare or not), e.g.:
-  git clone --bare https://github.com/soketi/soketi ~/src/soketi.git
-  SOKETI_GIT=~/src/soketi.git $0"
-fi
-git --git-dir="$SOKETI_GIT" rev-parse --verify -q HEAD >/dev/null 2>&1 \
-  || { git -C "$SOKETI_GIT" rev-parse --git-dir >/dev/null 2>&1 \
-         && SOKETI_GIT=$(git -C "$SOKETI_GIT" rev-parse --absolute-git-dir); } \
-  || die "SOKETI_GIT=$SOKETI_GIT is not a git directory"
-
-if [[ -z "${HERALD_BIN:-}" ]]; then
-  for c in "${CARGO_TARGET_DIR:-$repo/target}/debug/herald" "$repo/target/debug/herald"; do
-    [[ -x "$c" ]] && { HERALD_BIN=$c; break; }
-  done
-fi
-[[ -n "${HERALD_BIN:-}" && -x "$HERALD_BIN" ]] || die "no herald binary; build it or set HERALD_BIN"
-HERALD_BIN=$(cd "$(dirname "$HERALD_BIN")" && pwd)/$(basename "$HERALD_BIN")
-command -v node >/dev/null || die "node is required"
-command -v npm >/dev/null || die "npm is required"
+oracle_git SOKETI_GIT https://github.com/soketi/soketi
+find_herald
+require node npm
 
 ref=${SOKETI_REF:-HEAD}
-commit=$(git --git-dir="$SOKETI_GIT" rev-parse --verify "$ref^{commit}") \
-  || die "no commit $ref in $SOKETI_GIT"
-describe=$(git --git-dir="$SOKETI_GIT" describe --tags "$commit" 2>/dev/null || echo "${commit:0:10}")
+oracle_commit "$SOKETI_GIT" "$ref"
 echo "soketi: $ref = $commit ($describe)"
 echo "herald: $HERALD_BIN (repo HEAD $(git -C "$repo" rev-parse --short HEAD 2>/dev/null || echo '?'))"
-
-cache=${HERALD_ORACLES_DIR:-$HOME/.cache/herald-oracles}
-work=$cache/soketi-${commit:0:12}
-case "$work/" in "$repo"/*) die "the work directory must be outside the repository ($work)";; esac
-mkdir -p "$work"
-work=$(cd "$work" && pwd)
+oracle_workdir "soketi-${commit:0:12}"
 
 # --- the hard-coded ports must be free -------------------------------------------------------
 busy=$(node -e '
@@ -84,7 +62,6 @@ busy=$(node -e '
 [[ -z "$busy" ]] || die "port(s) $busy in use: soketi's tests hard-code 6001, 6002 and 3001 (stop whatever listens there)"
 
 # --- processes we start, killed by PID on exit ------------------------------------------------
-pids=()
 pidfile=$work/herald.pids
 : > "$pidfile"
 cleanup() {
@@ -97,13 +74,7 @@ cleanup() {
       kill -9 "$pid" 2>/dev/null || true
     fi
   done < "$pidfile"
-  for pid in "${pids[@]}"; do
-    kill "$pid" 2>/dev/null || true
-  done
-  for pid in "${pids[@]}"; do
-    for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-    kill -9 "$pid" 2>/dev/null || true
-  done
+  kill_started
   exit "$rc"
 }
 trap cleanup EXIT

@@ -203,6 +203,11 @@ pub struct VerbatimClient {
 }
 
 impl VerbatimClient {
+    /// The node.
+    pub fn hub(&self) -> &Hub {
+        &self.hub
+    }
+
     /// The connection's id.
     pub fn id(&self) -> &str {
         &self.id

@@ -356,34 +356,28 @@ fn routes(
     pusher: Option<Arc<crate::pusher::apps::Apps>>,
 ) -> Router {
     let mut app = Router::new();
+    // `websocket.*`: the SDK's endpoint and the Pusher endpoint (served even when
+    // `websocket.disabled`, which is the SDK's switch).
+    let websocket = WebSocketTransport {
+        hub: hub.clone(),
+        message_size_limit: settings.websocket.message_size_limit,
+        write_timeout: settings.websocket.write_timeout,
+        origins: settings.origins.clone(),
+        compression: settings.websocket.compression,
+        tracker: tracker.clone(),
+    };
+    if let Some(apps) = pusher {
+        let path_prefix = &settings.pusher.path_prefix;
+        app = app.merge(websocket.clone().pusher_router(path_prefix, apps.clone()));
+        app = app.merge(crate::pusher::api::router(hub.clone(), apps));
+    }
     if !settings.websocket.disabled {
-        let transport = WebSocketTransport {
-            hub: hub.clone(),
-            message_size_limit: settings.websocket.message_size_limit,
-            write_timeout: settings.websocket.write_timeout,
-            origins: settings.origins.clone(),
-            compression: settings.websocket.compression,
-            tracker: tracker.clone(),
-        };
         #[cfg(feature = "autobahn")]
         {
             tracing::warn!("built with the autobahn feature: echo route on /autobahn/echo");
-            app = app.merge(transport.clone().echo_router("/autobahn/echo"));
+            app = app.merge(websocket.clone().echo_router("/autobahn/echo"));
         }
-        app = app.merge(transport.router(&settings.websocket.handler_prefix));
-    }
-    if let Some(apps) = pusher {
-        // `websocket.*` sizes and compression apply; `websocket.disabled` is the SDK's.
-        let transport = WebSocketTransport {
-            hub: hub.clone(),
-            message_size_limit: settings.websocket.message_size_limit,
-            write_timeout: settings.websocket.write_timeout,
-            origins: settings.origins.clone(),
-            compression: settings.websocket.compression,
-            tracker: tracker.clone(),
-        };
-        app = app.merge(transport.pusher_router(&settings.pusher.path_prefix, apps.clone()));
-        app = app.merge(crate::pusher::api::router(hub.clone(), apps));
+        app = app.merge(websocket.router(&settings.websocket.handler_prefix));
     }
     let uni = &settings.transports.uni_websocket;
     if uni.enabled {

@@ -9,12 +9,13 @@
 //! 404. Events go through the hub like the WebSocket's client events, so they reach the
 //! app's clients on every node.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::{Path, Query, State};
-use axum::http::{Method, StatusCode, Uri, header};
+use axum::extract::{FromRequest, FromRequestParts, Path, Query, RawPathParams, Request, State};
+use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use herald_hub::{Disconnect, Hub, Target, VerbatimPublish};
@@ -25,8 +26,6 @@ use serde_json::{Map, Value, json};
 
 use super::apps::{App, Apps};
 use super::{CACHE_TTL, members};
-
-type Params = Query<Vec<(String, String)>>;
 
 #[derive(Clone)]
 struct ApiState {
@@ -83,90 +82,111 @@ fn ok(body: Value) -> Response {
         .into_response()
 }
 
-/// The app `id` names, once the request's signature is checked.
-fn authenticate(state: &ApiState, id: &str, request: ApiRequest<'_>) -> Result<Arc<App>, Refused> {
-    let app = state
-        .apps
-        .by_id(id)
-        .ok_or_else(|| Refused(StatusCode::NOT_FOUND, format!("unknown app {id:?}")))?;
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
-    api_auth::verify(&request, &app.settings.key, &app.settings.secret, now).map_err(|err| {
-        tracing::info!(app = %id, path = request.path, %err, "pusher api request refused");
-        Refused(StatusCode::UNAUTHORIZED, err.to_string())
-    })?;
-    if !app.settings.enabled {
-        return Err(Refused(StatusCode::FORBIDDEN, "app disabled".to_owned()));
-    }
-    Ok(app.clone())
-}
-
-fn request<'a>(
-    method: &'a Method,
-    uri: &'a Uri,
-    query: &'a [(String, String)],
-    body: &'a [u8],
-) -> ApiRequest<'a> {
-    ApiRequest {
-        method: method.as_str(),
-        path: uri.path(),
-        query,
-        body,
-    }
-}
-
-async fn events(
-    State(state): State<ApiState>,
-    Path(id): Path<String>,
-    method: Method,
-    uri: Uri,
-    Query(query): Params,
+/// A request whose signature checked out, for the app its path names (`{id}`): what every
+/// handler starts from.
+struct Signed {
+    app: Arc<App>,
+    query: Vec<(String, String)>,
     body: Bytes,
-) -> Result<Response, Refused> {
-    let app = authenticate(&state, &id, request(&method, &uri, &query, &body))?;
-    let trigger = Trigger::parse(&body, app.settings.max_event_size)?;
+}
+
+impl Signed {
+    /// A query parameter.
+    fn param(&self, name: &str) -> Option<&str> {
+        self.query
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+impl FromRequest<ApiState> for Signed {
+    type Rejection = Refused;
+
+    async fn from_request(request: Request, state: &ApiState) -> Result<Self, Refused> {
+        let bad = |why: String| Refused(StatusCode::BAD_REQUEST, why);
+        let (mut parts, body) = request.into_parts();
+        let params = RawPathParams::from_request_parts(&mut parts, state)
+            .await
+            .map_err(|e| bad(e.body_text()))?;
+        let id = params
+            .iter()
+            .find(|(name, _)| *name == "id")
+            .map(|(_, id)| id.to_owned())
+            .ok_or_else(|| bad("no app id in the path".to_owned()))?;
+        let Query(query) = Query::<Vec<(String, String)>>::try_from_uri(&parts.uri)
+            .map_err(|e| bad(e.body_text()))?;
+        let (method, path) = (parts.method.clone(), parts.uri.path().to_owned());
+        let body = Bytes::from_request(Request::from_parts(parts, body), state)
+            .await
+            .map_err(|e| Refused(e.status(), e.body_text()))?;
+        let app = state
+            .apps
+            .by_id(&id)
+            .ok_or_else(|| Refused(StatusCode::NOT_FOUND, format!("unknown app {id:?}")))?
+            .clone();
+        let request = ApiRequest {
+            method: method.as_str(),
+            path: &path,
+            query: &query,
+            body: &body,
+        };
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        api_auth::verify(&request, &app.settings.key, &app.settings.secret, now).map_err(
+            |err| {
+                tracing::info!(app = %id, %path, %err, "pusher api request refused");
+                Refused(StatusCode::UNAUTHORIZED, err.to_string())
+            },
+        )?;
+        if !app.settings.enabled {
+            return Err(Refused(StatusCode::FORBIDDEN, "app disabled".to_owned()));
+        }
+        Ok(Self { app, query, body })
+    }
+}
+
+async fn events(State(state): State<ApiState>, signed: Signed) -> Result<Response, Refused> {
+    let app = &signed.app;
+    let trigger = Trigger::parse(&signed.body, app.settings.max_event_size)?;
     for channel in &trigger.channels {
         api::check_info_applies(channel, &trigger.info)?;
     }
-    trigger_event(&state.hub, &app, &trigger).await?;
+    trigger_event(&state.hub, app, &trigger).await?;
     if trigger.info.is_empty() {
         return Ok(ok(json!({})));
     }
+    let counts = Counts::read(&state.hub, app, &trigger.info).await?;
     let mut channels = Map::new();
     for channel in &trigger.channels {
-        let info = attributes(&state.hub, &app, channel, &trigger.info).await?;
+        let info = attributes(&state.hub, app, channel, &trigger.info, &counts).await?;
         channels.insert(channel.to_string(), Value::Object(info));
     }
     Ok(ok(json!({ "channels": channels })))
 }
 
-async fn batch_events(
-    State(state): State<ApiState>,
-    Path(id): Path<String>,
-    method: Method,
-    uri: Uri,
-    Query(query): Params,
-    body: Bytes,
-) -> Result<Response, Refused> {
-    let app = authenticate(&state, &id, request(&method, &uri, &query, &body))?;
-    let batch = Trigger::parse_batch(&body, app.settings.max_event_size)?;
+async fn batch_events(State(state): State<ApiState>, signed: Signed) -> Result<Response, Refused> {
+    let app = &signed.app;
+    let batch = Trigger::parse_batch(&signed.body, app.settings.max_event_size)?;
     for trigger in &batch {
         for channel in &trigger.channels {
             api::check_info_applies(channel, &trigger.info)?;
         }
     }
     for trigger in &batch {
-        trigger_event(&state.hub, &app, trigger).await?;
+        trigger_event(&state.hub, app, trigger).await?;
     }
     if batch.iter().all(|t| t.info.is_empty()) {
         return Ok(ok(json!({})));
     }
+    let asked: Vec<InfoAttribute> = batch.iter().flat_map(|t| t.info.clone()).collect();
+    let counts = Counts::read(&state.hub, app, &asked).await?;
     let mut answers = Vec::with_capacity(batch.len());
     for trigger in &batch {
         let mut info = Map::new();
         if let Some(channel) = trigger.channels.first() {
-            info = attributes(&state.hub, &app, channel, &trigger.info).await?;
+            info = attributes(&state.hub, app, channel, &trigger.info, &counts).await?;
         }
         answers.push(Value::Object(info));
     }
@@ -190,12 +210,41 @@ async fn trigger_event(hub: &Hub, app: &App, trigger: &Trigger) -> Result<(), Re
     Ok(())
 }
 
+/// Subscription counts of the app's channels on every node, read once per request (one
+/// survey of the cluster) when the request asks for them.
+struct Counts(Option<HashMap<String, usize>>);
+
+impl Counts {
+    /// Reads them if `info` asks for `subscription_count`.
+    async fn read(hub: &Hub, app: &App, info: &[InfoAttribute]) -> Result<Self, Refused> {
+        if !info.contains(&InfoAttribute::SubscriptionCount) {
+            return Ok(Self(None));
+        }
+        Self::read_all(hub, app).await
+    }
+
+    async fn read_all(hub: &Hub, app: &App) -> Result<Self, Refused> {
+        let listed = hub.verbatim_channels(app.scope()).await?;
+        Ok(Self(Some(listed.into_iter().collect())))
+    }
+
+    /// The count of a channel key (0 when no node has a subscriber, or none was read).
+    fn of(&self, key: &str) -> usize {
+        self.0
+            .as_ref()
+            .and_then(|counts| counts.get(key))
+            .copied()
+            .unwrap_or(0)
+    }
+}
+
 /// The attributes `info` asks about `channel`.
 async fn attributes(
     hub: &Hub,
     app: &App,
     channel: &Channel,
     info: &[InfoAttribute],
+    counts: &Counts,
 ) -> Result<Map<String, Value>, Refused> {
     let key = app.channel_key(channel);
     let mut out = Map::new();
@@ -206,10 +255,7 @@ async fn attributes(
                 out.insert("user_count".into(), members::count(&present).into());
             }
             InfoAttribute::SubscriptionCount => {
-                out.insert(
-                    "subscription_count".into(),
-                    subscription_count(hub, &key).await?.into(),
-                );
+                out.insert("subscription_count".into(), counts.of(&key).into());
             }
             InfoAttribute::Cache => {
                 if let Some(frame) = hub.verbatim_last(&key).await? {
@@ -219,15 +265,6 @@ async fn attributes(
         }
     }
     Ok(out)
-}
-
-/// Connections subscribed to a channel key on every node.
-async fn subscription_count(hub: &Hub, key: &str) -> Result<usize, Refused> {
-    let channels = hub.verbatim_channels(key).await?;
-    Ok(channels
-        .iter()
-        .find(|(name, _)| name == key)
-        .map_or(0, |(_, count)| *count))
 }
 
 /// `info=cache`'s answer: the cached event's `event` and `data`, and its remaining TTL (the
@@ -241,27 +278,17 @@ fn cached(frame: &[u8]) -> Value {
     })
 }
 
-async fn channels(
-    State(state): State<ApiState>,
-    Path(id): Path<String>,
-    method: Method,
-    uri: Uri,
-    Query(query): Params,
-) -> Result<Response, Refused> {
-    let app = authenticate(&state, &id, request(&method, &uri, &query, &[]))?;
-    let param = |name: &str| {
-        query
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
-    };
-    let prefix = param("filter_by_prefix");
-    let info = api::parse_info(param("info").unwrap_or(""))?;
+async fn channels(State(state): State<ApiState>, signed: Signed) -> Result<Response, Refused> {
+    let app = &signed.app;
+    let prefix = signed.param("filter_by_prefix");
+    let info = api::parse_info(signed.param("info").unwrap_or(""))?;
     api::check_channels_query(prefix, &info)?;
-    let listed = state.hub.verbatim_channels(app.scope()).await?;
+    let counts = Counts::read_all(&state.hub, app).await?;
+    let mut keys: Vec<&String> = counts.0.iter().flat_map(|c| c.keys()).collect();
+    keys.sort_unstable();
     let mut channels = Map::new();
-    for (key, _) in listed {
-        let Some(name) = app.channel_of(&key) else {
+    for key in keys {
+        let Some(name) = app.channel_of(key) else {
             continue;
         };
         if prefix.is_some_and(|p| !name.starts_with(p)) {
@@ -270,46 +297,41 @@ async fn channels(
         let Ok(channel) = Channel::parse(name) else {
             continue;
         };
-        let attributes = attributes(&state.hub, &app, &channel, &info).await?;
+        let attributes = attributes(&state.hub, app, &channel, &info, &counts).await?;
         channels.insert(name.to_owned(), Value::Object(attributes));
     }
     Ok(ok(json!({ "channels": channels })))
 }
 
+/// The channel a path's `{name}` names (400 for an invalid name).
+fn named(name: &str) -> Result<Channel, Refused> {
+    Channel::parse(name).map_err(|e| Refused(StatusCode::BAD_REQUEST, e.to_string()))
+}
+
 async fn channel(
     State(state): State<ApiState>,
-    Path((id, name)): Path<(String, String)>,
-    method: Method,
-    uri: Uri,
-    Query(query): Params,
+    Path((_, name)): Path<(String, String)>,
+    signed: Signed,
 ) -> Result<Response, Refused> {
-    let app = authenticate(&state, &id, request(&method, &uri, &query, &[]))?;
-    let channel =
-        Channel::parse(&name).map_err(|e| Refused(StatusCode::BAD_REQUEST, e.to_string()))?;
-    let param = |name: &str| {
-        query
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
-    };
-    let info = api::parse_info(param("info").unwrap_or(""))?;
+    let app = &signed.app;
+    let channel = named(&name)?;
+    let info = api::parse_info(signed.param("info").unwrap_or(""))?;
     api::check_info_applies(&channel, &info)?;
-    let count = subscription_count(&state.hub, &app.channel_key(&channel)).await?;
-    let mut body = attributes(&state.hub, &app, &channel, &info).await?;
-    body.insert("occupied".into(), (count > 0).into());
+    // `occupied` needs the count whatever `info` asks.
+    let counts = Counts::read_all(&state.hub, app).await?;
+    let mut body = attributes(&state.hub, app, &channel, &info, &counts).await?;
+    let occupied = counts.of(&app.channel_key(&channel)) > 0;
+    body.insert("occupied".into(), occupied.into());
     Ok(ok(Value::Object(body)))
 }
 
 async fn users(
     State(state): State<ApiState>,
-    Path((id, name)): Path<(String, String)>,
-    method: Method,
-    uri: Uri,
-    Query(query): Params,
+    Path((_, name)): Path<(String, String)>,
+    signed: Signed,
 ) -> Result<Response, Refused> {
-    let app = authenticate(&state, &id, request(&method, &uri, &query, &[]))?;
-    let channel =
-        Channel::parse(&name).map_err(|e| Refused(StatusCode::BAD_REQUEST, e.to_string()))?;
+    let app = &signed.app;
+    let channel = named(&name)?;
     if !matches!(channel.kind(), ChannelKind::Presence { .. }) {
         return Err(Refused(
             StatusCode::BAD_REQUEST,
@@ -329,15 +351,11 @@ async fn users(
 
 async fn terminate_connections(
     State(state): State<ApiState>,
-    Path((id, user)): Path<(String, String)>,
-    method: Method,
-    uri: Uri,
-    Query(query): Params,
-    body: Bytes,
+    Path((_, user)): Path<(String, String)>,
+    signed: Signed,
 ) -> Result<Response, Refused> {
-    let app = authenticate(&state, &id, request(&method, &uri, &query, &body))?;
     let target = Target {
-        user: app.user_key(&user),
+        user: signed.app.user_key(&user),
         ..Default::default()
     };
     let disconnect = Disconnect {

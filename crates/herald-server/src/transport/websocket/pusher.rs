@@ -124,7 +124,7 @@ pub(super) struct Params {
 
 /// A Pusher connection's handler.
 pub(super) struct PusherSocket {
-    hub: Hub,
+    /// The connection's handle on the node (and, through it, the node).
     client: VerbatimClient,
     /// `None` for a refused connection (its outbox is closed already).
     live: Option<Box<Live>>,
@@ -185,11 +185,7 @@ impl Handler for PusherSocket {
             Ok(app) => app,
             Err(refused) => {
                 client.outbox().close(refused);
-                return Self {
-                    hub: hub.clone(),
-                    client,
-                    live: None,
-                };
+                return Self { client, live: None };
             }
         };
         let now = Instant::now();
@@ -203,7 +199,6 @@ impl Handler for PusherSocket {
             client.outbox().close(refused);
         }
         Self {
-            hub: hub.clone(),
             client,
             live: Some(Box::new(Live {
                 app,
@@ -336,7 +331,8 @@ impl PusherSocket {
                     keep: channel.kind().is_cache().then_some((1, CACHE_TTL)),
                 };
                 if let Err(err) = self
-                    .hub
+                    .client
+                    .hub()
                     .publish_verbatim(&key, Bytes::from(frame), options)
                     .await
                 {
@@ -392,7 +388,7 @@ impl PusherSocket {
         let app = live.app.app.clone();
         let key = app.channel_key(channel);
         if let Some(member) = &member {
-            let present = match self.hub.verbatim_presence(&key).await {
+            let present = match self.client.hub().verbatim_presence(&key).await {
                 Ok(present) => present,
                 Err(err) => return self.failed(live, channel, &err.to_string()),
             };
@@ -448,7 +444,8 @@ impl PusherSocket {
         member: PresenceMember,
     ) -> Result<Option<Action>, String> {
         let present = self
-            .hub
+            .client
+            .hub()
             .verbatim_presence(key)
             .await
             .map_err(|err| err.to_string())?;
@@ -462,7 +459,7 @@ impl PusherSocket {
         };
         live.channels.insert(channel.clone(), Held::Member(entry));
         live.presence_due
-            .get_or_insert_with(|| Instant::now() + self.hub.presence_update_interval());
+            .get_or_insert_with(|| Instant::now() + self.client.hub().presence_update_interval());
         live.rearm();
         let listed = members::members(&present);
         let mut list: Vec<(&str, Option<&serde_json::value::RawValue>)> = listed
@@ -499,7 +496,7 @@ impl PusherSocket {
 
     /// A cache channel's last event, or `pusher:cache_miss` (and its webhook).
     async fn cached(&self, app: &App, key: &str, channel: &Channel) -> Bytes {
-        match self.hub.verbatim_last(key).await {
+        match self.client.hub().verbatim_last(key).await {
             Ok(Some(frame)) => return frame,
             Ok(None) => {}
             Err(err) => tracing::warn!(%channel, %err, "cache channel read failed"),
@@ -521,7 +518,7 @@ impl PusherSocket {
                 if let Err(err) = self.client.remove_presence(&count_key(&key), "").await {
                     tracing::warn!(%channel, %err, "count entry not removed; it expires");
                 }
-                app.counting.changed(&self.hub, app, channel);
+                app.counting.changed(self.client.hub(), app, channel);
                 return;
             }
             Held::Member(Member { user, .. }) => user,
@@ -529,7 +526,7 @@ impl PusherSocket {
         if let Err(err) = self.client.remove_presence(&key, user).await {
             tracing::warn!(%channel, %err, "presence entry not removed; it expires");
         }
-        match self.hub.verbatim_presence(&key).await {
+        match self.client.hub().verbatim_presence(&key).await {
             Ok(present) if members::present_elsewhere(&present, user, self.client.id()) => {}
             Ok(_) => {
                 let frame = server::member_removed(channel, user);
@@ -551,7 +548,8 @@ impl PusherSocket {
             keep: None,
         };
         if let Err(err) = self
-            .hub
+            .client
+            .hub()
             .publish_verbatim(key, Bytes::from(frame), options)
             .await
         {
@@ -572,7 +570,7 @@ impl PusherSocket {
                 .channels
                 .values()
                 .any(Held::holds_entry)
-                .then(|| now + self.hub.presence_update_interval());
+                .then(|| now + self.client.hub().presence_update_interval());
         }
         let silent_since = live.last_heard + live.activity_timeout;
         let flow = if live.ping_sent && now >= silent_since + PONG_WAIT {
@@ -635,9 +633,9 @@ impl PusherSocket {
             return Held::Nothing;
         }
         live.presence_due
-            .get_or_insert_with(|| Instant::now() + self.hub.presence_update_interval());
+            .get_or_insert_with(|| Instant::now() + self.client.hub().presence_update_interval());
         live.rearm();
-        app.counting.changed(&self.hub, app, channel);
+        app.counting.changed(self.client.hub(), app, channel);
         Held::Count
     }
 }
