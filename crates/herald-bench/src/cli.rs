@@ -70,6 +70,25 @@ pub struct FloorArgs {
     /// Payload bytes per frame (the frame adds a 2- or 4-byte header).
     #[arg(long, default_value_t = 128)]
     pub payload: usize,
+    /// How the receiving ends read: `spinning` (one thread polls every socket, so a write
+    /// never has a reader to wake) or `waiting` (one task per socket on a tokio runtime, as a
+    /// real client and herald-bench's own clients read: a write wakes the reader's epoll).
+    #[arg(long, value_enum, default_value = "spinning")]
+    pub readers: FloorReaders,
+    /// Rounds per second: the writes of a round go back to back, then the writer sleeps until
+    /// the next round is due, as a fan-out of `rate` publications a second does. `0`
+    /// (default): every round back to back, the kernel's best case (hot caches).
+    #[arg(long, default_value_t = 0.0)]
+    pub rate: f64,
+}
+
+/// How the floor's receiving ends read (see [`FloorArgs::readers`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum FloorReaders {
+    /// A thread polls every socket without ever sleeping.
+    Spinning,
+    /// One task per socket, waiting in epoll between reads.
+    Waiting,
 }
 
 /// Options every workload shares.

@@ -38,11 +38,13 @@ fn main() -> ExitCode {
 
 async fn floor(args: FloorArgs) -> anyhow::Result<()> {
     let connections = args.connections;
+    let readers = format!("{:?}", args.readers).to_lowercase();
     let report = tokio::task::spawn_blocking(move || herald_bench::workload::floor::run(&args))
         .await
         .context("the floor thread panicked")??;
     println!(
-        "floor: {} writes of one frame to {connections} loopback connections\n  \
+        "floor: {} writes of one frame to {connections} loopback connections ({readers} \
+         readers)\n  \
          writer CPU                       {:.2} s ({:.2} s wall)\n  \
          writes per writer CPU-second     {:.0}",
         report.writes,

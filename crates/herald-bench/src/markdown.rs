@@ -21,10 +21,11 @@ pub fn render(reports: &[Report], quick: bool, notes: &[String]) -> String {
     out.push_str(
         "Produced by `bench/run`, which builds release binaries, starts each server on a free \
          port, runs `herald-bench` against it and writes this file. Servers: **Herald** \
-         (Centrifugo protocol v2, JSON, JWT connect + subscribe) and the reference **Socket.IO \
+         (Centrifugo protocol v2, JSON and Protobuf clients, JWT connect + subscribe) and \
+         the reference **Socket.IO \
          4** server in `bench/peers/socketio` (no authentication, `subscribe` event joins a \
          room). Latency is end-to-end from each message's *scheduled* send time (open loop), so \
-         stalls are not hidden. Ratios are Herald / Socket.IO.\n\n",
+         stalls are not hidden. Ratios are Herald (JSON) / Socket.IO.\n\n",
     );
     for note in notes {
         let _ = writeln!(out, "- {note}");

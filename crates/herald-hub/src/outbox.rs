@@ -14,11 +14,14 @@
 //! bytes, and a poll-based wait (`poll_drain`, `poll_attention`) keeps no future in the
 //! connection task's state. A waker is taken when it is woken, so a burst of pushes before
 //! the writer runs wakes it once.
+//!
+//! While the writer is idle it may lend its socket to the outbox, and a push then writes
+//! straight to it instead of queueing and waking anyone ([`direct`]).
 
 use std::collections::VecDeque;
 use std::future::poll_fn;
 use std::net::IpAddr;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Waker};
 
 use bytes::Bytes;
@@ -26,6 +29,10 @@ use herald_proto::{DisconnectCode, Protocol};
 
 use crate::Disconnect;
 use crate::session::Control;
+
+mod direct;
+
+pub use direct::{Direct, DirectSink};
 
 /// Most control commands queued for one session.
 pub(crate) const CONTROL_CAPACITY: usize = 64;
@@ -49,7 +56,8 @@ enum Framing {
 #[derive(Debug)]
 pub struct Outbox {
     protocol: Protocol,
-    max_bytes: usize,
+    /// `client.queue_max_size`; a `u32` (4 GiB), as every connection carries it.
+    max_bytes: u32,
     /// What the queued messages are (see [`Framing`]).
     framing: Framing,
     // std Mutex: held only to push or swap the queue, never across an await.
@@ -62,7 +70,12 @@ struct State {
     bytes: usize,
     /// Boxed: set once, at the end, and every idle connection carries the field.
     close: Option<Box<Disconnect>>,
-    controls: VecDeque<Box<Control>>,
+    /// Boxed: rare, and every idle connection carries the field (8 bytes instead of 32).
+    #[allow(
+        clippy::box_collection,
+        reason = "the box is the point: 8 bytes while empty"
+    )]
+    controls: Option<Box<VecDeque<Control>>>,
     /// The writer (the only one draining), waiting for something to write.
     writer: Option<Waker>,
     /// The session, waiting for a close or a control command.
@@ -71,7 +84,19 @@ struct State {
     peer: Peer,
     /// The connection's info (token `info`, proxy or refresh), kept here rather than in the
     /// session so the connections API can read it; the session reads it for client infos.
-    info: Bytes,
+    /// Boxed: most connections have none, and every idle connection carries the field.
+    info: Option<Box<Bytes>>,
+    /// The writer's socket while the writer is idle and the queue empty ([`direct`]).
+    lent: Option<Arc<dyn DirectSink>>,
+    /// The queue's first entry is the unwritten rest of a frame a direct write began: raw
+    /// bytes that [`Outbox::reclaim`] hands back, which must leave before anything else.
+    unsent_first: bool,
+    /// The writer is collecting messages for `client.write_delay` ([`Outbox::poll_batch`]):
+    /// a push does not wake it, only a close or an urgent reply does.
+    collecting: bool,
+    /// A reply that does not wait for `client.write_delay` is queued
+    /// ([`Outbox::push_reply`]).
+    urgent: bool,
 }
 
 /// What the connections API shows about a connection that only the transport knows. Kept to
@@ -115,12 +140,25 @@ impl State {
     }
 
     fn pop_control(&mut self) -> Option<Box<Control>> {
-        let control = self.controls.pop_front();
-        if self.controls.is_empty() {
+        let controls = self.controls.as_mut()?;
+        let control = controls.pop_front().map(Box::new);
+        if controls.is_empty() {
             // Give the allocation back: commands are rare.
-            self.controls = VecDeque::new();
+            self.controls = None;
         }
         control
+    }
+
+    /// Drops the queued messages, but not the rest of a frame already begun on the wire:
+    /// cutting a frame short would garble whatever follows it.
+    fn clear_queue(&mut self) {
+        let unsent = self.unsent_first.then(|| self.queue.pop_front()).flatten();
+        self.queue.clear();
+        self.bytes = 0;
+        if let Some(unsent) = unsent {
+            self.bytes = unsent.len();
+            self.queue.push_back(unsent);
+        }
     }
 
     /// Both waiters: a close concerns the writer and the session.
@@ -156,6 +194,19 @@ pub enum Drained {
     Close(Vec<Bytes>, Disconnect),
 }
 
+/// What a writer that delays its writes (`client.write_delay`) does next; see
+/// [`Outbox::poll_batch`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Batch {
+    /// Nothing is queued; the next push wakes the writer.
+    Empty,
+    /// Messages are queued: keep collecting until the delay is over. Only a close or an urgent
+    /// reply wakes the writer meanwhile.
+    Collect,
+    /// Write now: the queue is closed, holds an urgent reply, or holds a full frame.
+    Now,
+}
+
 /// The queue is closed (overflow or disconnect): the message was not queued.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Closed;
@@ -165,7 +216,7 @@ impl Outbox {
     pub fn new(protocol: Protocol, max_bytes: usize) -> Self {
         Self {
             protocol,
-            max_bytes,
+            max_bytes: u32::try_from(max_bytes).unwrap_or(u32::MAX),
             framing: Framing::Replies,
             state: Mutex::new(State::default()),
         }
@@ -202,7 +253,7 @@ impl Outbox {
 
     /// The byte bound of the queue.
     pub fn max_bytes(&self) -> usize {
-        self.max_bytes
+        usize::try_from(self.max_bytes).unwrap_or(usize::MAX)
     }
 
     /// Records the connection's remote address (shown by the connections API).
@@ -227,12 +278,12 @@ impl Outbox {
 
     /// The connection's info.
     pub(crate) fn info(&self) -> Bytes {
-        self.lock().info.clone()
+        self.lock().info.as_deref().cloned().unwrap_or_default()
     }
 
     /// Replaces the connection's info.
     pub(crate) fn set_info(&self, info: Bytes) {
-        self.lock().info = info;
+        self.lock().info = (!info.is_empty()).then(|| Box::new(info));
     }
 
     /// What the connections API shows about this connection.
@@ -246,12 +297,29 @@ impl Outbox {
                 .unwrap_or("unknown"),
             ip: state.peer.ip,
             connected_at: state.peer.connected_at,
-            info: state.info.clone(),
+            info: state.info.as_deref().cloned().unwrap_or_default(),
         }
     }
 
     /// Queues one encoded message. Past the byte bound the connection is closed with 3008.
     pub fn push(&self, message: Bytes) -> Result<(), Closed> {
+        self.push_as(message, false, true)
+    }
+
+    /// Queues the reply to a command so that it does not wait for `client.write_delay`
+    /// (`client.reply_without_queue`): it leaves at once, after what is queued before it.
+    pub fn push_reply(&self, message: Bytes) -> Result<(), Closed> {
+        self.push_as(message, true, true)
+    }
+
+    /// Queues a fan-out delivery; `direct: false` keeps it off a lent socket even when the
+    /// queue is empty (the channel's pace asks for queueing, see `registry/pace.rs`), which
+    /// ends the loan.
+    pub(crate) fn push_paced(&self, message: Bytes, direct: bool) -> Result<(), Closed> {
+        self.push_as(message, false, direct)
+    }
+
+    fn push_as(&self, message: Bytes, urgent: bool, direct: bool) -> Result<(), Closed> {
         let message = if self.framing == Framing::BarePushes {
             bare_push(self.protocol, message)
         } else {
@@ -261,10 +329,17 @@ impl Outbox {
         if state.close.is_some() {
             return Err(Closed);
         }
-        if state.bytes + message.len() > self.max_bytes && !state.queue.is_empty() {
+        if !direct {
+            // The socket goes back to its task, which writes this message with the rest.
+            state.lent = None;
+        }
+        let message = match Self::write_direct(&mut state, self.binary_frames(), message) {
+            Ok(()) => return Ok(()),
+            Err(message) => message,
+        };
+        if state.bytes + message.len() > self.max_bytes() && !state.queue.is_empty() {
             crate::metrics::count_overflow(crate::metrics::Queue::ClientQueue);
-            state.queue.clear();
-            state.bytes = 0;
+            state.clear_queue();
             state.close = Some(Box::new(DisconnectCode::SLOW.into()));
             let wakers = state.take_both();
             drop(state);
@@ -273,12 +348,83 @@ impl Outbox {
         }
         state.bytes += message.len();
         state.queue.push_back(message);
-        let writer = state.take_writer();
+        state.urgent |= urgent;
+        let writer = match state.collecting && !urgent {
+            true => None,
+            false => state.take_writer(),
+        };
         drop(state);
         if let Some(writer) = writer {
             writer.wake();
         }
         Ok(())
+    }
+
+    /// Writes `message` to the lent socket, if there is one ([`direct`]); gives the message
+    /// back when it is to be queued. A refused or partial write ends the loan and wakes the
+    /// writer; the rest of a partial frame is queued first, marked as such.
+    fn write_direct(state: &mut State, binary: bool, message: Bytes) -> Result<(), Bytes> {
+        let Some(sink) = &state.lent else {
+            return Err(message);
+        };
+        debug_assert!(state.queue.is_empty(), "only an empty queue is lent");
+        let rest = match sink.write_frame(binary, &message) {
+            Direct::Written => return Ok(()),
+            Direct::Refused => None,
+            Direct::Partial(rest) => Some(rest),
+        };
+        state.lent = None;
+        let writer = state.take_writer();
+        let queued = match rest {
+            Some(rest) => {
+                state.bytes += rest.len();
+                state.queue.push_back(rest);
+                state.unsent_first = true;
+                Ok(())
+            }
+            None => Err(message),
+        };
+        // Woken under the lock: this is the rare path, and the writer's poll starts by
+        // taking this lock anyway.
+        if let Some(writer) = writer {
+            writer.wake();
+        }
+        queued
+    }
+
+    /// Lends the writer's idle socket to the outbox: until [`Outbox::reclaim`], pushes write
+    /// straight to it ([`direct`]). Refused (false) while messages are queued or the queue is
+    /// closed: the writer has work to do first.
+    pub fn lend(&self, sink: Arc<dyn DirectSink>) -> bool {
+        let mut state = self.lock();
+        if state.close.is_some() || !state.queue.is_empty() {
+            return false;
+        }
+        state.lent = Some(sink);
+        true
+    }
+
+    /// Takes the socket back from the outbox; the writer calls this before it writes or reads
+    /// anything itself. Returns the unwritten rest of a frame a direct write began, which the
+    /// writer must send before anything else.
+    pub fn reclaim(&self) -> Option<Bytes> {
+        let mut state = self.lock();
+        let lent = state.lent.take();
+        let unsent = match std::mem::take(&mut state.unsent_first) {
+            true => state.queue.pop_front(),
+            false => None,
+        };
+        if let Some(unsent) = &unsent {
+            state.bytes = state.bytes.saturating_sub(unsent.len());
+        }
+        drop(state);
+        drop(lent);
+        unsent
+    }
+
+    /// Whether direct writes are binary frames (Protobuf) or text frames.
+    fn binary_frames(&self) -> bool {
+        self.protocol == Protocol::Protobuf && self.framing != Framing::Verbatim
     }
 
     /// Asks the writer to close the connection with `disconnect` after writing what is queued
@@ -287,8 +433,7 @@ impl Outbox {
         let mut state = self.lock();
         if state.close.is_none() {
             if !disconnect.flushes_queue() {
-                state.queue.clear();
-                state.bytes = 0;
+                state.clear_queue();
             }
             state.close = Some(Box::new(disconnect));
         }
@@ -303,10 +448,11 @@ impl Outbox {
         if state.close.is_some() {
             return Err(ControlRejected::Closed);
         }
-        if state.controls.len() >= CONTROL_CAPACITY {
+        let controls = state.controls.get_or_insert_default();
+        if controls.len() >= CONTROL_CAPACITY {
             return Err(ControlRejected::Full);
         }
-        state.controls.push_back(Box::new(control));
+        controls.push_back(control);
         let session = state.session.take();
         drop(state);
         if let Some(session) = session {
@@ -357,12 +503,31 @@ impl Outbox {
         }
     }
 
+    /// For a writer that delays its writes (`client.write_delay`): whether to write now, keep
+    /// collecting, or wait for a first message; registers `cx` in the last two cases. `full`
+    /// is the number of messages that fill a frame (`client.max_messages_in_frame`).
+    pub fn poll_batch(&self, cx: &mut Context<'_>, full: usize) -> Batch {
+        let mut state = self.lock();
+        if state.close.is_some() || state.urgent || state.queue.len() >= full {
+            return Batch::Now;
+        }
+        register(&mut state.writer, cx);
+        state.collecting = !state.queue.is_empty();
+        match state.collecting {
+            true => Batch::Collect,
+            false => Batch::Empty,
+        }
+    }
+
     #[cfg(test)]
     fn try_drain(&self) -> Option<Drained> {
         Self::take_queued(&mut self.lock())
     }
 
     fn take_queued(state: &mut State) -> Option<Drained> {
+        debug_assert!(!state.unsent_first, "the writer reclaims before it drains");
+        state.collecting = false;
+        state.urgent = false;
         // Taking the queue (not draining it) leaves no allocation behind on an idle connection.
         let messages = Vec::from(std::mem::take(&mut state.queue));
         state.bytes = 0;
@@ -400,6 +565,13 @@ fn register(slot: &mut Option<Waker>, cx: &Context<'_>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_outbox_stays_small() {
+        // Every connection has one: 160 bytes (176 with the `Arc`'s counts, a 192-byte
+        // allocation). What grows it grows every idle connection.
+        assert!(std::mem::size_of::<Outbox>() <= 160);
+    }
 
     #[test]
     fn overflow_closes_with_slow_and_drops_the_queue() {
@@ -474,5 +646,53 @@ mod tests {
             }
             other => panic!("expected close, got {other:?}"),
         }
+    }
+
+    /// A waker that counts its wake-ups.
+    fn counting_waker() -> (Waker, Arc<std::sync::atomic::AtomicUsize>) {
+        struct Count(Arc<std::sync::atomic::AtomicUsize>);
+        impl std::task::Wake for Count {
+            fn wake(self: Arc<Self>) {
+                self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            }
+        }
+        let count = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        (Waker::from(Arc::new(Count(count.clone()))), count)
+    }
+
+    #[test]
+    fn a_collecting_writer_is_woken_only_by_an_urgent_reply_a_full_frame_or_a_close() {
+        let outbox = Outbox::new(Protocol::Json, 1 << 20);
+        let (waker, woken) = counting_waker();
+        let mut cx = Context::from_waker(&waker);
+        let wakes = || woken.load(std::sync::atomic::Ordering::SeqCst);
+        assert_eq!(outbox.poll_batch(&mut cx, 3), Batch::Empty);
+        outbox.push(Bytes::from_static(b"1")).expect("open");
+        assert_eq!(wakes(), 1, "the first message wakes the writer");
+        assert_eq!(outbox.poll_batch(&mut cx, 3), Batch::Collect);
+        outbox.push(Bytes::from_static(b"2")).expect("open");
+        assert_eq!(wakes(), 1, "collecting: a push does not wake");
+        outbox
+            .push_reply(Bytes::from_static(b"reply"))
+            .expect("open");
+        assert_eq!(wakes(), 2, "an urgent reply does");
+        assert_eq!(outbox.poll_batch(&mut cx, 10), Batch::Now);
+        assert!(matches!(outbox.try_drain(), Some(Drained::Messages(m)) if m.len() == 3));
+
+        outbox.push(Bytes::from_static(b"a")).expect("open");
+        outbox.push(Bytes::from_static(b"b")).expect("open");
+        assert_eq!(
+            outbox.poll_batch(&mut cx, 2),
+            Batch::Now,
+            "a full frame goes at once"
+        );
+        assert!(outbox.try_drain().is_some());
+
+        outbox.push(Bytes::from_static(b"c")).expect("open");
+        assert_eq!(outbox.poll_batch(&mut cx, 10), Batch::Collect);
+        let before = wakes();
+        outbox.close(DisconnectCode::SHUTDOWN.into());
+        assert_eq!(wakes(), before + 1, "a close wakes a collecting writer");
+        assert_eq!(outbox.poll_batch(&mut cx, 10), Batch::Now);
     }
 }

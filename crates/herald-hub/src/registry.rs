@@ -25,6 +25,7 @@ use crate::session::Control;
 use delta::{DeltaChain, DeltaVariants};
 
 mod delta;
+mod pace;
 
 const SHARDS: usize = 64;
 
@@ -41,6 +42,8 @@ struct Channel {
     subscribers: HashMap<Arc<str>, Subscriber>,
     /// Present while some subscriber negotiated delta compression.
     delta: Option<Box<DeltaChain>>,
+    /// Whether publications go straight to idle sockets ([`pace`]).
+    pace: pace::Pace,
 }
 
 /// What the registry needs to know about a new subscription.
@@ -217,6 +220,7 @@ impl Registry {
                 buffered.offset,
                 &buffered.epoch,
                 buffered.message,
+                true,
             ));
         }
         lost
@@ -346,6 +350,11 @@ impl Registry {
             .map(|(p, chain)| DeltaVariants::new(channel, p, chain.base_for(offset, epoch)));
         let mut lost = Lost::default();
         let excluded = publication.and_then(crate::verbatim::excluded);
+        // Joins and leaves are rare: they always may write directly.
+        let direct = only_join_leave
+            || entry
+                .pace
+                .direct(tokio::time::Instant::now(), entry.subscribers.len());
         for (id, subscriber) in entry.subscribers.iter_mut() {
             if subscriber.broken
                 || (only_join_leave
@@ -392,7 +401,7 @@ impl Registry {
                     subscriber.spec.outbox.close(DisconnectCode::SLOW.into());
                 }
             } else if offset > 0 && subscriber.spec.positioned {
-                lost.add(subscriber.deliver_positioned(channel, offset, epoch, message));
+                lost.add(subscriber.deliver_positioned(channel, offset, epoch, message, direct));
             } else {
                 if !only_join_leave {
                     // A publication outside the stream position: the client's delta base is
@@ -400,7 +409,7 @@ impl Registry {
                     subscriber.delta_base = false;
                 }
                 // A full outbox closes itself with 3008; nothing else to do here.
-                let _ = subscriber.spec.outbox.push(message);
+                let _ = subscriber.spec.outbox.push_paced(message, direct);
             }
         }
         if let (Some(chain), Some(publication)) = (&mut entry.delta, publication)
@@ -468,20 +477,21 @@ impl Subscriber {
                 .is_some_and(|position| continuity(position, offset, epoch) == Continuity::Next)
     }
 
-    /// Queues a publication that continues the stream; returns how the subscriber was told to
-    /// recover if it does not.
+    /// Queues a publication that continues the stream (straight to the socket when `direct`
+    /// allows); returns how the subscriber was told to recover if it does not.
     fn deliver_positioned(
         &mut self,
         channel: &str,
         offset: u64,
         epoch: &str,
         message: Bytes,
+        direct: bool,
     ) -> Option<Recovery> {
         if self.broken {
             return None;
         }
         let Some(position) = &mut self.position else {
-            let _ = self.spec.outbox.push(message);
+            let _ = self.spec.outbox.push_paced(message, direct);
             return None;
         };
         match continuity(position, offset, epoch) {
@@ -489,7 +499,7 @@ impl Subscriber {
                 // Same epoch: only the offset moves (no refcount traffic per delivery).
                 position.0 = offset;
                 self.delta_base = true;
-                let _ = self.spec.outbox.push(message);
+                let _ = self.spec.outbox.push_paced(message, direct);
                 None
             }
             Continuity::Seen => None,

@@ -2,7 +2,17 @@
 //!
 //! One thread writes a server-sized WebSocket frame (2-byte header + payload) to each of N
 //! loopback TCP connections in turn with plain blocking `write`s (TCP_NODELAY, as Herald sets);
-//! another thread drains them. Only the writing thread's CPU time is counted. On loopback the
+//! another thread drains them. Only the writing thread's CPU time is counted.
+//!
+//! How the draining side reads changes what a write costs. A reader that spins over every
+//! socket (`--readers spinning`) is never asleep, so a write wakes nobody: the strictest
+//! floor. A reader that waits in epoll between reads (`--readers waiting`), as every real
+//! client and herald-bench's own do, makes each write also wake it, and the kernel charges
+//! that wake-up to the writer.
+//!
+//! So does when the writes come. Back to back (`--rate 0`), every write finds the kernel's
+//! caches hot; at a fan-out's pace (`--rate 20`: a round of writes every 50 ms, the machine
+//! idle in between) each round starts cold, as a server's fan-out does. On loopback the
 //! kernel processes the receiving side of each segment in the sender's context as well, just
 //! as it does for a server's writes to local clients, so this is the floor under a server's
 //! "deliveries per server CPU-second" when every delivery is its own write: no server that
@@ -16,7 +26,7 @@ use std::time::Instant;
 
 use anyhow::Context;
 
-use crate::cli::FloorArgs;
+use crate::cli::{FloorArgs, FloorReaders};
 use crate::procfs::{self, Pid};
 
 /// What one floor run measured.
@@ -56,11 +66,19 @@ pub fn run(args: &FloorArgs) -> anyhow::Result<FloorReport> {
     let frame = websocket_frame(args.payload);
     let done = Arc::new(AtomicBool::new(false));
     let drain_done = done.clone();
-    let drainer = std::thread::spawn(move || drain(readers, &drain_done));
+    let drainer = match args.readers {
+        FloorReaders::Spinning => std::thread::spawn(move || drain(readers, &drain_done)),
+        FloorReaders::Waiting => std::thread::spawn(move || drain_waiting(readers)),
+    };
 
     let cpu_before = procfs::cpu_seconds(Pid::Thread).context("reading this thread's CPU time")?;
     let started = Instant::now();
-    for _ in 0..args.rounds {
+    let round_gap = (args.rate > 0.0).then(|| std::time::Duration::from_secs_f64(1.0 / args.rate));
+    for round in 0..args.rounds {
+        if let Some(gap) = round_gap {
+            let due = started + gap * u32::try_from(round).unwrap_or(u32::MAX);
+            std::thread::sleep(due.saturating_duration_since(Instant::now()));
+        }
         for writer in &mut writers {
             writer.write_all(&frame).context("writing on loopback")?;
         }
@@ -117,6 +135,43 @@ fn drain(mut readers: Vec<TcpStream>, done: &AtomicBool) -> u64 {
     }
 }
 
+/// Reads every socket to its end with one task each on a current-thread tokio runtime, the
+/// way herald-bench's clients wait for frames; returns the bytes read.
+fn drain_waiting(readers: Vec<TcpStream>) -> u64 {
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_io()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(err) => {
+            eprintln!("floor: no runtime for the waiting readers: {err}");
+            return 0;
+        }
+    };
+    runtime.block_on(async move {
+        let mut tasks = tokio::task::JoinSet::new();
+        for reader in readers {
+            tasks.spawn(async move {
+                use tokio::io::AsyncReadExt;
+                let Ok(mut reader) = tokio::net::TcpStream::from_std(reader) else {
+                    return 0;
+                };
+                let mut buf = vec![0u8; 4096];
+                let mut received = 0u64;
+                while let Ok(read @ 1..) = reader.read(&mut buf).await {
+                    received += read as u64;
+                }
+                received
+            });
+        }
+        let mut received = 0;
+        while let Some(task) = tasks.join_next().await {
+            received += task.unwrap_or(0);
+        }
+        received
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -131,16 +186,21 @@ mod tests {
 
     #[test]
     fn a_small_run_counts_every_write() {
-        let report = run(&FloorArgs {
-            connections: 4,
-            rounds: 10,
-            payload: 128,
-        })
-        .expect("loopback run");
-        assert_eq!(report.writes, 40);
-        assert_eq!(
-            report.bytes_received,
-            40 * websocket_frame(128).len() as u64
-        );
+        for readers in [FloorReaders::Spinning, FloorReaders::Waiting] {
+            let report = run(&FloorArgs {
+                connections: 4,
+                rounds: 10,
+                payload: 128,
+                readers,
+                rate: 0.0,
+            })
+            .expect("loopback run");
+            assert_eq!(report.writes, 40);
+            assert_eq!(
+                report.bytes_received,
+                40 * websocket_frame(128).len() as u64,
+                "{readers:?}"
+            );
+        }
     }
 }

@@ -422,9 +422,16 @@ impl Session {
         if reply.id != 0 {
             self.count_reply(reply.error.as_ref().map(|e| e.code));
         }
-        match self.encode(reply) {
-            Ok(bytes) => self.send_encoded(bytes),
-            Err(disconnect) => self.close_outbox(disconnect),
+        let bytes = match self.encode(reply) {
+            Ok(bytes) => bytes,
+            Err(disconnect) => return self.close_outbox(disconnect),
+        };
+        if reply.id == 0 || !self.hub.shared.options.client.reply_without_queue {
+            return self.send_encoded(bytes);
+        }
+        match self.outbox.push_reply(bytes) {
+            Ok(()) => Flow::Continue,
+            Err(_) => Flow::Close,
         }
     }
 

@@ -374,6 +374,16 @@ pub struct ClientConfig {
     pub subscription_token: SubscriptionTokenConfig,
     /// Connect and refresh proxies (each on with its `enabled`).
     pub proxy: ClientProxyConfig,
+    /// How long a WebSocket connection's writer collects messages before writing them, trading
+    /// that much delay for fewer writes when a connection receives many messages. Default `0`:
+    /// every message leaves at once. See docs/performance.md.
+    pub write_delay: GoDuration,
+    /// Most messages joined into one WebSocket frame. Default 16 (`0` means the default);
+    /// `-1`: no limit.
+    pub max_messages_in_frame: i64,
+    /// Replies to commands do not wait for `write_delay`: each leaves at once, with what is
+    /// queued before it.
+    pub reply_without_queue: bool,
 }
 
 impl Default for ClientConfig {
@@ -407,6 +417,9 @@ impl Default for ClientConfig {
             token: TokenConfig::default(),
             subscription_token: SubscriptionTokenConfig::default(),
             proxy: ClientProxyConfig::default(),
+            write_delay: GoDuration::from_secs(0),
+            max_messages_in_frame: 16,
+            reply_without_queue: false,
         }
     }
 }

@@ -382,6 +382,24 @@ fn client_options(raw: &ClientConfig, c: &mut Checker) -> hub::ClientOptions {
             .rate_limit
             .client_command
             .validate(|key, message| c.fail(key, message)),
+        write_delay: c.non_negative("client.write_delay", raw.write_delay),
+        max_messages_in_frame: max_messages_in_frame(raw.max_messages_in_frame, c),
+        reply_without_queue: raw.reply_without_queue,
+    }
+}
+
+/// `client.max_messages_in_frame`: `0` means the default, `-1` no limit, as in Centrifugo.
+fn max_messages_in_frame(raw: i64, c: &mut Checker) -> Option<usize> {
+    match raw {
+        -1 => None,
+        0 => Some(hub::DEFAULT_MAX_MESSAGES_IN_FRAME),
+        n => usize::try_from(n).map(Some).unwrap_or_else(|_| {
+            c.fail(
+                "client.max_messages_in_frame",
+                format!("must be -1 (no limit), 0 (the default, 16) or positive, got {n}"),
+            );
+            Some(hub::DEFAULT_MAX_MESSAGES_IN_FRAME)
+        }),
     }
 }
 

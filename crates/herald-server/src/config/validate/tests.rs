@@ -56,6 +56,9 @@ fn no_config_file_gives_a_working_local_server() {
     assert_eq!(client.expired_close_delay, Duration::from_secs(25));
     assert_eq!(client.queue_max_size, 1_048_576);
     assert_eq!(client.channel_limit, 128);
+    assert_eq!(client.write_delay, Duration::ZERO);
+    assert_eq!(client.max_messages_in_frame, Some(16));
+    assert!(!client.reply_without_queue);
     assert_eq!(client.presence_update_interval, Duration::from_secs(27));
     assert_eq!(client.presence_ttl, Duration::from_secs(60));
     assert_eq!(client.history_max_publication_limit, 300);
@@ -147,6 +150,37 @@ fn maps_every_channel_option() {
     assert_problem(
         json!({"channel": {"namespaces": [{"name": "m", "subscription_type": "Map"}]}}),
         "channel.namespaces[0].subscription_type: unknown subscription_type \"Map\"",
+    );
+}
+
+#[test]
+fn write_batching_options() {
+    let batching = |client: serde_json::Value| {
+        let v = config(json!({ "client": client }))
+            .validate_with_hostname("host")
+            .expect("validates");
+        let client = v.node.client;
+        (
+            client.write_delay,
+            client.max_messages_in_frame,
+            client.reply_without_queue,
+        )
+    };
+    assert_eq!(
+        batching(
+            json!({"write_delay": "25ms", "max_messages_in_frame": -1, "reply_without_queue": true})
+        ),
+        (Duration::from_millis(25), None, true)
+    );
+    assert_eq!(batching(json!({"max_messages_in_frame": 0})).1, Some(16));
+    assert_eq!(batching(json!({"max_messages_in_frame": 100})).1, Some(100));
+    assert_problem(
+        json!({"client": {"max_messages_in_frame": -2}}),
+        "client.max_messages_in_frame",
+    );
+    assert_problem(
+        json!({"client": {"write_delay": "-1s"}}),
+        "client.write_delay",
     );
 }
 

@@ -16,6 +16,11 @@
 //! function, frames are parsed straight out of it, and writes go to the socket at once,
 //! queueing only what the kernel does not take. Only a frame that arrives in pieces, or a
 //! write the socket refuses, keeps bytes on the heap, and only until it is complete.
+//!
+//! Idle, a connection also lends its socket to its outbox (when nothing is left to write and
+//! frames go out uncompressed): a publication then reaches the socket from the fan-out loop
+//! without waking this task. Each poll takes the socket back first, so the task never reads or
+//! writes while the outbox may (see `herald_hub::DirectSink` for the ordering rules).
 
 use std::collections::VecDeque;
 use std::future::Future;
@@ -36,7 +41,7 @@ use tokio::time::{Instant, Sleep};
 
 use super::deflate::Deflate;
 use super::handler::{Call, Handled, Handler};
-use super::socket::Socket;
+use super::socket::{Lent, Socket};
 use super::writer::Output;
 use super::writer::Writer;
 
@@ -60,12 +65,87 @@ pub(super) struct Settings {
     pub(super) write_timeout: Duration,
     /// How queued messages leave and how the connection ends.
     pub(super) output: Output,
+    /// `client.write_delay` and `client.max_messages_in_frame`.
+    pub(super) batching: Batching,
     /// A message handled as if the client sent it first (uni_websocket's `?cf_connect=`).
     pub(super) first_message: Option<Bytes>,
     /// permessage-deflate, when the client negotiated it.
     pub(super) deflate: Option<Deflate>,
     /// Request headers proxies forward (empty unless some proxy lists `http_headers`).
     pub(super) proxy_headers: Vec<(String, String)>,
+}
+
+/// How long a connection collects messages before writing them, and how many share a frame.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Batching {
+    /// Zero: write at once (and lend the idle socket to the outbox).
+    pub(super) write_delay: Duration,
+    /// `None`: no limit.
+    pub(super) max_in_frame: Option<usize>,
+}
+
+impl Batching {
+    /// Every message at once, frames joined without limit (the Pusher endpoint's writer does
+    /// not join at all).
+    pub(super) const NONE: Self = Self {
+        write_delay: Duration::ZERO,
+        max_in_frame: None,
+    };
+
+    /// What `client.*` asks for.
+    pub(super) fn of(client: &herald_hub::ClientOptions) -> Self {
+        Self {
+            write_delay: client.write_delay,
+            max_in_frame: client.max_messages_in_frame,
+        }
+    }
+}
+
+/// A connection that collects messages for `client.write_delay` before writing them.
+struct Collect {
+    delay: Duration,
+    /// Most messages joined into one frame: that many queued are written at once.
+    full: usize,
+    /// Counts down the current batch's delay; reset for each batch.
+    timer: Pin<Box<Sleep>>,
+    /// `timer` is counting down a batch.
+    running: bool,
+}
+
+impl Collect {
+    fn new(batching: Batching) -> Option<Box<Self>> {
+        (!batching.write_delay.is_zero()).then(|| {
+            Box::new(Self {
+                delay: batching.write_delay,
+                full: batching.max_in_frame.unwrap_or(usize::MAX),
+                timer: Box::pin(tokio::time::sleep(batching.write_delay)),
+                running: false,
+            })
+        })
+    }
+
+    /// Whether the queued messages are to be written now: the delay since the first of them
+    /// is over, or the outbox says not to wait (a close, a reply that skips the delay, a full
+    /// frame). Starts the delay at a batch's first message.
+    fn is_due(&mut self, outbox: &Outbox, cx: &mut Context<'_>) -> bool {
+        match outbox.poll_batch(cx, self.full) {
+            herald_hub::Batch::Empty => return false,
+            herald_hub::Batch::Now => {
+                self.running = false;
+                return true;
+            }
+            herald_hub::Batch::Collect => {}
+        }
+        if !self.running {
+            self.timer.as_mut().reset(Instant::now() + self.delay);
+            self.running = true;
+        }
+        if self.timer.as_mut().poll(cx).is_pending() {
+            return false;
+        }
+        self.running = false;
+        true
+    }
 }
 
 /// Why the active phase of a connection ended, which decides what the closing phase does.
@@ -131,12 +211,21 @@ struct Active<H, S> {
 /// The socket with its frame decoder and writer, and the outbox it drains: what the closing
 /// phase keeps after the handler is gone.
 struct FramedSocket<S> {
-    stream: S,
+    /// Shared with the outbox only while lent ([`FramedSocket::lend`]); the task's own
+    /// reads and writes happen after [`FramedSocket::reclaim`].
+    stream: Arc<Lent<S>>,
+    /// Whether the socket may be lent: frames go out as the outbox holds them (no
+    /// compression) and at once (no write delay).
+    lendable: bool,
+    /// `client.write_delay` at work; `None` (no allocation) when writes leave at once.
+    collect: Option<Box<Collect>>,
     /// The handler's outbox, also drained after the handler is gone (the closing frames).
     outbox: Arc<Outbox>,
     decoder: Decoder,
     writer: Writer,
-    write_timeout: Duration,
+    /// `websocket.write_timeout` in milliseconds: a `u32` (49 days), as every connection
+    /// carries it.
+    write_timeout_ms: u32,
     /// Fires when the write the socket is refusing has waited `write_timeout` (3009); only
     /// while the socket refuses bytes.
     write_timer: Option<Pin<Box<Sleep>>>,
@@ -186,13 +275,21 @@ impl<H: Handler, S: Socket> Connection<H, S> {
         span.in_scope(|| tracing::debug!(protocol = ?settings.protocol, "connection opened"));
         let mut socket = FramedSocket {
             outbox: handler.outbox(),
-            stream,
+            stream: Arc::new(Lent(stream)),
+            lendable: settings.deflate.is_none() && settings.batching.write_delay.is_zero(),
+            collect: Collect::new(settings.batching),
             decoder: match settings.deflate {
                 Some(_) => Decoder::with_deflate(settings.message_size_limit),
                 None => Decoder::new(settings.message_size_limit),
             },
-            writer: Writer::new(settings.protocol, settings.deflate, settings.output),
-            write_timeout: settings.write_timeout,
+            writer: Writer::new(
+                settings.protocol,
+                settings.deflate,
+                settings.output,
+                settings.batching.max_in_frame,
+            ),
+            write_timeout_ms: u32::try_from(settings.write_timeout.as_millis().max(1))
+                .unwrap_or(u32::MAX),
             write_timer: None,
         };
         let mut input = match buffered.is_empty() {
@@ -282,6 +379,7 @@ impl<H: Handler, S: Socket> Active<H, S> {
     /// in this order: finish the call in progress (writing output meanwhile), handle what was
     /// read, write output, read, react to the handler's events.
     fn poll(&mut self, span: &tracing::Span, cx: &mut Context<'_>) -> Poll<CloseCause> {
+        self.socket.reclaim();
         for _ in 0..STEPS_PER_POLL {
             let step = if let Some(call) = &mut self.call {
                 match call.as_mut().poll(cx) {
@@ -297,6 +395,8 @@ impl<H: Handler, S: Socket> Active<H, S> {
             };
             match step {
                 Step::Progress => continue,
+                // Something arrived for the writer since it looked: take another step.
+                Step::Wait if !self.socket.lend() => continue,
                 Step::Wait => return Poll::Pending,
                 Step::End(cause) => return Poll::Ready(cause),
             }
@@ -354,7 +454,7 @@ impl<H: Handler, S: Socket> Active<H, S> {
                     let written =
                         self.socket
                             .writer
-                            .send_message(&self.socket.stream, kind, payload);
+                            .send_message(&self.socket.stream.0, kind, payload);
                     return self.socket.after_write(written);
                 }
             },
@@ -435,16 +535,53 @@ enum Read {
 }
 
 impl<S: Socket> FramedSocket<S> {
+    /// Takes the socket back from the outbox, and the rest of a frame a direct write began,
+    /// which goes out before anything else.
+    fn reclaim(&mut self) {
+        if let Some(unsent) = self.outbox.reclaim() {
+            self.writer.resume(unsent);
+            self.arm_write_deadline();
+        }
+    }
+
+    /// Lends the socket to the outbox before the task waits (a call in progress included:
+    /// the task takes the socket back whenever it runs), when nothing of the writer's is
+    /// pending; false when the outbox has something to write after all, and the task goes on
+    /// instead of waiting.
+    fn lend(&mut self) -> bool {
+        if !self.lendable || self.writer.is_blocked() {
+            return true;
+        }
+        let sink: Arc<dyn herald_hub::DirectSink> = self.stream.clone();
+        self.outbox.lend(sink)
+    }
+
+    fn write_timeout(&self) -> Duration {
+        Duration::from_millis(u64::from(self.write_timeout_ms))
+    }
+
+    /// The socket, for the task's own reads and shutdown.
+    fn stream_mut(&mut self) -> &mut S {
+        &mut Arc::get_mut(&mut self.stream)
+            .expect("the socket is taken back from the outbox before the task uses it")
+            .0
+    }
+
     /// Moves output along: drains the outbox onto the socket or, while the socket refuses
     /// bytes, waits for room (or the write timeout).
     fn poll_output(&mut self, cx: &mut Context<'_>) -> Step {
         if !self.writer.is_blocked() {
+            if let Some(collect) = &mut self.collect
+                && !collect.is_due(&self.outbox, cx)
+            {
+                return Step::Wait;
+            }
             return match self.outbox.poll_drain(cx) {
                 Poll::Ready(drained) => self.write_drained(drained),
                 Poll::Pending => Step::Wait,
             };
         }
-        match self.stream.poll_write_ready(cx) {
+        match self.stream.0.poll_write_ready(cx) {
             Poll::Ready(Ok(())) => return self.flush(),
             Poll::Ready(Err(err)) => {
                 tracing::debug!(%err, "websocket socket failed");
@@ -472,7 +609,7 @@ impl<S: Socket> FramedSocket<S> {
         let mut buf = [MaybeUninit::<u8>::uninit(); READ_CHUNK];
         let mut buf = ReadBuf::uninit(&mut buf);
         Poll::Ready(
-            match std::task::ready!(Pin::new(&mut self.stream).poll_read(cx, &mut buf)) {
+            match std::task::ready!(Pin::new(self.stream_mut()).poll_read(cx, &mut buf)) {
                 Ok(()) if buf.filled().is_empty() => Read::Eof,
                 Ok(()) => Read::Frames(self.parse(buf.filled_mut())),
                 Err(err) => Read::Failed(err),
@@ -497,13 +634,13 @@ impl<S: Socket> FramedSocket<S> {
     fn write_drained(&mut self, drained: Drained) -> Step {
         match drained {
             Drained::Messages(messages) => {
-                let written = self.writer.send_messages(&self.stream, &messages);
+                let written = self.writer.send_messages(&self.stream.0, &messages);
                 self.after_write(written)
             }
             Drained::Close(mut messages, disconnect) => {
                 messages.extend(self.writer.disconnect_push(&disconnect));
                 if !messages.is_empty() {
-                    let written = self.writer.send_messages(&self.stream, &messages);
+                    let written = self.writer.send_messages(&self.stream.0, &messages);
                     if let Step::End(cause) = self.after_write(written) {
                         return Step::End(cause);
                     }
@@ -520,12 +657,12 @@ impl<S: Socket> FramedSocket<S> {
     /// Writes a frame (or queues it behind a refused write) and arms the write timeout when
     /// the socket refuses bytes.
     fn send(&mut self, kind: OutFrame, payload: Bytes) -> Step {
-        let written = self.writer.send(&self.stream, kind, payload);
+        let written = self.writer.send(&self.stream.0, kind, payload);
         self.after_write(written)
     }
 
     fn flush(&mut self) -> Step {
-        let written = self.writer.flush(&self.stream);
+        let written = self.writer.flush(&self.stream.0);
         self.after_write(written)
     }
 
@@ -548,7 +685,7 @@ impl<S: Socket> FramedSocket<S> {
         if !self.writer.is_blocked() {
             self.write_timer = None;
         } else if self.write_timer.is_none() {
-            let deadline = Instant::now() + self.write_timeout;
+            let deadline = Instant::now() + self.write_timeout();
             self.write_timer = Some(Box::pin(tokio::time::sleep_until(deadline)));
         }
     }
@@ -567,7 +704,7 @@ impl<S: Socket> FramedSocket<S> {
                 };
                 if self
                     .writer
-                    .send(&self.stream, OutFrame::Close, payload)
+                    .send(&self.stream.0, OutFrame::Close, payload)
                     .is_ok()
                 {
                     let _ = self.flush_until(linger_deadline).await;
@@ -589,7 +726,7 @@ impl<S: Socket> FramedSocket<S> {
         // as RFC 6455 section 7.1.1 asks of the server, so a client that already sent its own
         // close (or broke the protocol in it) sees the end at once. Reading goes on until the
         // client's close or the end of its half.
-        let _ = self.stream.shutdown().await;
+        let _ = self.stream_mut().shutdown().await;
         let _ = tokio::time::timeout_at(linger_deadline, self.await_peer_close()).await;
     }
 
@@ -603,18 +740,23 @@ impl<S: Socket> FramedSocket<S> {
                 _ => return false,
             };
         messages.extend(self.writer.disconnect_push(&disconnect));
-        if !messages.is_empty() && self.writer.send_messages(&self.stream, &messages).is_err() {
+        if !messages.is_empty()
+            && self
+                .writer
+                .send_messages(&self.stream.0, &messages)
+                .is_err()
+        {
             return false;
         }
         let payload = self.writer.close_payload(&disconnect);
         if self
             .writer
-            .send(&self.stream, OutFrame::Close, payload)
+            .send(&self.stream.0, OutFrame::Close, payload)
             .is_err()
         {
             return false;
         }
-        let write_deadline = deadline.min(Instant::now() + self.write_timeout);
+        let write_deadline = deadline.min(Instant::now() + self.write_timeout());
         self.flush_until(write_deadline).await.is_ok()
     }
 
@@ -628,11 +770,11 @@ impl<S: Socket> FramedSocket<S> {
     /// Writes the backlog, waiting for the socket, until it is empty or `deadline` passes.
     async fn flush_until(&mut self, deadline: Instant) -> io::Result<()> {
         loop {
-            self.writer.flush(&self.stream)?;
+            self.writer.flush(&self.stream.0)?;
             if !self.writer.is_blocked() {
                 return Ok(());
             }
-            let writable = std::future::poll_fn(|cx| self.stream.poll_write_ready(cx));
+            let writable = std::future::poll_fn(|cx| self.stream.0.poll_write_ready(cx));
             match tokio::time::timeout_at(deadline, writable).await {
                 Ok(ready) => ready?,
                 Err(_) => return Err(io::ErrorKind::TimedOut.into()),
@@ -737,6 +879,59 @@ mod tests {
         }
     }
 
+    /// Hands its outbox to the test on open; the test feeds it (one test at a time, see
+    /// `FED_SERIAL`).
+    struct Fed {
+        outbox: Arc<Outbox>,
+    }
+
+    static FED: Mutex<Option<mpsc::UnboundedSender<Arc<Outbox>>>> = Mutex::new(None);
+
+    /// The tests that use `Fed` run one at a time: they share `FED`.
+    static FED_SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+    impl Handler for Fed {
+        type Event = std::convert::Infallible;
+        type Params = ();
+
+        fn open(_hub: &Hub, protocol: Protocol, _headers: Vec<(String, String)>, (): ()) -> Self {
+            // Room for everything the test pushes: the queue must not overflow while the
+            // client does not read.
+            let outbox = Arc::new(Outbox::new(protocol, 64 << 20));
+            let fed = FED.lock().expect("fed lock");
+            let _ = fed.as_ref().expect("the test set FED").send(outbox.clone());
+            Self { outbox }
+        }
+
+        fn client_id(&self) -> &str {
+            "fed"
+        }
+
+        fn user(&self) -> Option<&str> {
+            None
+        }
+
+        fn outbox(&self) -> Arc<Outbox> {
+            self.outbox.clone()
+        }
+
+        fn on_data(self, _text: bool, _payload: Bytes) -> Handled<Self> {
+            Handled::Call(Box::pin(async move { (self, Flow::Continue) }))
+        }
+
+        fn poll_event(&mut self, _cx: &mut Context<'_>) -> Poll<Self::Event> {
+            Poll::Pending
+        }
+
+        fn on_event(self, event: Self::Event) -> Call<Self> {
+            match event {}
+        }
+
+        async fn close(self) {
+            self.outbox.close(DisconnectCode::CONNECTION_CLOSED.into());
+        }
+    }
+
     struct NoTokens;
 
     impl TokenVerifier for NoTokens {
@@ -760,40 +955,60 @@ mod tests {
 
     /// Reads server text frames until `count` messages (newline-separated) have arrived.
     async fn read_messages(client: &mut TcpStream, count: usize) -> Vec<String> {
-        let mut messages = Vec::new();
+        read_frames(client, count).await.concat()
+    }
+
+    /// Reads server text frames until `count` messages have arrived; the messages of each
+    /// frame.
+    async fn read_frames(client: &mut TcpStream, count: usize) -> Vec<Vec<String>> {
+        let mut frames: Vec<Vec<String>> = Vec::new();
         let mut buf = Vec::new();
-        while messages.len() < count {
-            let mut chunk = [0u8; 1024];
-            let read = tokio::time::timeout(Duration::from_secs(10), client.read(&mut chunk))
+        while frames.iter().map(Vec::len).sum::<usize>() < count {
+            let mut chunk = [0u8; 16 * 1024];
+            let read = tokio::time::timeout(Duration::from_secs(30), client.read(&mut chunk))
                 .await
                 .expect("the server answers")
                 .expect("read");
-            assert_ne!(read, 0, "the server closed early, after {messages:?}");
+            assert_ne!(read, 0, "the server closed early, after {frames:?}");
             buf.extend_from_slice(&chunk[..read]);
-            // Unmasked server frames with short payloads: 0x81, length, payload.
+            // Unmasked server text frames: 0x81, a 7-bit length (126: 16 bits follow, 127: 64
+            // bits), the payload.
             while let [0x81, len, rest @ ..] = &buf[..] {
-                let len = usize::from(*len);
-                if rest.len() < len {
+                let (len, header) = match *len {
+                    126 if rest.len() >= 2 => {
+                        (usize::from(u16::from_be_bytes([rest[0], rest[1]])), 4)
+                    }
+                    127 if rest.len() >= 8 => {
+                        let bytes = rest[..8].try_into().expect("eight bytes");
+                        (
+                            usize::try_from(u64::from_be_bytes(bytes)).expect("fits"),
+                            10,
+                        )
+                    }
+                    126 | 127 => break,
+                    short => (usize::from(short), 2),
+                };
+                if buf.len() < header + len {
                     break;
                 }
-                let payload = String::from_utf8(rest[..len].to_vec()).expect("utf-8");
-                messages.extend(payload.split('\n').map(str::to_owned));
-                buf.drain(..2 + len);
+                let payload = String::from_utf8(buf[header..header + len].to_vec()).expect("utf-8");
+                frames.push(payload.split('\n').map(str::to_owned).collect());
+                buf.drain(..header + len);
             }
+            assert!(
+                buf.first().is_none_or(|first| *first == 0x81),
+                "a text frame starts at {buf:?}"
+            );
         }
-        messages
+        frames
     }
 
-    #[tokio::test]
-    async fn commands_wait_in_order_while_the_outbox_keeps_flowing() {
-        let (started, mut started_rx) = mpsc::unbounded_channel();
-        let (release, release_rx) = oneshot::channel();
-        *GATE.lock().expect("gate lock") = Some(Gate {
-            started,
-            release: Some(release_rx),
-        });
+    /// A connection served by handler `H` over a real loopback socket, and the client's end.
+    async fn serve<H: Handler<Params = ()>>(
+        batching: Batching,
+    ) -> (TcpStream, tokio::task::JoinHandle<()>) {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-        let mut client = TcpStream::connect(listener.local_addr().expect("addr"))
+        let client = TcpStream::connect(listener.local_addr().expect("addr"))
             .await
             .expect("connect");
         let (stream, remote) = listener.accept().await.expect("accept");
@@ -809,18 +1024,31 @@ mod tests {
             message_size_limit: 1024,
             write_timeout: Duration::from_secs(10),
             output: Output::BIDIRECTIONAL,
+            batching,
             first_message: None,
             deflate: None,
             proxy_headers: Vec::new(),
         };
         let upgraded = async move { Some((stream, Bytes::new())) };
-        let connection = tokio::spawn(Connection::<Gated, TcpStream>::upgrading(
+        let connection = tokio::spawn(Connection::<H, TcpStream>::upgrading(
             upgraded,
             hub,
             settings,
             (),
             remote,
         ));
+        (client, connection)
+    }
+
+    #[tokio::test]
+    async fn commands_wait_in_order_while_the_outbox_keeps_flowing() {
+        let (started, mut started_rx) = mpsc::unbounded_channel();
+        let (release, release_rx) = oneshot::channel();
+        *GATE.lock().expect("gate lock") = Some(Gate {
+            started,
+            release: Some(release_rx),
+        });
+        let (mut client, connection) = serve::<Gated>(Batching::NONE).await;
 
         // Three commands in one write; the first waits.
         let mut bytes = client_text(b"wait-1");
@@ -845,5 +1073,119 @@ mod tests {
             .await
             .expect("the connection ends when the client goes")
             .expect("no panic");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn direct_writes_never_overtake_queued_messages() {
+        // Numbered messages pushed from another thread, as the fan-out does, while the client
+        // first does not read (the socket fills: direct writes are refused or cut short and
+        // the rest queues), then reads everything (the task flushes and lends the socket
+        // again). Every message must arrive once, in push order.
+        const MESSAGES: usize = 40_000;
+        let _serial = FED_SERIAL.lock().await;
+        let (mut client, connection, outbox) = fed(Batching::NONE).await;
+        let pusher = std::thread::spawn(move || {
+            for seq in 0..MESSAGES {
+                // 100 bytes: a short frame, and 4 MB in all, more than the socket buffers.
+                let message = format!("{seq:0>100}");
+                outbox
+                    .push(Bytes::from(message))
+                    .expect("the queue stays open");
+                if seq % 1_000 == 0 {
+                    std::thread::yield_now();
+                }
+            }
+            outbox
+        });
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let received = read_messages(&mut client, MESSAGES).await;
+        let outbox = pusher.join().expect("the pusher finished");
+        let expected: Vec<String> = (0..MESSAGES).map(|seq| format!("{seq:0>100}")).collect();
+        assert_eq!(received.len(), MESSAGES);
+        if let Some(at) = received
+            .iter()
+            .zip(&expected)
+            .position(|(got, want)| got != want)
+        {
+            panic!(
+                "message {at} out of order: got {}, want {}",
+                received[at].trim_start_matches('0'),
+                expected[at].trim_start_matches('0')
+            );
+        }
+        outbox.close(DisconnectCode::SHUTDOWN.into());
+        drop(client);
+        tokio::time::timeout(Duration::from_secs(10), connection)
+            .await
+            .expect("the connection ends")
+            .expect("no panic");
+    }
+
+    /// A `Fed` connection with `batching`, its client end, the connection task and its outbox.
+    async fn fed(batching: Batching) -> (TcpStream, tokio::task::JoinHandle<()>, Arc<Outbox>) {
+        let (opened, mut opened_rx) = mpsc::unbounded_channel();
+        *FED.lock().expect("fed lock") = Some(opened);
+        let (client, connection) = serve::<Fed>(batching).await;
+        let outbox = tokio::time::timeout(Duration::from_secs(10), opened_rx.recv())
+            .await
+            .expect("the connection opened")
+            .expect("its outbox");
+        (client, connection, outbox)
+    }
+
+    fn push_numbered(outbox: &Outbox, range: std::ops::Range<usize>) {
+        for n in range {
+            outbox.push(Bytes::from(n.to_string())).expect("open");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_write_delay_joins_a_batch_into_frames_of_at_most_max_messages() {
+        let _serial = FED_SERIAL.lock().await;
+        let batching = Batching {
+            write_delay: Duration::from_millis(200),
+            max_in_frame: Some(4),
+        };
+        let (mut client, connection, outbox) = fed(batching).await;
+        // Ten messages pushed well within the delay leave together: frames of 4, 4 and 2.
+        push_numbered(&outbox, 0..10);
+        let frames = read_frames(&mut client, 10).await;
+        let sizes: Vec<usize> = frames.iter().map(Vec::len).collect();
+        assert_eq!(sizes, [4, 4, 2]);
+        assert_eq!(
+            frames.concat(),
+            (0..10).map(|n| n.to_string()).collect::<Vec<_>>()
+        );
+        outbox.close(DisconnectCode::SHUTDOWN.into());
+        drop(client);
+        connection.await.expect("no panic");
+    }
+
+    #[tokio::test]
+    async fn a_reply_that_skips_the_write_delay_takes_what_waits_before_it_along() {
+        let _serial = FED_SERIAL.lock().await;
+        // A delay no test outlives: only the reply can make these messages leave.
+        let batching = Batching {
+            write_delay: Duration::from_secs(3600),
+            max_in_frame: None,
+        };
+        let (mut client, connection, outbox) = fed(batching).await;
+        push_numbered(&outbox, 0..3);
+        outbox
+            .push_reply(Bytes::from_static(b"reply"))
+            .expect("open");
+        let frames = read_frames(&mut client, 4).await;
+        assert_eq!(frames, [["0", "1", "2", "reply"]]);
+        outbox.close(DisconnectCode::SHUTDOWN.into());
+        drop(client);
+        connection.await.expect("no panic");
+    }
+
+    #[test]
+    fn an_idle_connection_stays_small() {
+        // The task of every idle connection holds this (plus its socket, shared with the
+        // outbox as a 64-byte allocation). What grows it grows every idle connection.
+        let size = std::mem::size_of::<Connection<herald_hub::Session, TcpStream>>();
+        assert!(size <= 472, "a connection is {size} bytes");
     }
 }

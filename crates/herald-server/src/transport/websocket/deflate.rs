@@ -10,6 +10,7 @@
 //! evicted before every subscriber came) only costs one more compression.
 
 use std::cell::RefCell;
+use std::num::NonZeroU8;
 
 use bytes::Bytes;
 use herald_ws::deflate;
@@ -22,15 +23,20 @@ const CACHE_ENTRIES: usize = 16;
 /// `CACHE_ENTRIES` × this (plus their compressed forms) per thread.
 const CACHE_MAX_MESSAGE: usize = 1 << 20;
 
-/// What a connection agreed on (per connection: 8 bytes, it lives in every idle connection).
+/// The largest LZ77 window, log2: what a client that does not ask for less gets.
+pub(super) const FULL_WINDOW: NonZeroU8 = NonZeroU8::new(15).expect("non-zero");
+
+/// What a connection agreed on (per connection: 8 bytes, also as an `Option`; it lives in every
+/// idle connection).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) struct Deflate {
     /// Messages shorter than this go out as they are (`websocket.compression_min_size`).
     pub(super) min_size: u32,
     /// zlib level (`websocket.compression_level`).
     pub(super) level: u8,
-    /// Our compressor's LZ77 window, log2, as negotiated.
-    pub(super) window_bits: u8,
+    /// Our compressor's LZ77 window, log2, as negotiated (8 to 15). Non-zero, so that an
+    /// `Option<Deflate>`, which every connection's writer carries, needs no extra tag.
+    pub(super) window_bits: NonZeroU8,
 }
 
 impl Deflate {
@@ -41,7 +47,7 @@ impl Deflate {
         if message.len() < self.min_size as usize {
             return None;
         }
-        deflate::compress(message, self.level, self.window_bits)
+        deflate::compress(message, self.level, self.window_bits.get())
     }
 
     /// [`Deflate::compress`] for a message that other connections may send too (a
@@ -51,7 +57,7 @@ impl Deflate {
             return None;
         }
         if message.len() > CACHE_MAX_MESSAGE {
-            return deflate::compress(message, self.level, self.window_bits);
+            return deflate::compress(message, self.level, self.window_bits.get());
         }
         CACHE.with(|cache| cache.borrow_mut().get_or_compress(message, *self))
     }
@@ -85,17 +91,17 @@ impl Cache {
             entry.message.as_ptr() == message.as_ptr()
                 && entry.message.len() == message.len()
                 && entry.level == deflate.level
-                && entry.window_bits == deflate.window_bits
+                && entry.window_bits == deflate.window_bits.get()
         });
         if let Some(entry) = hit {
             entry.used = self.clock;
             return entry.compressed.clone();
         }
-        let compressed = deflate::compress(message, deflate.level, deflate.window_bits);
+        let compressed = deflate::compress(message, deflate.level, deflate.window_bits.get());
         let entry = Entry {
             message: message.clone(),
             level: deflate.level,
-            window_bits: deflate.window_bits,
+            window_bits: deflate.window_bits.get(),
             compressed: compressed.clone(),
             used: self.clock,
         };
@@ -115,7 +121,7 @@ mod tests {
     const DEFLATE: Deflate = Deflate {
         min_size: 0,
         level: 1,
-        window_bits: 15,
+        window_bits: NonZeroU8::new(15).expect("non-zero"),
     };
 
     fn publication(n: usize) -> Bytes {
@@ -138,7 +144,7 @@ mod tests {
         assert_ne!(third.as_ptr(), first.as_ptr());
         // Another window is another frame.
         let narrow = Deflate {
-            window_bits: 9,
+            window_bits: NonZeroU8::new(9).expect("non-zero"),
             ..DEFLATE
         };
         let fourth = narrow.compress_shared(&message).expect("shrinks");

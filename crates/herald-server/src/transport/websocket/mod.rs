@@ -120,6 +120,7 @@ impl WebSocketTransport {
                 true => writer::Farewell::CloseFrame,
                 false => writer::Farewell::DisconnectPush,
             },
+            client_batching: true,
         };
         Router::new()
             .route(path, get(upgrade::<handler::Uni>))
@@ -293,9 +294,15 @@ fn negotiate(
         deflate: agreed.map(|(agreed, compression)| deflate::Deflate {
             min_size: u32::try_from(compression.min_size).unwrap_or(u32::MAX),
             level: compression.level,
-            window_bits: agreed.window_bits,
+            // Negotiation yields 8 to 15; a zero would be a bug there, and 15 is the default.
+            window_bits: std::num::NonZeroU8::new(agreed.window_bits)
+                .unwrap_or(deflate::FULL_WINDOW),
         }),
         output: endpoint.output,
+        batching: match endpoint.output.client_batching {
+            true => connection::Batching::of(&transport.hub.options().client),
+            false => connection::Batching::NONE,
+        },
         first_message,
         proxy_headers: crate::transport::proxy_headers::kept(
             headers,

@@ -2,17 +2,28 @@
 //! hyper hands back) or, for WebSocket over HTTP/2 (RFC 8441), one end of a Unix socket pair
 //! that a bridge task copies to and from the HTTP/2 stream. The connection is generic over it,
 //! so the HTTP/1 path compiles to the same code as before the trait existed.
+//!
+//! While the connection's task is idle it lends the socket to its outbox ([`Lent`]), so the
+//! fan-out writes a frame straight to it (see `herald_hub::DirectSink`).
 
 use std::io::{self, IoSlice};
 use std::task::{Context, Poll};
 
+use bytes::{BufMut, Bytes, BytesMut};
+use herald_hub::{Direct, DirectSink};
+use herald_ws::{self as frame, OutFrame};
 use tokio::io::{AsyncRead, AsyncWrite};
 
 /// A non-blocking stream socket: read through `AsyncRead`, written without waiting
 /// (`try_write_vectored`), shut down through `AsyncWrite`.
-pub(super) trait Socket: AsyncRead + AsyncWrite + Send + Sync + Unpin + 'static {
+pub(super) trait Socket:
+    AsyncRead + AsyncWrite + Send + Sync + Unpin + std::fmt::Debug + 'static
+{
     /// Writes what the socket takes now; `WouldBlock` when it takes nothing.
     fn try_write_vectored(&self, bufs: &[IoSlice<'_>]) -> io::Result<usize>;
+
+    /// Writes what the socket takes of one buffer now; `WouldBlock` when it takes nothing.
+    fn try_write(&self, buf: &[u8]) -> io::Result<usize>;
 
     /// Ready once the socket may take bytes again.
     fn poll_write_ready(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>>;
@@ -21,6 +32,10 @@ pub(super) trait Socket: AsyncRead + AsyncWrite + Send + Sync + Unpin + 'static 
 impl Socket for tokio::net::TcpStream {
     fn try_write_vectored(&self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
         tokio::net::TcpStream::try_write_vectored(self, bufs)
+    }
+
+    fn try_write(&self, buf: &[u8]) -> io::Result<usize> {
+        tokio::net::TcpStream::try_write(self, buf)
     }
 
     fn poll_write_ready(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
@@ -34,7 +49,57 @@ impl Socket for tokio::net::UnixStream {
         tokio::net::UnixStream::try_write_vectored(self, bufs)
     }
 
+    fn try_write(&self, buf: &[u8]) -> io::Result<usize> {
+        tokio::net::UnixStream::try_write(self, buf)
+    }
+
     fn poll_write_ready(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         tokio::net::UnixStream::poll_write_ready(self, cx)
+    }
+}
+
+/// Frames up to this payload size are copied into one buffer for a direct write.
+const SMALL_FRAME: usize = 1024;
+
+/// A connection's socket, shared with its outbox while the connection's task is idle: the
+/// outbox then writes an uncompressed data frame straight to it (`herald_hub::DirectSink`).
+/// The task takes it back before it reads or writes anything itself, so only one of them uses
+/// the socket at a time.
+#[derive(Debug)]
+pub(super) struct Lent<S>(pub(super) S);
+
+impl<S: Socket> DirectSink for Lent<S> {
+    fn write_frame(&self, binary: bool, message: &Bytes) -> Direct {
+        let kind = match binary {
+            true => OutFrame::Binary,
+            false => OutFrame::Text,
+        };
+        let (header, header_len) = frame::header(kind, message.len(), false);
+        let header = &header[..header_len];
+        let written = match message.len() <= SMALL_FRAME {
+            // A small frame is copied into one buffer: one plain write costs the kernel less
+            // than gathering two pieces.
+            true => {
+                let mut frame = [0u8; frame::MAX_HEADER + SMALL_FRAME];
+                frame[..header_len].copy_from_slice(header);
+                frame[header_len..header_len + message.len()].copy_from_slice(message);
+                self.0.try_write(&frame[..header_len + message.len()])
+            }
+            false => self
+                .0
+                .try_write_vectored(&[IoSlice::new(header), IoSlice::new(message)]),
+        };
+        match written {
+            Ok(written) if written >= header_len + message.len() => Direct::Written,
+            // Full, or failed: the writer meets the same error and closes with 3009.
+            Ok(0) | Err(_) => Direct::Refused,
+            Ok(written) if written < header_len => {
+                let mut rest = BytesMut::with_capacity(header_len - written + message.len());
+                rest.put_slice(&header[written..]);
+                rest.put_slice(message);
+                Direct::Partial(rest.freeze())
+            }
+            Ok(written) => Direct::Partial(message.slice(written - header_len..)),
+        }
     }
 }

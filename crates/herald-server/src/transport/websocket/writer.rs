@@ -33,6 +33,9 @@ pub(super) struct Output {
     pub(super) join_messages: bool,
     /// How the client learns why the connection closes.
     pub(super) farewell: Farewell,
+    /// `client.write_delay` and `client.max_messages_in_frame` apply: Centrifugo's clients
+    /// (Pusher clients get every event at once, one per frame).
+    pub(super) client_batching: bool,
 }
 
 /// What precedes the close frame, and the code it carries.
@@ -54,12 +57,14 @@ impl Output {
     pub(super) const BIDIRECTIONAL: Self = Self {
         join_messages: true,
         farewell: Farewell::CloseFrame,
+        client_batching: true,
     };
 
     /// The Pusher endpoint: one event per frame, a `pusher:error` before the close.
     pub(super) const PUSHER: Self = Self {
         join_messages: false,
         farewell: Farewell::PusherError,
+        client_batching: false,
     };
 }
 
@@ -69,16 +74,28 @@ pub(super) struct Writer {
     /// permessage-deflate, when the connection negotiated it.
     deflate: Option<Deflate>,
     output: Output,
+    /// Most messages joined into one frame (`client.max_messages_in_frame`); a `u32`, as
+    /// every connection carries it.
+    max_in_frame: u32,
     /// Bytes the socket has not taken yet, oldest first; unallocated while empty.
     backlog: VecDeque<Bytes>,
 }
 
 impl Writer {
-    pub(super) fn new(protocol: Protocol, deflate: Option<Deflate>, output: Output) -> Self {
+    /// A writer that joins at most `max_in_frame` messages into a frame (`None`: no limit).
+    pub(super) fn new(
+        protocol: Protocol,
+        deflate: Option<Deflate>,
+        output: Output,
+        max_in_frame: Option<usize>,
+    ) -> Self {
         Self {
             protocol,
             deflate,
             output,
+            max_in_frame: max_in_frame
+                .map_or(u32::MAX, |n| u32::try_from(n).unwrap_or(u32::MAX))
+                .max(1),
             backlog: VecDeque::new(),
         }
     }
@@ -138,7 +155,11 @@ impl Writer {
             return self.flush(stream);
         }
         let Some(deflate) = self.deflate else {
-            return self.send_frame(stream, kind, false, join_frame(self.protocol, messages));
+            if messages.len() <= self.max_in_frame() {
+                return self.send_frame(stream, kind, false, join_frame(self.protocol, messages));
+            }
+            self.queue_joined(kind, messages);
+            return self.flush(stream);
         };
         if let [only] = messages {
             return match deflate.compress_shared(only) {
@@ -151,8 +172,7 @@ impl Writer {
             match deflate.compress_shared(message) {
                 Some(compressed) => {
                     if let Some(from) = plain_from.take() {
-                        let joined = join_frame(self.protocol, &messages[from..at]);
-                        self.queue(kind, false, joined);
+                        self.queue_joined(kind, &messages[from..at]);
                     }
                     self.queue(kind, true, compressed);
                 }
@@ -162,10 +182,21 @@ impl Writer {
             }
         }
         if let Some(from) = plain_from {
-            let joined = join_frame(self.protocol, &messages[from..]);
-            self.queue(kind, false, joined);
+            self.queue_joined(kind, &messages[from..]);
         }
         self.flush(stream)
+    }
+
+    fn max_in_frame(&self) -> usize {
+        usize::try_from(self.max_in_frame).unwrap_or(usize::MAX)
+    }
+
+    /// Queues `messages` as uncompressed frames of at most `max_in_frame` messages each.
+    fn queue_joined(&mut self, kind: OutFrame, messages: &[Bytes]) {
+        for chunk in messages.chunks(self.max_in_frame()) {
+            let joined = join_frame(self.protocol, chunk);
+            self.queue(kind, false, joined);
+        }
     }
 
     /// The bare `disconnect` push that precedes the close frame, when [`Output`] asks for one.
@@ -236,6 +267,12 @@ impl Writer {
                 .push_back(payload.slice(written - header_len..));
         }
         Ok(())
+    }
+
+    /// Puts the rest of a frame a direct write began (see `socket::Lent`) before everything
+    /// else; [`Writer::flush`] writes it.
+    pub(super) fn resume(&mut self, unsent: Bytes) {
+        self.backlog.push_front(unsent);
     }
 
     /// Puts a frame at the end of the backlog; [`Writer::flush`] writes it.
@@ -317,7 +354,7 @@ mod tests {
 
     #[test]
     fn pusher_clients_get_pusher_close_codes_announced_by_pusher_error() {
-        let pusher = Writer::new(Protocol::Json, None, Output::PUSHER);
+        let pusher = Writer::new(Protocol::Json, None, Output::PUSHER, None);
         // Slow: reconnect with back-off; Herald's other codes: reconnect; Pusher's as they are.
         assert_eq!(code_of(&pusher, 3008), 4100);
         assert_eq!(code_of(&pusher, 3001), 4200);
@@ -332,7 +369,7 @@ mod tests {
         assert_eq!(error["event"], "pusher:error");
         assert_eq!(error["data"]["code"], 4100);
         // The SDK's WebSocket keeps Herald's codes and sends nothing before the close.
-        let sdk = Writer::new(Protocol::Json, None, Output::BIDIRECTIONAL);
+        let sdk = Writer::new(Protocol::Json, None, Output::BIDIRECTIONAL, None);
         assert_eq!(code_of(&sdk, 3008), 3008);
         assert!(
             sdk.disconnect_push(&herald_hub::Disconnect {
