@@ -393,7 +393,7 @@ impl Outbox {
     }
 
     /// Lends the writer's idle socket to the outbox: until [`Outbox::reclaim`], pushes write
-    /// straight to it ([`direct`]). Refused (false) while messages are queued or the queue is
+    /// straight to it (see [`DirectSink`]). Refused (false) while messages are queued or the queue is
     /// closed: the writer has work to do first.
     pub fn lend(&self, sink: Arc<dyn DirectSink>) -> bool {
         let mut state = self.lock();
