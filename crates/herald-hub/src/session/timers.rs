@@ -2,7 +2,9 @@
 //! presence refresh. Time comes from tokio's clock so tests can pause it.
 
 use std::future::Future;
+use std::num::NonZeroU64;
 use std::pin::Pin;
+use std::sync::OnceLock;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -15,26 +17,63 @@ use crate::node::now_unix_secs;
 #[derive(Debug, Default)]
 pub(super) struct Timers {
     /// Close with 3502 if no connect arrives by then.
-    pub(super) stale: Option<Instant>,
+    pub(super) stale: Option<Deadline>,
     /// Send the next ping.
-    pub(super) ping: Option<Instant>,
+    pub(super) ping: Option<Deadline>,
     /// Close with 3012 if no pong arrives by then.
-    pub(super) pong: Option<Instant>,
+    pub(super) pong: Option<Deadline>,
     /// Check the connection expiry.
-    pub(super) expire: Option<Instant>,
+    pub(super) expire: Option<Deadline>,
     /// Refresh presence entries.
-    pub(super) presence: Option<Instant>,
+    pub(super) presence: Option<Deadline>,
     /// Check subscription expiries.
-    pub(super) sub_expire: Option<Instant>,
+    pub(super) sub_expire: Option<Deadline>,
     /// The one timer entry that waits for the earliest deadline, reset as they change. Boxed
     /// because a timer entry must not move once polled, and a session moves.
     sleep: Option<Pin<Box<Sleep>>>,
 }
 
+/// A point in time in 8 bytes, `Option` included (a tokio `Instant` takes 16): microseconds
+/// past a base instant of the process, plus one. Six live in every idle session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub(super) struct Deadline(NonZeroU64);
+
+impl Deadline {
+    /// `delay` from now.
+    pub(super) fn after(delay: Duration) -> Self {
+        Self::at(Instant::now() + delay)
+    }
+
+    /// `instant`, to the microsecond below.
+    pub(super) fn at(instant: Instant) -> Self {
+        let micros = instant.saturating_duration_since(base()).as_micros();
+        let micros = u64::try_from(micros).unwrap_or(u64::MAX - 1);
+        Self(NonZeroU64::MIN.saturating_add(micros))
+    }
+
+    pub(super) fn instant(self) -> Instant {
+        base() + Duration::from_micros(self.0.get() - 1)
+    }
+}
+
+/// The instant deadlines count from: an hour before their first use, so that it precedes
+/// every instant a deadline is made of, also those of a test runtime whose paused clock started
+/// a little before that first use (a production clock never runs behind it).
+fn base() -> Instant {
+    static BASE: OnceLock<Instant> = OnceLock::new();
+    *BASE.get_or_init(|| {
+        let now = Instant::now();
+        [3600, 60, 1]
+            .into_iter()
+            .find_map(|secs| now.checked_sub(Duration::from_secs(secs)))
+            .unwrap_or(now)
+    })
+}
+
 impl Timers {
     pub(super) fn connecting(stale_close_delay: Duration) -> Self {
         Self {
-            stale: Some(Instant::now() + stale_close_delay),
+            stale: Some(Deadline::after(stale_close_delay)),
             ..Default::default()
         }
     }
@@ -51,6 +90,7 @@ impl Timers {
         .into_iter()
         .flatten()
         .min()
+        .map(Deadline::instant)
     }
 
     /// Ready when the earliest deadline has passed; otherwise `cx` is woken when it does.
@@ -73,16 +113,16 @@ impl Timers {
     }
 }
 
-/// The instant `delay` after the Unix time `at` (seconds).
-pub(super) fn instant_after_unix(at: i64, delay: Duration) -> Instant {
+/// The deadline `delay` after the Unix time `at` (seconds).
+pub(super) fn instant_after_unix(at: i64, delay: Duration) -> Deadline {
     let from_now = (at - now_unix_secs()).max(0) as u64;
-    Instant::now() + Duration::from_secs(from_now) + delay
+    Deadline::after(Duration::from_secs(from_now) + delay)
 }
 
 impl Session {
     pub(super) async fn on_timer(&mut self) -> Flow {
         let now = Instant::now();
-        let due = |t: Option<Instant>| t.is_some_and(|t| t <= now);
+        let due = |t: Option<Deadline>| t.is_some_and(|t| t.instant() <= now);
         if due(self.timers.stale) {
             tracing::info!(client = %self.client, "no connect command in time");
             return self.disconnect(DisconnectCode::STALE);
@@ -134,9 +174,9 @@ impl Session {
         if let Some(interval) = options.ping_interval {
             let half = interval / 2;
             let jitter = half.mul_f64(rand::random::<f64>());
-            self.timers.ping = Some(Instant::now() + half + jitter);
+            self.timers.ping = Some(Deadline::after(half + jitter));
         }
-        self.timers.presence = Some(Instant::now() + options.presence_update_interval);
+        self.timers.presence = Some(Deadline::after(options.presence_update_interval));
         self.schedule_expiry();
     }
 
@@ -173,13 +213,15 @@ impl Session {
     fn send_ping(&mut self) -> Flow {
         let options = &self.hub.shared.options.client;
         let now = Instant::now();
-        self.timers.ping = options.ping_interval.map(|interval| now + interval);
+        self.timers.ping = options
+            .ping_interval
+            .map(|interval| Deadline::at(now + interval));
         // A unidirectional client cannot answer: its ping only keeps the stream alive.
         if let Some(timeout) = options.pong_timeout
             && self.kind != super::TransportKind::Unidirectional
             && self.timers.pong.is_none()
         {
-            self.timers.pong = Some(now + timeout);
+            self.timers.pong = Some(Deadline::at(now + timeout));
         }
         self.send_reply(&Reply::default())
     }
@@ -199,7 +241,7 @@ impl Session {
 
     async fn refresh_presence(&mut self) {
         let options = &self.hub.shared.options.client;
-        self.timers.presence = Some(Instant::now() + options.presence_update_interval);
+        self.timers.presence = Some(Deadline::after(options.presence_update_interval));
         let ttl = options.presence_ttl;
         self.refresh_user_connection().await;
         for (channel, sub) in self.subs.iter() {
@@ -272,5 +314,22 @@ impl Session {
         }
         self.schedule_sub_expiry();
         Flow::Continue
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_deadline_keeps_its_instant_to_the_microsecond_and_its_order() {
+        let now = Instant::now();
+        let soon = Deadline::at(now + Duration::from_millis(1));
+        let later = Deadline::after(Duration::from_secs(25));
+        assert!(soon < later);
+        let back = soon.instant();
+        assert!(back <= now + Duration::from_millis(1));
+        assert!(now + Duration::from_millis(1) - back < Duration::from_micros(1));
+        assert_eq!(std::mem::size_of::<Option<Deadline>>(), 8);
     }
 }
