@@ -88,11 +88,10 @@ pub use limits::{
 pub use metrics::{enable_metrics, metrics};
 pub use node::{ApiPublish, Hub, NodeInfo, Target};
 pub use options::{
-    ChannelConfig, ChannelOptions, ClientOptions, DEFAULT_MAX_MESSAGES_IN_FRAME, DeltaType,
-    Namespace, NodeOptions, PersonalChannelOptions, PublicationDataFormat, RpcNamespace,
-    RpcOptions, SubscriptionType,
+    ChannelConfig, ChannelOptions, ClientOptions, DeltaType, Namespace, NodeOptions,
+    PersonalChannelOptions, PublicationDataFormat, RpcNamespace, RpcOptions, SubscriptionType,
 };
-pub use outbox::{Batch, Closed, Direct, DirectSink, Drained, Outbox};
+pub use outbox::{Batch, Closed, Direct, DirectSink, Drained, Lend, Outbox};
 pub use probe::{HealthCounters, NotReady, ProbeOptions};
 pub use proxy::{
     ConnectProxyRequest, ConnectProxyResult, Proxy, ProxyClientError, ProxyContext, ProxyError,

@@ -111,17 +111,13 @@ pub struct ClientOptions {
     /// straight from the fan-out when the connection is idle.
     pub write_delay: Duration,
     /// Most messages joined into one WebSocket frame (`client.max_messages_in_frame`);
-    /// `None`: no limit. Default [`DEFAULT_MAX_MESSAGES_IN_FRAME`]. The frames of one batch
-    /// still leave in one write.
+    /// `None` (default): no limit, everything a connection has queued leaves as one frame.
+    /// The frames of one batch still leave in one write.
     pub max_messages_in_frame: Option<usize>,
     /// Replies to commands do not wait for `write_delay`: a reply leaves at once, with what
     /// is queued before it (`client.reply_without_queue`).
     pub reply_without_queue: bool,
 }
-
-/// Messages joined into one frame unless `client.max_messages_in_frame` says otherwise, as in
-/// Centrifugo.
-pub const DEFAULT_MAX_MESSAGES_IN_FRAME: usize = 16;
 
 impl Default for ClientOptions {
     fn default() -> Self {
@@ -154,7 +150,7 @@ impl Default for ClientOptions {
             ip_header: None,
             command_rate_limits: None,
             write_delay: Duration::ZERO,
-            max_messages_in_frame: Some(DEFAULT_MAX_MESSAGES_IN_FRAME),
+            max_messages_in_frame: None,
             reply_without_queue: false,
         }
     }

@@ -97,6 +97,9 @@ struct State {
     /// A reply that does not wait for `client.write_delay` is queued
     /// ([`Outbox::push_reply`]).
     urgent: bool,
+    /// The last fan-out delivery came from a channel whose pace asks for queueing: lending
+    /// the socket would only be undone by the next one ([`Outbox::lend`]).
+    paced: bool,
 }
 
 /// What the connections API shows about a connection that only the transport knows. Kept to
@@ -192,6 +195,18 @@ pub enum Drained {
     Messages(Vec<Bytes>),
     /// Write these messages (possibly none), then close with this code.
     Close(Vec<Bytes>, Disconnect),
+}
+
+/// What became of [`Outbox::lend`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lend {
+    /// The outbox holds the socket until [`Outbox::reclaim`].
+    Lent,
+    /// Not lent: the last delivery's channel asks for queueing (see `registry/pace.rs`), so
+    /// the next would only end the loan. The writer waits as before.
+    NotNow,
+    /// Not lent: messages are queued or the queue is closed; the writer has work first.
+    Busy,
 }
 
 /// What a writer that delays its writes (`client.write_delay`) does next; see
@@ -333,6 +348,7 @@ impl Outbox {
             // The socket goes back to its task, which writes this message with the rest.
             state.lent = None;
         }
+        state.paced = !direct;
         let message = match Self::write_direct(&mut state, self.binary_frames(), message) {
             Ok(()) => return Ok(()),
             Err(message) => message,
@@ -393,15 +409,17 @@ impl Outbox {
     }
 
     /// Lends the writer's idle socket to the outbox: until [`Outbox::reclaim`], pushes write
-    /// straight to it (see [`DirectSink`]). Refused (false) while messages are queued or the queue is
-    /// closed: the writer has work to do first.
-    pub fn lend(&self, sink: Arc<dyn DirectSink>) -> bool {
+    /// straight to it (see [`DirectSink`]). `sink` is called only when the loan is made.
+    pub fn lend(&self, sink: impl FnOnce() -> Arc<dyn DirectSink>) -> Lend {
         let mut state = self.lock();
         if state.close.is_some() || !state.queue.is_empty() {
-            return false;
+            return Lend::Busy;
         }
-        state.lent = Some(sink);
-        true
+        if state.paced {
+            return Lend::NotNow;
+        }
+        state.lent = Some(sink());
+        Lend::Lent
     }
 
     /// Takes the socket back from the outbox; the writer calls this before it writes or reads

@@ -41,7 +41,7 @@ mod tests {
     use herald_proto::{DisconnectCode, Protocol};
 
     use super::*;
-    use crate::outbox::{Drained, Outbox};
+    use crate::outbox::{Drained, Lend, Outbox};
 
     /// A socket that records what it takes and answers as told.
     #[derive(Debug, Default)]
@@ -89,7 +89,7 @@ mod tests {
             ..Recorder::default()
         });
         let sink: Arc<dyn DirectSink> = recorder.clone();
-        assert!(outbox.lend(sink.clone()), "an empty queue is lent");
+        assert_eq!(outbox.lend(|| sink), Lend::Lent, "an empty queue is lent");
         (outbox, recorder)
     }
 
@@ -159,12 +159,13 @@ mod tests {
         let recorder = Arc::new(Recorder::default());
         let sink: Arc<dyn DirectSink> = recorder.clone();
         outbox.push(Bytes::from_static(b"waiting")).expect("open");
-        assert!(
-            !outbox.lend(sink.clone()),
+        assert_eq!(
+            outbox.lend(|| sink.clone()),
+            Lend::Busy,
             "a queue with messages is not lent"
         );
         assert_eq!(queued(&outbox), [&b"waiting"[..]]);
-        assert!(outbox.lend(sink.clone()));
+        assert_eq!(outbox.lend(|| sink.clone()), Lend::Lent);
         assert!(outbox.reclaim().is_none());
         outbox.push(Bytes::from_static(b"after")).expect("open");
         assert!(
@@ -184,6 +185,28 @@ mod tests {
         let outbox = Outbox::new(Protocol::Json, 1 << 20);
         let sink: Arc<dyn DirectSink> = Arc::new(Recorder::default());
         outbox.close(DisconnectCode::SHUTDOWN.into());
-        assert!(!outbox.lend(sink.clone()));
+        assert_eq!(outbox.lend(|| sink), Lend::Busy);
+    }
+
+    #[test]
+    fn a_paced_delivery_ends_the_loan_and_no_loan_is_made_until_a_direct_one() {
+        let (outbox, recorder) = lent(Vec::new());
+        let sink: Arc<dyn DirectSink> = recorder.clone();
+        outbox
+            .push_paced(Bytes::from_static(b"queued"), false)
+            .expect("open");
+        assert!(written(&recorder).is_empty(), "a paced delivery queues");
+        assert!(outbox.reclaim().is_none());
+        assert_eq!(queued(&outbox), [&b"queued"[..]]);
+        assert_eq!(outbox.lend(|| sink.clone()), Lend::NotNow);
+        // The channel slows down: its next delivery may go direct, and the socket is lent
+        // again once the writer is idle.
+        outbox
+            .push_paced(Bytes::from_static(b"slow"), true)
+            .expect("open");
+        assert_eq!(queued(&outbox), [&b"slow"[..]]);
+        assert_eq!(outbox.lend(|| sink), Lend::Lent);
+        outbox.push(Bytes::from_static(b"direct")).expect("open");
+        assert_eq!(written(&recorder), [&b"direct"[..]]);
     }
 }

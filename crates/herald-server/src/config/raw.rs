@@ -378,8 +378,8 @@ pub struct ClientConfig {
     /// that much delay for fewer writes when a connection receives many messages. Default `0`:
     /// every message leaves at once. See docs/performance.md.
     pub write_delay: GoDuration,
-    /// Most messages joined into one WebSocket frame. Default 16 (`0` means the default);
-    /// `-1`: no limit.
+    /// Most messages joined into one WebSocket frame. Default `0`: no limit (`-1` too);
+    /// Centrifugo's default is 16.
     pub max_messages_in_frame: i64,
     /// Replies to commands do not wait for `write_delay`: each leaves at once, with what is
     /// queued before it.
@@ -418,7 +418,7 @@ impl Default for ClientConfig {
             subscription_token: SubscriptionTokenConfig::default(),
             proxy: ClientProxyConfig::default(),
             write_delay: GoDuration::from_secs(0),
-            max_messages_in_frame: 16,
+            max_messages_in_frame: 0,
             reply_without_queue: false,
         }
     }

@@ -388,17 +388,18 @@ fn client_options(raw: &ClientConfig, c: &mut Checker) -> hub::ClientOptions {
     }
 }
 
-/// `client.max_messages_in_frame`: `0` means the default, `-1` no limit, as in Centrifugo.
+/// `client.max_messages_in_frame`: `-1` and `0` (the default) mean no limit. Centrifugo
+/// defaults to 16; Herald joins everything queued, as it always has, since the frames of a
+/// batch leave in one write anyway and fewer frames cost the client less.
 fn max_messages_in_frame(raw: i64, c: &mut Checker) -> Option<usize> {
     match raw {
-        -1 => None,
-        0 => Some(hub::DEFAULT_MAX_MESSAGES_IN_FRAME),
+        -1 | 0 => None,
         n => usize::try_from(n).map(Some).unwrap_or_else(|_| {
             c.fail(
                 "client.max_messages_in_frame",
-                format!("must be -1 (no limit), 0 (the default, 16) or positive, got {n}"),
+                format!("must be -1 or 0 (no limit, the default) or positive, got {n}"),
             );
-            Some(hub::DEFAULT_MAX_MESSAGES_IN_FRAME)
+            None
         }),
     }
 }

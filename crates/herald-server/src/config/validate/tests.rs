@@ -57,7 +57,7 @@ fn no_config_file_gives_a_working_local_server() {
     assert_eq!(client.queue_max_size, 1_048_576);
     assert_eq!(client.channel_limit, 128);
     assert_eq!(client.write_delay, Duration::ZERO);
-    assert_eq!(client.max_messages_in_frame, Some(16));
+    assert_eq!(client.max_messages_in_frame, None);
     assert!(!client.reply_without_queue);
     assert_eq!(client.presence_update_interval, Duration::from_secs(27));
     assert_eq!(client.presence_ttl, Duration::from_secs(60));
@@ -172,7 +172,7 @@ fn write_batching_options() {
         ),
         (Duration::from_millis(25), None, true)
     );
-    assert_eq!(batching(json!({"max_messages_in_frame": 0})).1, Some(16));
+    assert_eq!(batching(json!({"max_messages_in_frame": 0})).1, None);
     assert_eq!(batching(json!({"max_messages_in_frame": 100})).1, Some(100));
     assert_problem(
         json!({"client": {"max_messages_in_frame": -2}}),

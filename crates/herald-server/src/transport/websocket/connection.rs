@@ -222,6 +222,8 @@ struct FramedSocket<S> {
     /// Whether the socket may be lent: frames go out as the outbox holds them (no
     /// compression) and at once (no write delay).
     lendable: bool,
+    /// The outbox may hold the socket (it was lent and not yet taken back).
+    lent: bool,
     /// `client.write_delay` at work; `None` (no allocation) when writes leave at once.
     collect: Option<Box<Collect>>,
     /// The handler's outbox, also drained after the handler is gone (the closing frames).
@@ -282,6 +284,7 @@ impl<H: Handler, S: Socket> Connection<H, S> {
             outbox: handler.outbox(),
             stream: Arc::new(Lent(stream)),
             lendable: settings.deflate.is_none() && settings.batching.write_delay.is_zero(),
+            lent: false,
             collect: Collect::new(settings.batching),
             decoder: match settings.deflate {
                 Some(_) => Decoder::with_deflate(settings.message_size_limit),
@@ -550,8 +553,12 @@ enum Read {
 
 impl<S: Socket> FramedSocket<S> {
     /// Takes the socket back from the outbox, and the rest of a frame a direct write began,
-    /// which goes out before anything else.
+    /// which goes out before anything else. Only when it was lent: a poll of a connection that
+    /// did not lend (its channels queue, say) takes no lock for it.
     fn reclaim(&mut self) {
+        if !std::mem::take(&mut self.lent) {
+            return;
+        }
         if let Some(unsent) = self.outbox.reclaim() {
             self.writer.resume(unsent);
             self.arm_write_deadline();
@@ -566,8 +573,15 @@ impl<S: Socket> FramedSocket<S> {
         if !self.lendable || self.writer.is_blocked() {
             return true;
         }
-        let sink: Arc<dyn herald_hub::DirectSink> = self.stream.clone();
-        self.outbox.lend(sink)
+        let stream = &self.stream;
+        match self.outbox.lend(|| stream.clone()) {
+            herald_hub::Lend::Lent => {
+                self.lent = true;
+                true
+            }
+            herald_hub::Lend::NotNow => true,
+            herald_hub::Lend::Busy => false,
+        }
     }
 
     fn write_timeout(&self) -> Duration {
