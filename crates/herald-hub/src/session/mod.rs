@@ -426,10 +426,11 @@ impl Session {
             Ok(bytes) => bytes,
             Err(disconnect) => return self.close_outbox(disconnect),
         };
-        if reply.id == 0 || !self.hub.shared.options.client.reply_without_queue {
-            return self.send_encoded(bytes);
-        }
-        match self.outbox.push_reply(bytes) {
+        let pushed = match reply.id != 0 && self.hub.shared.options.client.reply_without_queue {
+            true => self.outbox.push_reply(bytes),
+            false => self.outbox.push(bytes),
+        };
+        match pushed {
             Ok(()) => Flow::Continue,
             Err(_) => Flow::Close,
         }
@@ -455,13 +456,6 @@ impl Session {
             tracing::info!(client = %self.client, %err, "reply cannot be encoded");
             DisconnectCode::INAPPROPRIATE_PROTOCOL.into()
         })
-    }
-
-    fn send_encoded(&self, bytes: Bytes) -> Flow {
-        match self.outbox.push(bytes) {
-            Ok(()) => Flow::Continue,
-            Err(_) => Flow::Close,
-        }
     }
 
     fn send_error(&self, id: u32, error: HubError) -> Flow {

@@ -219,9 +219,6 @@ struct FramedSocket<S> {
     /// Shared with the outbox only while lent ([`FramedSocket::lend`]); the task's own
     /// reads and writes happen after [`FramedSocket::reclaim`].
     stream: Arc<Lent<S>>,
-    /// Whether the socket may be lent: frames go out as the outbox holds them (no
-    /// compression) and at once (no write delay).
-    lendable: bool,
     /// The outbox may hold the socket (it was lent and not yet taken back).
     lent: bool,
     /// `client.write_delay` at work; `None` (no allocation) when writes leave at once.
@@ -283,7 +280,6 @@ impl<H: Handler, S: Socket> Connection<H, S> {
         let mut socket = FramedSocket {
             outbox: handler.outbox(),
             stream: Arc::new(Lent(stream)),
-            lendable: settings.deflate.is_none() && settings.batching.write_delay.is_zero(),
             lent: false,
             collect: Collect::new(settings.batching),
             decoder: match settings.deflate {
@@ -569,8 +565,10 @@ impl<S: Socket> FramedSocket<S> {
     /// the task takes the socket back whenever it runs), when nothing of the writer's is
     /// pending; false when the outbox has something to write after all, and the task goes on
     /// instead of waiting.
+    /// Only a socket whose frames go out as the outbox holds them (no compression) and at
+    /// once (no write delay) is lent.
     fn lend(&mut self) -> bool {
-        if !self.lendable || self.writer.is_blocked() {
+        if self.collect.is_some() || self.writer.compresses() || self.writer.is_blocked() {
             return true;
         }
         let stream = &self.stream;

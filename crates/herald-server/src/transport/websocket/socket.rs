@@ -9,10 +9,12 @@
 use std::io::{self, IoSlice};
 use std::task::{Context, Poll};
 
-use bytes::{BufMut, Bytes, BytesMut};
+use bytes::Bytes;
 use herald_hub::{Direct, DirectSink};
-use herald_ws::{self as frame, OutFrame};
+use herald_ws::OutFrame;
 use tokio::io::{AsyncRead, AsyncWrite};
+
+use super::writer::{FrameWrite, try_write_frame};
 
 /// A non-blocking stream socket: read through `AsyncRead`, written without waiting
 /// (`try_write_vectored`), shut down through `AsyncWrite`.
@@ -58,9 +60,6 @@ impl Socket for tokio::net::UnixStream {
     }
 }
 
-/// Frames up to this payload size are copied into one buffer for a direct write.
-const SMALL_FRAME: usize = 1024;
-
 /// A connection's socket, shared with its outbox while the connection's task is idle: the
 /// outbox then writes an uncompressed data frame straight to it (`herald_hub::DirectSink`).
 /// The task takes it back before it reads or writes anything itself, so only one of them uses
@@ -74,32 +73,11 @@ impl<S: Socket> DirectSink for Lent<S> {
             true => OutFrame::Binary,
             false => OutFrame::Text,
         };
-        let (header, header_len) = frame::header(kind, message.len(), false);
-        let header = &header[..header_len];
-        let written = match message.len() <= SMALL_FRAME {
-            // A small frame is copied into one buffer: one plain write costs the kernel less
-            // than gathering two pieces.
-            true => {
-                let mut frame = [0u8; frame::MAX_HEADER + SMALL_FRAME];
-                frame[..header_len].copy_from_slice(header);
-                frame[header_len..header_len + message.len()].copy_from_slice(message);
-                self.0.try_write(&frame[..header_len + message.len()])
-            }
-            false => self
-                .0
-                .try_write_vectored(&[IoSlice::new(header), IoSlice::new(message)]),
-        };
-        match written {
-            Ok(written) if written >= header_len + message.len() => Direct::Written,
+        match try_write_frame(&self.0, kind, false, message) {
+            Ok(FrameWrite::Whole) => Direct::Written,
+            Ok(FrameWrite::Part(rest)) => Direct::Partial(rest),
             // Full, or failed: the writer meets the same error and closes with 3009.
-            Ok(0) | Err(_) => Direct::Refused,
-            Ok(written) if written < header_len => {
-                let mut rest = BytesMut::with_capacity(header_len - written + message.len());
-                rest.put_slice(&header[written..]);
-                rest.put_slice(message);
-                Direct::Partial(rest.freeze())
-            }
-            Ok(written) => Direct::Partial(message.slice(written - header_len..)),
+            Ok(FrameWrite::Nothing) | Err(_) => Direct::Refused,
         }
     }
 }
