@@ -118,8 +118,8 @@ pub struct CommonArgs {
     /// Channel (Socket.IO: room) to subscribe to.
     #[arg(long, default_value = "bench")]
     pub channel: String,
-    /// Source addresses 127.0.0.1 ..= 127.0.0.N for client sockets; default: one per 20,000
-    /// connections.
+    /// Source addresses 127.0.0.1 ..= 127.0.0.N for client sockets; default: one per 2,000
+    /// connections (the kernel's search for a free port slows as an address's ports fill).
     #[arg(long, value_name = "N")]
     pub source_addrs: Option<usize>,
     /// Worker processes holding the connections; default: one per 18,000 connections (the

@@ -52,6 +52,16 @@ async fn floor(args: FloorArgs) -> anyhow::Result<()> {
         report.wall_seconds,
         report.writes_per_cpu_second()
     );
+    if let Some(latency) = report.latency {
+        println!(
+            "  read after its round began      p50 {:.2} ms, p99 {:.2} ms, p99.9 {:.2} ms, \
+             max {:.2} ms",
+            latency.p50_us as f64 / 1000.0,
+            latency.p99_us as f64 / 1000.0,
+            latency.p999_us as f64 / 1000.0,
+            latency.max_us as f64 / 1000.0
+        );
+    }
     Ok(())
 }
 

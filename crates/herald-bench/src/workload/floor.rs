@@ -17,17 +17,22 @@
 //! as it does for a server's writes to local clients, so this is the floor under a server's
 //! "deliveries per server CPU-second" when every delivery is its own write: no server that
 //! writes once per delivery can do better on the same machine, whatever its user-space cost.
+//!
+//! Paced rounds to waiting readers also give the floor under fan-out latency: each read is
+//! timed from the start of its round, so the k-th reader's figure is k writes plus one read,
+//! on a writer and a reader that do nothing else.
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use anyhow::Context;
 
 use crate::cli::{FloorArgs, FloorReaders};
 use crate::procfs::{self, Pid};
+use crate::stats::{Latency, LatencySummary};
 
 /// What one floor run measured.
 #[derive(Debug, Clone, Copy)]
@@ -40,6 +45,8 @@ pub struct FloorReport {
     pub wall_seconds: f64,
     /// Bytes the draining thread received (every frame, when nothing went wrong).
     pub bytes_received: u64,
+    /// Paced rounds to waiting readers only: each read's delay after the start of its round.
+    pub latency: Option<LatencySummary>,
 }
 
 impl FloorReport {
@@ -66,18 +73,31 @@ pub fn run(args: &FloorArgs) -> anyhow::Result<FloorReport> {
     let frame = websocket_frame(args.payload);
     let done = Arc::new(AtomicBool::new(false));
     let drain_done = done.clone();
+    let round_gap = (args.rate > 0.0).then(|| std::time::Duration::from_secs_f64(1.0 / args.rate));
+    let base = Instant::now();
+    // Latency means something only when a round is over before the next begins.
+    let timing = (round_gap.is_some() && args.readers == FloorReaders::Waiting).then(|| {
+        Arc::new(RoundTiming {
+            base,
+            round_start_us: AtomicU64::new(0),
+            latency: Mutex::new(Latency::default()),
+        })
+    });
+    let drain_timing = timing.clone();
     let drainer = match args.readers {
         FloorReaders::Spinning => std::thread::spawn(move || drain(readers, &drain_done)),
-        FloorReaders::Waiting => std::thread::spawn(move || drain_waiting(readers)),
+        FloorReaders::Waiting => std::thread::spawn(move || drain_waiting(readers, drain_timing)),
     };
 
     let cpu_before = procfs::cpu_seconds(Pid::Thread).context("reading this thread's CPU time")?;
     let started = Instant::now();
-    let round_gap = (args.rate > 0.0).then(|| std::time::Duration::from_secs_f64(1.0 / args.rate));
     for round in 0..args.rounds {
         if let Some(gap) = round_gap {
             let due = started + gap * u32::try_from(round).unwrap_or(u32::MAX);
             std::thread::sleep(due.saturating_duration_since(Instant::now()));
+        }
+        if let Some(timing) = &timing {
+            timing.start_round();
         }
         for writer in &mut writers {
             writer.write_all(&frame).context("writing on loopback")?;
@@ -95,7 +115,34 @@ pub fn run(args: &FloorArgs) -> anyhow::Result<FloorReport> {
         writer_cpu_seconds: cpu_after - cpu_before,
         wall_seconds,
         bytes_received,
+        latency: timing.map(|timing| herald_engine::lock(&timing.latency).summary()),
     })
+}
+
+/// When the current round began, and how long after it each read came.
+struct RoundTiming {
+    base: Instant,
+    /// µs after `base`; written by the writer before a round's first write.
+    round_start_us: AtomicU64,
+    latency: Mutex<Latency>,
+}
+
+impl RoundTiming {
+    fn now_us(&self) -> u64 {
+        u64::try_from(self.base.elapsed().as_micros()).unwrap_or(u64::MAX)
+    }
+
+    fn start_round(&self) {
+        self.round_start_us.store(self.now_us(), Ordering::Release);
+    }
+
+    /// A reader got its frame of the current round.
+    fn record_read(&self) {
+        let delay = self
+            .now_us()
+            .saturating_sub(self.round_start_us.load(Ordering::Acquire));
+        herald_engine::lock(&self.latency).record(i64::try_from(delay).unwrap_or(i64::MAX));
+    }
 }
 
 /// An unmasked server text frame with a payload of `payload` bytes.
@@ -136,8 +183,9 @@ fn drain(mut readers: Vec<TcpStream>, done: &AtomicBool) -> u64 {
 }
 
 /// Reads every socket to its end with one task each on a current-thread tokio runtime, the
-/// way herald-bench's clients wait for frames; returns the bytes read.
-fn drain_waiting(readers: Vec<TcpStream>) -> u64 {
+/// way herald-bench's clients wait for frames; returns the bytes read. With `timing`, every
+/// read is timed from the start of its round.
+fn drain_waiting(readers: Vec<TcpStream>, timing: Option<Arc<RoundTiming>>) -> u64 {
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_io()
         .build()
@@ -151,6 +199,7 @@ fn drain_waiting(readers: Vec<TcpStream>) -> u64 {
     runtime.block_on(async move {
         let mut tasks = tokio::task::JoinSet::new();
         for reader in readers {
+            let timing = timing.clone();
             tasks.spawn(async move {
                 use tokio::io::AsyncReadExt;
                 let Ok(mut reader) = tokio::net::TcpStream::from_std(reader) else {
@@ -160,6 +209,9 @@ fn drain_waiting(readers: Vec<TcpStream>) -> u64 {
                 let mut received = 0u64;
                 while let Ok(read @ 1..) = reader.read(&mut buf).await {
                     received += read as u64;
+                    if let Some(timing) = &timing {
+                        timing.record_read();
+                    }
                 }
                 received
             });
@@ -182,6 +234,34 @@ mod tests {
         let frame = websocket_frame(200);
         assert_eq!(&frame[..4], &[0x81, 126, 0, 200]);
         assert_eq!(frame.len(), 204);
+    }
+
+    #[test]
+    fn paced_rounds_to_waiting_readers_time_every_read() {
+        let report = run(&FloorArgs {
+            connections: 3,
+            rounds: 4,
+            payload: 128,
+            readers: FloorReaders::Waiting,
+            rate: 50.0,
+        })
+        .expect("loopback run");
+        let latency = report.latency.expect("paced waiting rounds are timed");
+        // One read per frame, unless a reader fell a whole round behind and read two at once.
+        assert!(
+            (3..=12).contains(&latency.count),
+            "{} reads of 12 frames",
+            latency.count
+        );
+        let spinning = run(&FloorArgs {
+            connections: 3,
+            rounds: 4,
+            payload: 128,
+            readers: FloorReaders::Spinning,
+            rate: 200.0,
+        })
+        .expect("loopback run");
+        assert!(spinning.latency.is_none(), "a spinning reader is not timed");
     }
 
     #[test]

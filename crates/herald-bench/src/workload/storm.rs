@@ -137,13 +137,16 @@ pub async fn run(
     command: String,
 ) -> Result<StormReport, BenchError> {
     check(args)?;
-    let plan = Plan::new(&args.common, args.clients)?;
-    if plan.workers > 1 {
-        return Err(BenchError::InvalidArgs(format!(
-            "storm holds its clients in one process: at most {} clients",
-            super::CONNECTIONS_PER_PROCESS
-        )));
+    // A storm client holds one socket at a time (it drops the old one before reconnecting), so
+    // one process holds as many clients as its open-file limit allows; `Plan::new` checks it.
+    let mut common = args.common.clone();
+    if common.workers.is_some_and(|workers| workers > 1) {
+        return Err(BenchError::InvalidArgs(
+            "storm holds its clients in one process: --workers must be 1".into(),
+        ));
     }
+    common.workers = Some(1);
+    let plan = Plan::new(&common, args.clients)?;
     let flavor = plan.spec.target.flavor;
     if !(flavor.is_herald() && flavor.is_websocket()) {
         return Err(BenchError::InvalidArgs(format!(
