@@ -44,6 +44,10 @@ struct Channel {
     delta: Option<Box<DeltaChain>>,
     /// Whether publications go straight to idle sockets ([`pace`]).
     pace: pace::Pace,
+    /// The stream epoch subscribers were last positioned at. Subscribers of the same stream
+    /// share this one allocation, so the fan-out's epoch check reads one hot cache line
+    /// instead of a line per subscriber (and each subscription saves an allocation).
+    epoch: Option<Arc<str>>,
 }
 
 /// What the registry needs to know about a new subscription.
@@ -182,10 +186,15 @@ impl Registry {
     ) -> Lost {
         let mut lost = Lost::default();
         let mut shard = self.shard(channel);
-        let Some(subscriber) = shard
-            .get_mut(channel)
-            .and_then(|c| c.subscribers.get_mut(client))
+        let Some(Channel {
+            subscribers,
+            epoch: shared_epoch,
+            ..
+        }) = shard.get_mut(channel)
         else {
+            return lost;
+        };
+        let Some(subscriber) = subscribers.get_mut(client) else {
             return lost;
         };
         let pending = subscriber.pending.take().unwrap_or_default();
@@ -203,7 +212,11 @@ impl Registry {
             }
             return lost;
         };
-        subscriber.position = Some((position.offset, Arc::from(position.epoch)));
+        let epoch = match shared_epoch {
+            Some(shared) if **shared == *position.epoch => shared.clone(),
+            _ => shared_epoch.insert(Arc::from(position.epoch)).clone(),
+        };
+        subscriber.position = Some((position.offset, epoch));
         if pending.gap {
             lost.add(subscriber.lose_place(channel));
             return lost;

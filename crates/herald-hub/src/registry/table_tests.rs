@@ -310,6 +310,44 @@ fn a_second_subscription_of_the_same_client_is_refused_and_the_last_removal_free
     assert_eq!(queued(&outbox), (Vec::new(), None));
 }
 
+#[test]
+fn subscribers_positioned_in_one_epoch_share_it_and_a_new_epoch_replaces_it() {
+    let registry = Registry::new();
+    let outbox = Arc::new(Outbox::new(Protocol::Json, 1 << 20));
+    let clients: Vec<Arc<str>> = ["a", "b", "c"].into_iter().map(Arc::from).collect();
+    let at = |offset, epoch: &str| {
+        Some(StreamPosition {
+            offset,
+            epoch: epoch.to_owned(),
+        })
+    };
+    for client in &clients {
+        let spec = NewSubscriber {
+            outbox: outbox.clone(),
+            push_join_leave: false,
+            positioned: true,
+            server_side: false,
+            delta: false,
+        };
+        assert!(registry.add_pending(CHANNEL, client, spec).is_ok());
+    }
+    registry.activate(CHANNEL, &clients[0], None, at(3, "e1"));
+    registry.activate(CHANNEL, &clients[1], None, at(5, "e1"));
+    registry.activate(CHANNEL, &clients[2], None, at(1, "e2"));
+    let shard = registry.shard(CHANNEL);
+    let channel = shard.get(CHANNEL).expect("the channel");
+    let epoch = |client: &Arc<str>| {
+        let position = channel.subscribers[client].position.as_ref();
+        position.expect("positioned").1.clone()
+    };
+    assert!(Arc::ptr_eq(&epoch(&clients[0]), &epoch(&clients[1])));
+    assert_eq!(&*epoch(&clients[2]), "e2");
+    assert!(Arc::ptr_eq(
+        channel.epoch.as_ref().expect("shared"),
+        &epoch(&clients[2])
+    ));
+}
+
 /// Runs a row: (what the outbox holds, its close code, whether the session was told to drop
 /// the subscription).
 fn run(row: &Row) -> (Vec<Item>, Option<u16>, bool) {

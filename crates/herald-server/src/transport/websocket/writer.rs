@@ -256,7 +256,7 @@ impl Writer {
             self.queue(kind, compressed, payload);
             return self.flush(stream);
         }
-        match try_write_frame(stream, kind, compressed, &payload)? {
+        match try_write_frame(stream, WriteVia::Runtime, kind, compressed, &payload)? {
             FrameWrite::Whole => {}
             FrameWrite::Part(rest) => self.backlog.push_back(rest),
             FrameWrite::Nothing => self.queue(kind, compressed, payload),
@@ -327,11 +327,23 @@ pub(super) enum FrameWrite {
     Nothing,
 }
 
+/// How a write reaches the socket.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum WriteVia {
+    /// Through the runtime, which notes a full socket and wakes the task when it drains: the
+    /// task's own writes, which wait for that wake-up.
+    Runtime,
+    /// Straight to the kernel: the outbox's direct writes, which never wait (a full socket
+    /// goes back to its task).
+    Kernel,
+}
+
 /// Writes one frame of `payload` as far as the socket takes it now, without waiting: the one
 /// place a frame meets the socket outside the backlog (the writer's [`Writer::send_frame`],
 /// and the outbox's direct writes through `socket::Lent`).
 pub(super) fn try_write_frame(
     stream: &impl Socket,
+    via: WriteVia,
     kind: OutFrame,
     compressed: bool,
     payload: &Bytes,
@@ -343,9 +355,16 @@ pub(super) fn try_write_frame(
         let mut frame = [0u8; frame::MAX_HEADER + SMALL_FRAME];
         frame[..header_len].copy_from_slice(header);
         frame[header_len..frame_len].copy_from_slice(payload);
-        stream.try_write(&frame[..frame_len])
+        match via {
+            WriteVia::Runtime => stream.try_write(&frame[..frame_len]),
+            WriteVia::Kernel => stream.write_untracked(&frame[..frame_len]),
+        }
     } else {
-        stream.try_write_vectored(&[IoSlice::new(header), IoSlice::new(payload)])
+        let pieces = [IoSlice::new(header), IoSlice::new(payload)];
+        match via {
+            WriteVia::Runtime => stream.try_write_vectored(&pieces),
+            WriteVia::Kernel => stream.write_vectored_untracked(&pieces),
+        }
     };
     let written = match written {
         Ok(written) => written,
