@@ -114,7 +114,7 @@ impl Timers {
 }
 
 /// The deadline `delay` after the Unix time `at` (seconds).
-pub(super) fn instant_after_unix(at: i64, delay: Duration) -> Deadline {
+pub(super) fn deadline_after_unix(at: i64, delay: Duration) -> Deadline {
     let from_now = (at - now_unix_secs()).max(0) as u64;
     Deadline::after(Duration::from_secs(from_now) + delay)
 }
@@ -189,7 +189,7 @@ impl Session {
         } else {
             options.expired_close_delay
         };
-        self.timers.expire = self.expire_at.map(|at| instant_after_unix(at, delay));
+        self.timers.expire = self.expire_at.map(|at| deadline_after_unix(at, delay));
     }
 
     /// The earliest subscription deadline: its expiry plus `expired_sub_close_delay` when the
@@ -205,7 +205,7 @@ impl Session {
                 } else {
                     delay
                 };
-                s.expire_at.map(|at| instant_after_unix(at, grace))
+                s.expire_at.map(|at| deadline_after_unix(at, grace))
             })
             .min();
     }

@@ -838,15 +838,22 @@ mod tests {
 
     use super::*;
 
-    /// What the test controls of the one [`Gated`] handler alive at a time.
+    /// What the test controls of the one [`Gated`] handler alive at a time (the tests that
+    /// use it hold `GATE_SERIAL`).
+    #[derive(Default)]
     struct Gate {
+        /// Told the handler's outbox when the connection opens, for a test that feeds it.
+        opened: Option<mpsc::UnboundedSender<Arc<Outbox>>>,
         /// Told the handler's outbox when a message starting with `wait` starts its call.
-        started: mpsc::UnboundedSender<Arc<Outbox>>,
+        started: Option<mpsc::UnboundedSender<Arc<Outbox>>>,
         /// The `wait` call finishes once this fires.
         release: Option<oneshot::Receiver<()>>,
     }
 
     static GATE: Mutex<Option<Gate>> = Mutex::new(None);
+
+    /// The tests that use `Gated` run one at a time: they share `GATE`.
+    static GATE_SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
     /// Echoes every message through its outbox from a call; a message starting with `wait`
     /// holds its call until the test releases it, as a command waiting on the engine does.
@@ -859,9 +866,14 @@ mod tests {
         type Params = ();
 
         fn open(_hub: &Hub, protocol: Protocol, _headers: Vec<(String, String)>, (): ()) -> Self {
-            Self {
-                outbox: Arc::new(Outbox::new(protocol, 1 << 20)),
+            // Room for everything a test pushes: the queue must not overflow while the client
+            // does not read.
+            let outbox = Arc::new(Outbox::new(protocol, 64 << 20));
+            let gate = GATE.lock().expect("gate lock");
+            if let Some(opened) = gate.as_ref().and_then(|gate| gate.opened.as_ref()) {
+                let _ = opened.send(outbox.clone());
             }
+            Self { outbox }
         }
 
         fn client_id(&self) -> &str {
@@ -882,7 +894,8 @@ mod tests {
                     let release = {
                         let mut gate = GATE.lock().expect("gate lock");
                         let gate = gate.as_mut().expect("the test set the gate");
-                        let _ = gate.started.send(self.outbox.clone());
+                        let started = gate.started.as_ref().expect("the test waits for it");
+                        let _ = started.send(self.outbox.clone());
                         gate.release.take().expect("one waiting message")
                     };
                     let _ = release.await;
@@ -890,59 +903,6 @@ mod tests {
                 let _ = self.outbox.push(payload);
                 (self, Flow::Continue)
             }))
-        }
-
-        fn poll_event(&mut self, _cx: &mut Context<'_>) -> Poll<Self::Event> {
-            Poll::Pending
-        }
-
-        fn on_event(self, event: Self::Event) -> Call<Self> {
-            match event {}
-        }
-
-        async fn close(self) {
-            self.outbox.close(DisconnectCode::CONNECTION_CLOSED.into());
-        }
-    }
-
-    /// Hands its outbox to the test on open; the test feeds it (one test at a time, see
-    /// `FED_SERIAL`).
-    struct Fed {
-        outbox: Arc<Outbox>,
-    }
-
-    static FED: Mutex<Option<mpsc::UnboundedSender<Arc<Outbox>>>> = Mutex::new(None);
-
-    /// The tests that use `Fed` run one at a time: they share `FED`.
-    static FED_SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
-
-    impl Handler for Fed {
-        type Event = std::convert::Infallible;
-        type Params = ();
-
-        fn open(_hub: &Hub, protocol: Protocol, _headers: Vec<(String, String)>, (): ()) -> Self {
-            // Room for everything the test pushes: the queue must not overflow while the
-            // client does not read.
-            let outbox = Arc::new(Outbox::new(protocol, 64 << 20));
-            let fed = FED.lock().expect("fed lock");
-            let _ = fed.as_ref().expect("the test set FED").send(outbox.clone());
-            Self { outbox }
-        }
-
-        fn client_id(&self) -> &str {
-            "fed"
-        }
-
-        fn user(&self) -> Option<&str> {
-            None
-        }
-
-        fn outbox(&self) -> Arc<Outbox> {
-            self.outbox.clone()
-        }
-
-        fn on_data(self, _text: bool, _payload: Bytes) -> Handled<Self> {
-            Handled::Call(Box::pin(async move { (self, Flow::Continue) }))
         }
 
         fn poll_event(&mut self, _cx: &mut Context<'_>) -> Poll<Self::Event> {
@@ -1070,9 +1030,11 @@ mod tests {
     async fn commands_wait_in_order_while_the_outbox_keeps_flowing() {
         let (started, mut started_rx) = mpsc::unbounded_channel();
         let (release, release_rx) = oneshot::channel();
+        let _serial = GATE_SERIAL.lock().await;
         *GATE.lock().expect("gate lock") = Some(Gate {
-            started,
+            started: Some(started),
             release: Some(release_rx),
+            ..Gate::default()
         });
         let (mut client, connection) = serve::<Gated>(Batching::NONE).await;
 
@@ -1108,7 +1070,7 @@ mod tests {
         // the rest queues), then reads everything (the task flushes and lends the socket
         // again). Every message must arrive once, in push order.
         const MESSAGES: usize = 40_000;
-        let _serial = FED_SERIAL.lock().await;
+        let _serial = GATE_SERIAL.lock().await;
         let (mut client, connection, outbox) = fed(Batching::NONE).await;
         let pusher = std::thread::spawn(move || {
             for seq in 0..MESSAGES {
@@ -1147,11 +1109,16 @@ mod tests {
             .expect("no panic");
     }
 
-    /// A `Fed` connection with `batching`, its client end, the connection task and its outbox.
+    /// A connection with `batching` whose outbox the test feeds (the client sends nothing,
+    /// so `Gated` never echoes): its client end, the connection task and its outbox. The
+    /// caller holds `GATE_SERIAL`.
     async fn fed(batching: Batching) -> (TcpStream, tokio::task::JoinHandle<()>, Arc<Outbox>) {
         let (opened, mut opened_rx) = mpsc::unbounded_channel();
-        *FED.lock().expect("fed lock") = Some(opened);
-        let (client, connection) = serve::<Fed>(batching).await;
+        *GATE.lock().expect("gate lock") = Some(Gate {
+            opened: Some(opened),
+            ..Gate::default()
+        });
+        let (client, connection) = serve::<Gated>(batching).await;
         let outbox = tokio::time::timeout(Duration::from_secs(10), opened_rx.recv())
             .await
             .expect("the connection opened")
@@ -1167,7 +1134,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_write_delay_joins_a_batch_into_frames_of_at_most_max_messages() {
-        let _serial = FED_SERIAL.lock().await;
+        let _serial = GATE_SERIAL.lock().await;
         let batching = Batching {
             write_delay: Duration::from_millis(200),
             max_in_frame: Some(4),
@@ -1189,7 +1156,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_reply_that_skips_the_write_delay_takes_what_waits_before_it_along() {
-        let _serial = FED_SERIAL.lock().await;
+        let _serial = GATE_SERIAL.lock().await;
         // A delay no test outlives: only the reply can make these messages leave.
         let batching = Batching {
             write_delay: Duration::from_secs(3600),

@@ -45,50 +45,37 @@ const SEND_FLAGS: i32 = 0x4000;
 #[cfg(not(target_os = "linux"))]
 const SEND_FLAGS: i32 = 0;
 
-impl Socket for tokio::net::TcpStream {
-    fn try_write_vectored(&self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
-        tokio::net::TcpStream::try_write_vectored(self, bufs)
-    }
+/// `Socket` for a tokio stream type: the runtime's non-blocking writes, and `send` on its file
+/// descriptor for the untracked ones.
+macro_rules! tokio_socket {
+    ($stream:ty) => {
+        impl Socket for $stream {
+            fn try_write_vectored(&self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+                <$stream>::try_write_vectored(self, bufs)
+            }
 
-    fn try_write(&self, buf: &[u8]) -> io::Result<usize> {
-        tokio::net::TcpStream::try_write(self, buf)
-    }
+            fn try_write(&self, buf: &[u8]) -> io::Result<usize> {
+                <$stream>::try_write(self, buf)
+            }
 
-    fn write_untracked(&self, buf: &[u8]) -> io::Result<usize> {
-        socket2::SockRef::from(self).send_with_flags(buf, SEND_FLAGS)
-    }
+            fn write_untracked(&self, buf: &[u8]) -> io::Result<usize> {
+                socket2::SockRef::from(self).send_with_flags(buf, SEND_FLAGS)
+            }
 
-    fn write_vectored_untracked(&self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
-        socket2::SockRef::from(self).send_vectored_with_flags(bufs, SEND_FLAGS)
-    }
+            fn write_vectored_untracked(&self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+                socket2::SockRef::from(self).send_vectored_with_flags(bufs, SEND_FLAGS)
+            }
 
-    fn poll_write_ready(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        tokio::net::TcpStream::poll_write_ready(self, cx)
-    }
+            fn poll_write_ready(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+                <$stream>::poll_write_ready(self, cx)
+            }
+        }
+    };
 }
 
+tokio_socket!(tokio::net::TcpStream);
 #[cfg(unix)]
-impl Socket for tokio::net::UnixStream {
-    fn try_write_vectored(&self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
-        tokio::net::UnixStream::try_write_vectored(self, bufs)
-    }
-
-    fn try_write(&self, buf: &[u8]) -> io::Result<usize> {
-        tokio::net::UnixStream::try_write(self, buf)
-    }
-
-    fn write_untracked(&self, buf: &[u8]) -> io::Result<usize> {
-        socket2::SockRef::from(self).send_with_flags(buf, SEND_FLAGS)
-    }
-
-    fn write_vectored_untracked(&self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
-        socket2::SockRef::from(self).send_vectored_with_flags(bufs, SEND_FLAGS)
-    }
-
-    fn poll_write_ready(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        tokio::net::UnixStream::poll_write_ready(self, cx)
-    }
-}
+tokio_socket!(tokio::net::UnixStream);
 
 /// A connection's socket, shared with its outbox while the connection's task is idle: the
 /// outbox then writes an uncompressed data frame straight to it (`herald_hub::DirectSink`).
