@@ -565,6 +565,7 @@ impl<S: Socket> FramedSocket<S> {
     /// the task takes the socket back whenever it runs), when nothing of the writer's is
     /// pending; false when the outbox has something to write after all, and the task goes on
     /// instead of waiting.
+    ///
     /// Only a socket whose frames go out as the outbox holds them (no compression) and at
     /// once (no write delay) is lent.
     fn lend(&mut self) -> bool {
